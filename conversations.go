@@ -1,0 +1,4 @@
+package convo
+
+// ConversationsService manages TalkJS conversations, participants and messages.
+type ConversationsService service

@@ -1,0 +1,245 @@
+package convo
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Sentinel errors. Use errors.Is to test an error returned by any call:
+//
+//	if errors.Is(err, convo.ErrNotFound) { ... }
+var (
+	// ErrNotFound matches an *APIError with status 404.
+	ErrNotFound = errors.New("convo: not found")
+	// ErrUnauthorized matches an *APIError with status 401 or 403.
+	ErrUnauthorized = errors.New("convo: unauthorized")
+	// ErrRateLimited matches an *APIError with status 429.
+	ErrRateLimited = errors.New("convo: rate limited")
+	// ErrInvalidRequest matches an *APIError with status 400, 409 or 422.
+	ErrInvalidRequest = errors.New("convo: invalid request")
+	// ErrServer matches an *APIError with a 5xx status.
+	ErrServer = errors.New("convo: server error")
+	// ErrValidation matches a *ValidationError: the SDK refused the input
+	// before sending anything.
+	ErrValidation = errors.New("convo: validation failed")
+	// ErrNotConfigured is returned, with nothing sent, by a service whose
+	// provider was not configured (WithTalqui, WithTalkJS).
+	ErrNotConfigured = errors.New("convo: provider not configured")
+	// ErrOutcomeUnknown matches a transport failure after the request may
+	// have reached the server (a reset, an EOF, a timeout). For a call that
+	// sends something to a person, such as Sessions.Start, the message may
+	// have been delivered: check before you send it again.
+	ErrOutcomeUnknown = errors.New("convo: outcome unknown, the request may have reached the server")
+	// ErrBadResponse matches an *APIError for a successful (2xx) status
+	// whose body could not be read or decoded. The call took effect on the
+	// server: do not repeat a send because of it.
+	ErrBadResponse = errors.New("convo: unreadable response")
+)
+
+// Provider names the API a call went to.
+type Provider string
+
+// The providers convo talks to.
+const (
+	ProviderTalqui  Provider = "talqui"
+	ProviderTalkJS  Provider = "talkjs"
+	ProviderSelarti Provider = "selarti"
+)
+
+// maxErrorBody is the most of an error response body an *APIError keeps.
+const maxErrorBody = 64 << 10
+
+// APIError is the error for a call the server answered with a status that
+// is not a success (or a success whose body could not be read). It never
+// holds a credential: the request's Authorization header is not kept, and
+// any configured secret found in the body is redacted.
+type APIError struct {
+	Provider   Provider      // the API that answered
+	Method     string        // HTTP method of the call
+	Path       string        // escaped request path, without the query
+	StatusCode int           // HTTP status of the last attempt
+	Message    string        // the server's message, read from a JSON body's "message", "error" or "errorCode"
+	Body       []byte        // the response body, at most 64 KiB
+	RequestID  string        // the server's request id header, if any
+	RetryAfter time.Duration // the server's Retry-After, if any
+	Attempts   int           // how many times the request was sent
+}
+
+// Error describes the failed call, without any secret.
+func (e *APIError) Error() string {
+	var b strings.Builder
+	b.WriteString("convo: ")
+	b.WriteString(string(e.Provider))
+	b.WriteByte(' ')
+	b.WriteString(e.Method)
+	b.WriteByte(' ')
+	b.WriteString(e.Path)
+	b.WriteString(": ")
+	b.WriteString(strconv.Itoa(e.StatusCode))
+	if t := http.StatusText(e.StatusCode); t != "" {
+		b.WriteByte(' ')
+		b.WriteString(t)
+	}
+	if e.Message != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Message)
+	}
+	if e.RetryAfter > 0 {
+		b.WriteString(" (retry after ")
+		b.WriteString(e.RetryAfter.String())
+		b.WriteByte(')')
+	}
+	if e.RequestID != "" {
+		b.WriteString(" [request id ")
+		b.WriteString(e.RequestID)
+		b.WriteByte(']')
+	}
+	if e.Attempts > 1 {
+		fmt.Fprintf(&b, " after %d attempts", e.Attempts)
+	}
+	return b.String()
+}
+
+// Is reports whether the status of e falls in the class of target, one of
+// ErrNotFound, ErrUnauthorized, ErrRateLimited, ErrInvalidRequest,
+// ErrServer or ErrBadResponse.
+func (e *APIError) Is(target error) bool {
+	s := e.StatusCode
+	switch target {
+	case ErrNotFound:
+		return s == http.StatusNotFound
+	case ErrUnauthorized:
+		return s == http.StatusUnauthorized || s == http.StatusForbidden
+	case ErrRateLimited:
+		return s == http.StatusTooManyRequests
+	case ErrInvalidRequest:
+		return s == http.StatusBadRequest || s == http.StatusConflict || s == http.StatusUnprocessableEntity
+	case ErrServer:
+		return s >= 500 && s <= 599
+	case ErrBadResponse:
+		return s >= 200 && s <= 299
+	}
+	return false
+}
+
+// messageFromBody reads a human message from a JSON error body: the first
+// non-empty of "message", "error" (a string, or an object with "message")
+// and "errorCode". It gives "" for a body that is not a JSON object.
+func messageFromBody(body []byte) string {
+	if len(body) == 0 || body[0] != '{' {
+		return ""
+	}
+	var v struct {
+		Message   json.RawMessage `json:"message"`
+		Error     json.RawMessage `json:"error"`
+		ErrorCode json.RawMessage `json:"errorCode"`
+	}
+	if json.Unmarshal(body, &v) != nil {
+		return ""
+	}
+	for _, raw := range []json.RawMessage{v.Message, v.Error, v.ErrorCode} {
+		if s := jsonText(raw); s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// jsonText renders a JSON string or number as text, or an object's
+// "message" field; anything else gives "".
+func jsonText(raw json.RawMessage) string {
+	if len(raw) == 0 {
+		return ""
+	}
+	switch raw[0] {
+	case '"':
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			return truncate(s, 500)
+		}
+	case '{':
+		var o struct {
+			Message string `json:"message"`
+		}
+		if json.Unmarshal(raw, &o) == nil {
+			return truncate(o.Message, 500)
+		}
+	case 'n', '[', 't', 'f':
+		return ""
+	default:
+		return string(raw)
+	}
+	return ""
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// Problem is one reason a request was refused before it was sent.
+type Problem struct {
+	Field  string // the Go field (or JSON key, for raw wire values) at fault
+	Reason string // the rule it breaks
+}
+
+func (p Problem) String() string { return p.Field + ": " + p.Reason }
+
+// ValidationError lists every problem found in a request, which was not
+// sent. errors.Is(err, ErrValidation) matches it.
+type ValidationError struct {
+	Problems []Problem
+}
+
+// Error lists the problems, field first.
+func (e *ValidationError) Error() string {
+	var b strings.Builder
+	b.WriteString("convo: invalid request: ")
+	for i, p := range e.Problems {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(p.String())
+	}
+	return b.String()
+}
+
+// Is reports whether target is ErrValidation.
+func (e *ValidationError) Is(target error) bool { return target == ErrValidation }
+
+// problems collects validation problems; its err is nil when there are none.
+type problems []Problem
+
+func (ps *problems) add(field, reason string) { *ps = append(*ps, Problem{Field: field, Reason: reason}) }
+
+func (ps *problems) addf(field, format string, args ...any) {
+	ps.add(field, fmt.Sprintf(format, args...))
+}
+
+func (ps problems) err() error {
+	if len(ps) == 0 {
+		return nil
+	}
+	return &ValidationError{Problems: ps}
+}
+
+// mergeProblems appends the problems of err (a *ValidationError) to ps and
+// returns any other error unchanged.
+func (ps *problems) merge(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ve *ValidationError
+	if errors.As(err, &ve) {
+		*ps = append(*ps, ve.Problems...)
+		return nil
+	}
+	return err
+}

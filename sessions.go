@@ -1,0 +1,4 @@
+package convo
+
+// SessionsService starts Talqui sessions.
+type SessionsService service

@@ -1,0 +1,4 @@
+package convo
+
+// UsersService manages TalkJS users.
+type UsersService service
