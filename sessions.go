@@ -1,4 +1,313 @@
 package convo
 
-// SessionsService starts Talqui sessions.
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// SessionsService starts Talqui sessions: it opens a conversation with one
+// contact on one channel and sends the first message.
 type SessionsService service
+
+// Values of SessionStart fields that the Talqui documentation names.
+const (
+	MessageKeyText           = "text"          // messageKey of a text message
+	SessionKindMarketing     = "marketing"     // sessionKind of a WhatsApp Official start with an approved model
+	SessionKindTransactional = "transactional" // sessionKind of the common pattern
+	SessionTypeAuto          = "auto"          // sessionType of the common pattern
+)
+
+const maxExtraKeyLen = 256
+
+// documentedFields are the JSON keys of SessionStart; Extra must not use them.
+var documentedFields = []string{
+	"channel", "pluginConnectionID", "contactFullName", "contactExternalID", "messageKey",
+	"messageValue", "sessionKind", "sessionType", "campaignModelID", "campaignVariables",
+}
+
+// SessionStart is the wire body of POST /tenants/{tenantID}/sessions, with
+// every documented field. It is a SessionRequest too: use it for a channel
+// or a field the builders do not cover. Extra holds plugin-defined fields,
+// merged at the top level of the JSON object; a key that collides with a
+// documented field is an error.
+type SessionStart struct {
+	Channel            string // channel URN, e.g. ChannelWhatsAppBusiness
+	PluginConnectionID string // filled by Sessions.Start when empty and only one connection is configured
+	ContactFullName    string // optional
+	ContactExternalID  string // phone (digits), order code or channel user id
+	MessageKey         string // "text" when empty
+	MessageValue       string // the first message, or the internal label for a model
+	SessionKind        string // optional: "marketing", "transactional"
+	SessionType        string // optional: "auto", "manual"
+	CampaignModelID    string // approved model, for WhatsApp API Official
+	// CampaignVariables fill the model's placeholders. A nil slice is left
+	// out; an empty non-nil slice is sent as [].
+	CampaignVariables []any
+	Extra             map[string]any
+}
+
+// SessionStart checks s and gives it back with defaults filled in: the
+// message key "text", and a WhatsApp phone as digits only. It applies the
+// rules of the channel it names.
+func (s SessionStart) SessionStart() (SessionStart, error) {
+	var ps problems
+	ps.urn("Channel", s.Channel)
+	if s.MessageKey == "" {
+		s.MessageKey = MessageKeyText
+	}
+	switch s.Channel {
+	case ChannelWhatsAppOfficial:
+		s.ContactExternalID = ps.phone("ContactExternalID", s.ContactExternalID)
+		if blank(s.CampaignModelID) {
+			ps.add("CampaignModelID", "required: WhatsApp API Official opens a conversation only with an approved model")
+		}
+		if s.CampaignVariables == nil {
+			s.CampaignVariables = []any{}
+		}
+	case ChannelWhatsAppBusiness:
+		s.ContactExternalID = ps.phone("ContactExternalID", s.ContactExternalID)
+	default:
+		ps.required("ContactExternalID", s.ContactExternalID)
+	}
+	ps.required("MessageValue", s.MessageValue)
+	ps.extra("Extra", s.Extra)
+	return s, ps.err()
+}
+
+func (ps *problems) extra(field string, extra map[string]any) {
+	keys := make([]string, 0, len(extra))
+	for k := range extra {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		f := field + "[" + strconv.Quote(k) + "]"
+		switch {
+		case slices.Contains(documentedFields, k):
+			ps.add(f, "collides with the documented field "+k+"; set the field instead")
+		case strings.TrimSpace(k) == "":
+			ps.add(f, "key must not be empty")
+		case len(k) > maxExtraKeyLen:
+			ps.addf(f, "key must be at most %d bytes", maxExtraKeyLen)
+		}
+	}
+}
+
+// MarshalJSON writes the documented fields, then the Extra keys in sorted
+// order.
+func (s SessionStart) MarshalJSON() ([]byte, error) {
+	type wire struct {
+		Channel            string `json:"channel"`
+		PluginConnectionID string `json:"pluginConnectionID"`
+		ContactFullName    string `json:"contactFullName,omitempty"`
+		ContactExternalID  string `json:"contactExternalID"`
+		MessageKey         string `json:"messageKey"`
+		MessageValue       string `json:"messageValue"`
+		SessionKind        string `json:"sessionKind,omitempty"`
+		SessionType        string `json:"sessionType,omitempty"`
+		CampaignModelID    string `json:"campaignModelID,omitempty"`
+		CampaignVariables  *[]any `json:"campaignVariables,omitempty"`
+	}
+	w := wire{
+		Channel:            s.Channel,
+		PluginConnectionID: s.PluginConnectionID,
+		ContactFullName:    s.ContactFullName,
+		ContactExternalID:  s.ContactExternalID,
+		MessageKey:         s.MessageKey,
+		MessageValue:       s.MessageValue,
+		SessionKind:        s.SessionKind,
+		SessionType:        s.SessionType,
+		CampaignModelID:    s.CampaignModelID,
+	}
+	if s.CampaignVariables != nil {
+		w.CampaignVariables = &s.CampaignVariables
+	}
+	b, err := json.Marshal(w)
+	if err != nil || len(s.Extra) == 0 {
+		return b, err
+	}
+	keys := make([]string, 0, len(s.Extra))
+	for k := range s.Extra {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	buf := bytes.NewBuffer(b[:len(b)-1])
+	for _, k := range keys {
+		if slices.Contains(documentedFields, k) {
+			continue // refused by validation; never let it shadow a field
+		}
+		kb, _ := json.Marshal(k)
+		vb, err := json.Marshal(s.Extra[k])
+		if err != nil {
+			return nil, fmt.Errorf("Extra[%q]: %w", k, err)
+		}
+		buf.WriteByte(',')
+		buf.Write(kb)
+		buf.WriteByte(':')
+		buf.Write(vb)
+	}
+	buf.WriteByte('}')
+	return buf.Bytes(), nil
+}
+
+// StartedSession is Talqui's answer to a session start. Contact, Session
+// and Message are decoded from the parts of the same names, each nil when
+// absent or when its shape was not understood; Raw is the body as
+// received, so nothing Talqui sends is lost.
+type StartedSession struct {
+	Contact *TalquiContact
+	Session *TalquiSession
+	Message *TalquiMessage
+	Raw     json.RawMessage
+}
+
+// TalquiContact is the contact Talqui resolved or created.
+type TalquiContact struct {
+	ContactID         string    `json:"contactID"`
+	ContactFullName   string    `json:"contactFullName"`
+	ContactExternalID string    `json:"contactExternalID"`
+	CreatedAt         time.Time `json:"createdAt"`
+	UpdatedAt         time.Time `json:"updatedAt"`
+}
+
+// TalquiSession is the session Talqui opened.
+type TalquiSession struct {
+	SessionID      string         `json:"sessionID"`
+	ContactID      string         `json:"contactID"`
+	TenantID       string         `json:"tenantID"`
+	OperatorID     string         `json:"operatorID"`
+	SessionChannel string         `json:"sessionChannel"`
+	SessionActive  bool           `json:"sessionActive"`
+	SessionKind    string         `json:"sessionKind"`
+	SessionType    string         `json:"sessionType"`
+	SessionStatus  int            `json:"sessionStatus"`
+	SessionTags    []any          `json:"sessionTags"`
+	SessionMeta    map[string]any `json:"sessionMeta"`
+	CreatedAt      time.Time      `json:"createdAt"`
+	UpdatedAt      time.Time      `json:"updatedAt"`
+}
+
+// TalquiMessage is the first message Talqui sent.
+type TalquiMessage struct {
+	MessageID    string    `json:"messageID"`
+	SessionID    string    `json:"sessionID"`
+	MessageKey   string    `json:"messageKey"`
+	MessageValue string    `json:"messageValue"`
+	CreatedAt    time.Time `json:"createdAt"`
+}
+
+// UnmarshalJSON decodes the three parts leniently: a part whose shape is
+// not understood is left nil rather than failing a start that happened.
+func (s *StartedSession) UnmarshalJSON(b []byte) error {
+	var parts struct {
+		Contact json.RawMessage `json:"contact"`
+		Session json.RawMessage `json:"session"`
+		Message json.RawMessage `json:"message"`
+	}
+	if err := json.Unmarshal(b, &parts); err != nil {
+		return err
+	}
+	s.Contact = decodePart[TalquiContact](parts.Contact)
+	s.Session = decodePart[TalquiSession](parts.Session)
+	s.Message = decodePart[TalquiMessage](parts.Message)
+	return nil
+}
+
+func decodePart[T any](raw json.RawMessage) *T {
+	if len(raw) == 0 || raw[0] != '{' {
+		return nil
+	}
+	v := new(T)
+	if json.Unmarshal(raw, v) != nil {
+		return nil
+	}
+	return v
+}
+
+// Start opens a session with one contact and sends the first message. It
+// checks the channel's rules first and sends nothing when they fail. The
+// token sent is the one of the named plugin connection (ConnectionID, or
+// the only one configured).
+//
+// A session start is never sent twice once it may have reached Talqui,
+// since a second try could send the contact a second message: it is
+// retried only after a dial failure or a 429. When it fails after the
+// request may have reached Talqui, the error matches ErrOutcomeUnknown.
+// When Talqui answered 2xx with a body that could not be read, the error
+// matches ErrBadResponse and the returned StartedSession holds Raw.
+func (s *SessionsService) Start(ctx context.Context, r SessionRequest) (*StartedSession, error) {
+	tq := s.c.talqui
+	if tq == nil {
+		_, err := s.c.endpoint(ProviderTalqui)
+		return nil, err
+	}
+	if r == nil {
+		return nil, &ValidationError{Problems: []Problem{{Field: "SessionRequest", Reason: "must not be nil"}}}
+	}
+	var ps problems
+	body, err := r.SessionStart()
+	if err := ps.merge(err); err != nil {
+		return nil, err
+	}
+	field := "ConnectionID"
+	switch r.(type) {
+	case SessionStart, *SessionStart:
+		field = "PluginConnectionID"
+	}
+	conn, ok := tq.connection(body.PluginConnectionID)
+	switch {
+	case ok:
+		body.PluginConnectionID = conn.ID
+	case body.PluginConnectionID == "":
+		ps.addf(field, "required: %d plugin connections are configured", len(tq.conns))
+	default:
+		// A token pasted in place of an id must not reach the error text.
+		ps.addf(field, "unknown plugin connection %q", truncate(string(s.c.redact([]byte(body.PluginConnectionID))), 100))
+	}
+	if err := ps.err(); err != nil {
+		return nil, err
+	}
+
+	out := &StartedSession{}
+	err = s.c.do(ctx, &request{
+		provider: ProviderTalqui,
+		method:   http.MethodPost,
+		path:     "/tenants/{tenantID}/sessions",
+		params:   []string{tq.tenantID},
+		body:     body,
+		out:      out,
+		raw:      (*[]byte)(&out.Raw),
+		auth:     "PluginConnection " + conn.Token,
+	})
+	if err != nil {
+		if out.Raw != nil {
+			return out, err
+		}
+		return nil, err
+	}
+	return out, nil
+}
+
+// connection finds the plugin connection with id, or the only one when id
+// is empty.
+func (t *talquiConfig) connection(id string) (PluginConnection, bool) {
+	if id == "" {
+		if len(t.conns) == 1 {
+			return t.conns[0], true
+		}
+		return PluginConnection{}, false
+	}
+	for _, c := range t.conns {
+		if c.ID == id {
+			return c, true
+		}
+	}
+	return PluginConnection{}, false
+}

@@ -1,0 +1,192 @@
+package convo
+
+import (
+	"strings"
+)
+
+// The Talqui channel URNs the Talqui documentation names. Any other
+// installed channel (Telegram, Instagram, Messenger, custom) goes through
+// GenericChannel with its own urn:talqui: URN.
+const (
+	ChannelWhatsAppOfficial = "urn:talqui:whatsapp-cloud:0"    // WhatsApp API Official (Meta Cloud API)
+	ChannelWhatsAppBusiness = "urn:talqui:whatsapp-internal:0" // WhatsApp Business
+	ChannelIFood            = "urn:talqui:ifood:0"             // iFood
+)
+
+const urnPrefix = "urn:talqui:"
+
+// SessionRequest is what Sessions.Start sends: one of the channel builders
+// (WhatsAppOfficial, WhatsAppBusiness, IFood, GenericChannel) or a raw
+// SessionStart. SessionStart checks the channel's rules and gives the wire
+// body, or a *ValidationError listing every problem.
+type SessionRequest interface {
+	SessionStart() (SessionStart, error)
+}
+
+// WhatsAppOfficial opens a WhatsApp API Official session with a
+// Meta-approved model (template): the contact receives the model's
+// content, filled with Variables.
+type WhatsAppOfficial struct {
+	ConnectionID string   // plugin connection; may be empty when only one is configured
+	Phone        string   // international format, e.g. "+55 27 99999-9999"; sent as digits only
+	Name         string   // contact's full name (optional)
+	ModelID      string   // the approved model (campaignModelID); required
+	Variables    []string // fill the model's placeholders, in order
+	Label        string   // internal label of the operation (messageValue); defaults to ModelID
+}
+
+// SessionStart checks the rules of WhatsApp API Official and gives the wire body.
+func (w WhatsAppOfficial) SessionStart() (SessionStart, error) {
+	var ps problems
+	phone := ps.phone("Phone", w.Phone)
+	if blank(w.ModelID) {
+		ps.add("ModelID", "required: WhatsApp API Official opens a conversation only with an approved model")
+	}
+	label := w.Label
+	if blank(label) {
+		label = w.ModelID
+	}
+	vars := make([]any, len(w.Variables))
+	for i, v := range w.Variables {
+		vars[i] = v
+	}
+	return SessionStart{
+		Channel:            ChannelWhatsAppOfficial,
+		PluginConnectionID: w.ConnectionID,
+		ContactFullName:    w.Name,
+		ContactExternalID:  phone,
+		MessageKey:         MessageKeyText,
+		MessageValue:       label,
+		SessionKind:        SessionKindMarketing,
+		CampaignModelID:    w.ModelID,
+		CampaignVariables:  vars,
+	}, ps.err()
+}
+
+// WhatsAppBusiness opens a WhatsApp Business session with a free-form
+// first message.
+type WhatsAppBusiness struct {
+	ConnectionID string // plugin connection; may be empty when only one is configured
+	Phone        string // international format; sent as digits only
+	Name         string // contact's full name (optional)
+	Text         string // the first message, delivered as is; required
+}
+
+// SessionStart checks the rules of WhatsApp Business and gives the wire body.
+func (w WhatsAppBusiness) SessionStart() (SessionStart, error) {
+	var ps problems
+	phone := ps.phone("Phone", w.Phone)
+	ps.required("Text", w.Text)
+	return SessionStart{
+		Channel:            ChannelWhatsAppBusiness,
+		PluginConnectionID: w.ConnectionID,
+		ContactFullName:    w.Name,
+		ContactExternalID:  phone,
+		MessageKey:         MessageKeyText,
+		MessageValue:       w.Text,
+	}, ps.err()
+}
+
+// IFood opens an iFood session about one order. iFood is operational
+// only: use it for messages about the order, never for marketing.
+type IFood struct {
+	ConnectionID string         // plugin connection; may be empty when only one is configured
+	OrderCode    string         // the iFood orderCode (contactExternalID); required
+	Text         string         // the operational message; required
+	Extra        map[string]any // extra fields the installed iFood plugin requires
+}
+
+// SessionStart checks the rules of iFood and gives the wire body.
+func (f IFood) SessionStart() (SessionStart, error) {
+	var ps problems
+	ps.required("OrderCode", f.OrderCode)
+	ps.required("Text", f.Text)
+	ps.extra("Extra", f.Extra)
+	return SessionStart{
+		Channel:            ChannelIFood,
+		PluginConnectionID: f.ConnectionID,
+		ContactExternalID:  f.OrderCode,
+		MessageKey:         MessageKeyText,
+		MessageValue:       f.Text,
+		Extra:              f.Extra,
+	}, ps.err()
+}
+
+// GenericChannel opens a session on any channel that needs no approved
+// model (Telegram, Instagram, Messenger, custom channels), named by its
+// Talqui URN.
+type GenericChannel struct {
+	Channel      string         // the channel's urn:talqui: URN; required
+	ConnectionID string         // plugin connection; may be empty when only one is configured
+	ContactID    string         // the contact's id on that channel (user id, username…); required
+	Name         string         // contact's full name (optional)
+	Text         string         // the first message; required
+	Extra        map[string]any // extra fields the installed plugin requires
+}
+
+// SessionStart checks the generic rules and gives the wire body.
+func (g GenericChannel) SessionStart() (SessionStart, error) {
+	var ps problems
+	ps.urn("Channel", g.Channel)
+	ps.required("ContactID", g.ContactID)
+	ps.required("Text", g.Text)
+	ps.extra("Extra", g.Extra)
+	return SessionStart{
+		Channel:            g.Channel,
+		PluginConnectionID: g.ConnectionID,
+		ContactFullName:    g.Name,
+		ContactExternalID:  g.ContactID,
+		MessageKey:         MessageKeyText,
+		MessageValue:       g.Text,
+		Extra:              g.Extra,
+	}, ps.err()
+}
+
+// NormalizePhone removes '+', spaces, dots, dashes and brackets from an
+// international phone number and checks that 8 to 15 digits remain, as
+// WhatsApp expects ("+55 (27) 99999-9999" gives "5527999999999").
+func NormalizePhone(phone string) (string, error) {
+	var ps problems
+	digits := ps.phone("phone", phone)
+	return digits, ps.err()
+}
+
+func (ps *problems) phone(field, phone string) string {
+	var b strings.Builder
+	b.Grow(len(phone))
+	for _, r := range phone {
+		switch {
+		case r >= '0' && r <= '9':
+			b.WriteRune(r)
+		case r == '+' || r == ' ' || r == '.' || r == '-' || r == '(' || r == ')' || r == '[' || r == ']':
+		default:
+			ps.add(field, "must hold only digits, '+', spaces, dots, dashes and brackets")
+			return ""
+		}
+	}
+	d := b.String()
+	switch {
+	case d == "":
+		ps.add(field, "required")
+	case len(d) < 8 || len(d) > 15:
+		ps.addf(field, "must have 8 to 15 digits, has %d", len(d))
+	}
+	return d
+}
+
+func (ps *problems) required(field, v string) {
+	if blank(v) {
+		ps.add(field, "required")
+	}
+}
+
+func (ps *problems) urn(field, v string) {
+	switch {
+	case blank(v):
+		ps.add(field, "required: a urn:talqui: channel URN")
+	case !strings.HasPrefix(v, urnPrefix) || len(v) == len(urnPrefix):
+		ps.addf(field, "must be a urn:talqui: channel URN, got %q", truncate(v, 60))
+	}
+}
+
+func blank(s string) bool { return strings.TrimSpace(s) == "" }

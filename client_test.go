@@ -1,0 +1,456 @@
+package convo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jarcoal/httpmock"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const (
+	talquiSessionsURL = "https://api.talqui.chat/tenants/tenant-1/sessions"
+	talkjsUserURL     = "https://api.talkjs.com/v1/app1/users/u1"
+)
+
+// timeoutError is what a transport reports when an attempt times out.
+type timeoutError struct{}
+
+func (timeoutError) Error() string   { return "net/http: timeout awaiting response headers" }
+func (timeoutError) Timeout() bool   { return true }
+func (timeoutError) Temporary() bool { return true }
+
+func dialError() error {
+	return &net.OpError{Op: "dial", Net: "tcp", Err: &net.AddrError{Err: "connection refused", Addr: "127.0.0.1:1"}}
+}
+
+func statusResponder(code int, header ...string) httpmock.Responder {
+	r := httpmock.NewStringResponder(code, `{"message":"fault"}`)
+	for i := 0; i+1 < len(header); i += 2 {
+		r = r.HeaderSet(http.Header{header[i]: {header[i+1]}})
+	}
+	return r
+}
+
+// safeCall is a GET through the pipeline: safe to repeat.
+func safeCall(ctx context.Context, c *Client) error {
+	var out map[string]any
+	return c.do(ctx, &request{
+		provider: ProviderTalkJS, method: http.MethodGet,
+		path: "/users/{userID}", params: []string{"u1"}, out: &out, repeatable: true,
+	})
+}
+
+func startCall(ctx context.Context, c *Client) error {
+	_, err := c.Sessions.Start(ctx, WhatsAppBusiness{ConnectionID: "pc-wa", Phone: "+55 27 99999-9999", Text: "Hi"})
+	return err
+}
+
+func TestRetryRules(t *testing.T) {
+	// fastRetry allows 3 retries: 4 tries at most.
+	cases := []struct {
+		name      string
+		responder httpmock.Responder
+		safe      int   // requests seen for a GET
+		start     int   // requests seen for a session start
+		is        error // the error class, both calls
+		unknown   bool  // the session start error matches ErrOutcomeUnknown
+	}{
+		{"dial failure", httpmock.NewErrorResponder(dialError()), 4, 4, nil, false},
+		{"429 without Retry-After", statusResponder(429), 4, 4, ErrRateLimited, false},
+		{"429 with Retry-After 0", statusResponder(429, "Retry-After", "0"), 4, 4, ErrRateLimited, false},
+		{"500", statusResponder(500), 4, 1, ErrServer, false},
+		{"502", statusResponder(502), 4, 1, ErrServer, false},
+		{"503", statusResponder(503), 4, 1, ErrServer, false},
+		{"504", statusResponder(504), 4, 1, ErrServer, false},
+		{"reset after write", httpmock.NewErrorResponder(&net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}), 4, 1, syscall.ECONNRESET, true},
+		{"EOF", httpmock.NewErrorResponder(io.EOF), 4, 1, io.EOF, true},
+		{"per-attempt timeout", httpmock.NewErrorResponder(timeoutError{}), 4, 1, nil, true},
+		{"408", statusResponder(408), 4, 1, nil, false},
+		{"400", statusResponder(400), 1, 1, ErrInvalidRequest, false},
+		{"404", statusResponder(404), 1, 1, ErrNotFound, false},
+		{"501", statusResponder(501), 1, 1, ErrServer, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name+"/safe", func(t *testing.T) {
+			env := newTestEnv(t)
+			env.mt.RegisterResponder(http.MethodGet, talkjsUserURL, tc.responder)
+			err := safeCall(context.Background(), env.c)
+			require.Error(t, err)
+			assert.Equal(t, tc.safe, env.mt.GetTotalCallCount())
+			if tc.is != nil {
+				assert.ErrorIs(t, err, tc.is)
+			}
+			checkAttempts(t, err, tc.safe)
+		})
+		t.Run(tc.name+"/start", func(t *testing.T) {
+			env := newTestEnv(t)
+			env.mt.RegisterResponder(http.MethodPost, talquiSessionsURL, tc.responder)
+			err := startCall(context.Background(), env.c)
+			require.Error(t, err)
+			assert.Equal(t, tc.start, env.mt.GetTotalCallCount())
+			if tc.is != nil {
+				assert.ErrorIs(t, err, tc.is)
+			}
+			assert.Equal(t, tc.unknown, errors.Is(err, ErrOutcomeUnknown), "ErrOutcomeUnknown: %v", err)
+			checkAttempts(t, err, tc.start)
+		})
+	}
+}
+
+// checkAttempts asserts the attempt count an error reports.
+func checkAttempts(t *testing.T, err error, n int) {
+	t.Helper()
+	var ae *APIError
+	if errors.As(err, &ae) {
+		assert.Equal(t, n, ae.Attempts)
+		return
+	}
+	if n > 1 {
+		assert.Contains(t, err.Error(), fmt.Sprintf("after %d attempts", n))
+	} else {
+		assert.NotContains(t, err.Error(), "attempts")
+	}
+}
+
+func TestRetryThenSuccess(t *testing.T) {
+	env := newTestEnv(t)
+	env.mt.RegisterResponder(http.MethodGet, talkjsUserURL,
+		statusResponder(503).Then(statusResponder(429)).Then(httpmock.NewStringResponder(200, `{"id":"u1"}`)))
+	require.NoError(t, safeCall(context.Background(), env.c))
+	assert.Equal(t, 3, env.mt.GetTotalCallCount())
+}
+
+func TestMaxRetriesZeroMeansOneTry(t *testing.T) {
+	env := newTestEnv(t, WithRetry(RetryPolicy{MaxRetries: 0}))
+	env.mt.RegisterResponder(http.MethodGet, talkjsUserURL, statusResponder(503))
+	err := safeCall(context.Background(), env.c)
+	assert.ErrorIs(t, err, ErrServer)
+	assert.Equal(t, 1, env.mt.GetTotalCallCount())
+}
+
+func TestRetryAfterSecondsHonoured(t *testing.T) {
+	env := newTestEnv(t, WithRetry(RetryPolicy{MaxRetries: 1, MinWait: time.Millisecond, MaxWait: 3 * time.Second}))
+	env.mt.RegisterResponder(http.MethodGet, talkjsUserURL,
+		statusResponder(429, "Retry-After", "1").Then(httpmock.NewStringResponder(200, `{}`)))
+	start := time.Now()
+	require.NoError(t, safeCall(context.Background(), env.c))
+	waited := time.Since(start)
+	assert.Equal(t, 2, env.mt.GetTotalCallCount())
+	assert.GreaterOrEqual(t, waited, time.Second)
+	assert.Less(t, waited, 2*time.Second)
+}
+
+func TestRetryAfterHTTPDateHonoured(t *testing.T) {
+	env := newTestEnv(t, WithRetry(RetryPolicy{MaxRetries: 1, MinWait: time.Millisecond, MaxWait: 5 * time.Second}))
+	date := time.Now().Add(2 * time.Second).UTC().Format(http.TimeFormat)
+	env.mt.RegisterResponder(http.MethodGet, talkjsUserURL,
+		statusResponder(503, "Retry-After", date).Then(httpmock.NewStringResponder(200, `{}`)))
+	start := time.Now()
+	require.NoError(t, safeCall(context.Background(), env.c))
+	waited := time.Since(start)
+	assert.Equal(t, 2, env.mt.GetTotalCallCount())
+	// An HTTP date has a one-second resolution: the wait is 1 to 2 s.
+	assert.GreaterOrEqual(t, waited, 900*time.Millisecond)
+	assert.Less(t, waited, 2500*time.Millisecond)
+}
+
+func TestRetryAfterAboveMaxWaitReturnsAtOnce(t *testing.T) {
+	for _, tc := range []struct {
+		code int
+		is   error
+	}{{429, ErrRateLimited}, {503, ErrServer}} {
+		t.Run(fmt.Sprint(tc.code), func(t *testing.T) {
+			env := newTestEnv(t) // MaxWait 5 ms
+			env.mt.RegisterResponder(http.MethodGet, talkjsUserURL, statusResponder(tc.code, "Retry-After", "120"))
+			start := time.Now()
+			err := safeCall(context.Background(), env.c)
+			assert.Less(t, time.Since(start), 500*time.Millisecond)
+			assert.Equal(t, 1, env.mt.GetTotalCallCount())
+			var ae *APIError
+			require.ErrorAs(t, err, &ae)
+			assert.ErrorIs(t, err, tc.is)
+			assert.Equal(t, 120*time.Second, ae.RetryAfter)
+			assert.Equal(t, 1, ae.Attempts)
+		})
+	}
+}
+
+func TestContextEndsDuringWait(t *testing.T) {
+	env := newTestEnv(t, WithRetry(RetryPolicy{MaxRetries: 3, MinWait: 10 * time.Second, MaxWait: 30 * time.Second}))
+	env.mt.RegisterResponder(http.MethodGet, talkjsUserURL, statusResponder(503))
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err := safeCall(ctx, env.c)
+	elapsed := time.Since(start)
+	require.Error(t, err)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Less(t, elapsed, 150*time.Millisecond, "returned %s after the deadline", elapsed-50*time.Millisecond)
+	assert.Equal(t, 1, env.mt.GetTotalCallCount())
+	assert.False(t, errors.Is(err, ErrOutcomeUnknown), "the last attempt got an answer")
+}
+
+func TestContextCanceledBeforeCall(t *testing.T) {
+	env := newTestEnv(t)
+	env.mt.RegisterResponder(http.MethodPost, talquiSessionsURL, statusResponder(200))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := startCall(ctx, env.c)
+	assert.ErrorIs(t, err, context.Canceled)
+}
+
+func TestPermanentTransportErrorNotRetried(t *testing.T) {
+	env := newTestEnv(t)
+	env.mt.RegisterResponder(http.MethodGet, talkjsUserURL,
+		httpmock.NewErrorResponder(errors.New("x509: certificate is not trusted")))
+	err := safeCall(context.Background(), env.c)
+	require.Error(t, err)
+	assert.Equal(t, 1, env.mt.GetTotalCallCount())
+}
+
+func TestAPIErrorFields(t *testing.T) {
+	env := newTestEnv(t)
+	env.mt.RegisterResponder(http.MethodGet, talkjsUserURL,
+		httpmock.NewStringResponder(404, `{"errorCode":"NOT_FOUND","message":"user u1 not found"}`).
+			HeaderSet(http.Header{"X-Request-Id": {"req-42"}}))
+	err := safeCall(context.Background(), env.c)
+	var ae *APIError
+	require.ErrorAs(t, err, &ae)
+	assert.Equal(t, &APIError{
+		Provider:   ProviderTalkJS,
+		Method:     "GET",
+		Path:       "/v1/app1/users/u1",
+		StatusCode: 404,
+		Message:    "user u1 not found",
+		Body:       []byte(`{"errorCode":"NOT_FOUND","message":"user u1 not found"}`),
+		RequestID:  "req-42",
+		Attempts:   1,
+	}, ae)
+	assert.Equal(t, "convo: talkjs GET /v1/app1/users/u1: 404 Not Found: user u1 not found [request id req-42]", err.Error())
+	assert.ErrorIs(t, err, ErrNotFound)
+	assert.NotErrorIs(t, err, ErrServer)
+}
+
+func TestAPIErrorMessageSources(t *testing.T) {
+	cases := map[string]string{
+		`{"message":"m"}`:                 "m",
+		`{"error":"e"}`:                   "e",
+		`{"error":{"message":"nested"}}`:  "nested",
+		`{"errorCode":"CODE"}`:            "CODE",
+		`{"errorCode":42}`:                "42",
+		`<html>bad gateway</html>`:        "",
+		``:                                "",
+		`{"message":null,"error":"next"}`: "next",
+	}
+	for body, want := range cases {
+		assert.Equal(t, want, messageFromBody([]byte(body)), body)
+	}
+}
+
+func TestErrorBodyCappedAt64KiB(t *testing.T) {
+	env := newTestEnv(t)
+	big := strings.Repeat("x", 200<<10)
+	env.mt.RegisterResponder(http.MethodGet, talkjsUserURL, httpmock.NewStringResponder(400, big))
+	err := safeCall(context.Background(), env.c)
+	var ae *APIError
+	require.ErrorAs(t, err, &ae)
+	assert.Len(t, ae.Body, 64<<10)
+}
+
+func TestSuccessBodyTooLarge(t *testing.T) {
+	env := newTestEnv(t)
+	big := `{"id":"` + strings.Repeat("x", maxResponseBody) + `"}`
+	env.mt.RegisterResponder(http.MethodGet, talkjsUserURL, httpmock.NewStringResponder(200, big))
+	err := safeCall(context.Background(), env.c)
+	assert.ErrorIs(t, err, ErrBadResponse)
+	assert.Equal(t, 1, env.mt.GetTotalCallCount(), "a body too large is not retried")
+}
+
+func TestBadJSONOnSuccess(t *testing.T) {
+	env := newTestEnv(t)
+	env.mt.RegisterResponder(http.MethodGet, talkjsUserURL, httpmock.NewStringResponder(200, `<html>`))
+	err := safeCall(context.Background(), env.c)
+	assert.ErrorIs(t, err, ErrBadResponse)
+	var ae *APIError
+	require.ErrorAs(t, err, &ae)
+	assert.Equal(t, 200, ae.StatusCode)
+}
+
+func TestHeadersAndUserAgent(t *testing.T) {
+	env := newTestEnv(t, WithUserAgent("shop/1.2"))
+	var got http.Header
+	env.mt.RegisterResponder(http.MethodGet, talkjsUserURL, func(r *http.Request) (*http.Response, error) {
+		got = r.Header.Clone()
+		return httpmock.NewStringResponse(200, `{}`), nil
+	})
+	require.NoError(t, safeCall(context.Background(), env.c))
+	assert.Equal(t, "Bearer "+testTalkJSToken, got.Get("Authorization"))
+	assert.Equal(t, "application/json", got.Get("Accept"))
+	assert.Equal(t, "convo-go/"+Version+" shop/1.2", got.Get("User-Agent"))
+	assert.Empty(t, got.Get("Content-Type"), "a GET has no body")
+}
+
+func TestPathSegmentsEscaped(t *testing.T) {
+	env := newTestEnv(t)
+	var path string
+	env.mt.RegisterNoResponder(func(r *http.Request) (*http.Response, error) {
+		path = r.URL.EscapedPath()
+		return httpmock.NewStringResponse(200, `{}`), nil
+	})
+	err := env.c.do(context.Background(), &request{
+		provider: ProviderTalkJS, method: http.MethodGet,
+		path: "/users/{userID}", params: []string{"a/b?c#d e"}, repeatable: true,
+	})
+	require.NoError(t, err)
+	assert.Equal(t, "/v1/app1/users/a%2Fb%3Fc%23d%20e", path)
+}
+
+func TestBadPathSegmentsRefused(t *testing.T) {
+	env := newTestEnv(t)
+	for _, id := range []string{"", ".", ".."} {
+		err := env.c.do(context.Background(), &request{
+			provider: ProviderTalkJS, method: http.MethodGet,
+			path: "/conversations/{conversationID}/participants/{userID}", params: []string{"c1", id},
+		})
+		var ve *ValidationError
+		require.ErrorAs(t, err, &ve, "id %q", id)
+		assert.Equal(t, "userID", ve.Problems[0].Field)
+	}
+	assert.Equal(t, 0, env.mt.GetTotalCallCount())
+}
+
+func TestNotConfigured(t *testing.T) {
+	mt := httpmock.NewMockTransport()
+	c, err := NewClient(WithTalkJS("app", "sk"), WithHTTPClient(&http.Client{Transport: mt}))
+	require.NoError(t, err)
+	_, err = c.Sessions.Start(context.Background(), WhatsAppBusiness{Phone: "5527999999999", Text: "hi"})
+	assert.ErrorIs(t, err, ErrNotConfigured)
+
+	c, err = NewClient(WithTalqui("t", PluginConnection{ID: "p", Token: "x"}), WithHTTPClient(&http.Client{Transport: mt}))
+	require.NoError(t, err)
+	assert.ErrorIs(t, safeCall(context.Background(), c), ErrNotConfigured)
+	assert.Equal(t, 0, mt.GetTotalCallCount())
+}
+
+func TestOptionErrors(t *testing.T) {
+	cases := []struct {
+		name  string
+		opt   Option
+		field string
+	}{
+		{"empty tenant", WithTalqui(" ", PluginConnection{ID: "p", Token: "t"}), "tenantID"},
+		{"no connection", WithTalqui("t"), "conns"},
+		{"empty connection id", WithTalqui("t", PluginConnection{Token: "t"}), "conns[0].ID"},
+		{"empty token", WithTalqui("t", PluginConnection{ID: "p"}), "conns[0].Token"},
+		{"duplicate connection", WithTalqui("t", PluginConnection{ID: "p", Token: "a"}, PluginConnection{ID: "p", Token: "b"}), "conns[1].ID"},
+		{"empty app id", WithTalkJS("", "sk"), "appID"},
+		{"empty secret", WithTalkJS("app", ""), "secretKey"},
+		{"relative url", WithTalkJSURL("/v1"), "talkjsURL"},
+		{"ftp url", WithTalquiURL("ftp://example.com"), "talquiURL"},
+		{"plain http to a remote host", WithTalquiURL("http://api.talqui.chat"), "talquiURL"},
+		{"url with credentials", WithTalkJSURL("https://u:p@api.talkjs.com"), "talkjsURL"},
+		{"nil http client", WithHTTPClient(nil), "httpClient"},
+		{"negative retries", WithRetry(RetryPolicy{MaxRetries: -1}), "RetryPolicy.MaxRetries"},
+		{"min above max", WithRetry(RetryPolicy{MinWait: time.Minute, MaxWait: time.Second}), "RetryPolicy.MinWait"},
+		{"user agent with newline", WithUserAgent("a\r\nX-Evil: 1"), "userAgent"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := NewClient(tc.opt)
+			var ve *ValidationError
+			require.ErrorAs(t, err, &ve)
+			assert.Equal(t, tc.field, ve.Problems[0].Field)
+			assert.ErrorIs(t, err, ErrValidation)
+			assertNoSecret(t, "option error", err.Error())
+		})
+	}
+}
+
+func TestBaseURLs(t *testing.T) {
+	for _, u := range []string{"http://127.0.0.1:8080", "http://localhost:1", "http://[::1]:9", "https://example.com/prefix/"} {
+		_, err := NewClient(WithTalquiURL(u), WithTalqui("t", PluginConnection{ID: "p", Token: "x"}))
+		assert.NoError(t, err, u)
+	}
+	mt := httpmock.NewMockTransport()
+	c, err := NewClient(WithTalkJS("app 1", "sk"), WithTalkJSURL("https://proxy.example.com/talkjs/"), WithHTTPClient(&http.Client{Transport: mt}))
+	require.NoError(t, err)
+	mt.RegisterResponder(http.MethodGet, "https://proxy.example.com/talkjs/v1/app%201/users/u1", httpmock.NewStringResponder(200, `{}`))
+	require.NoError(t, safeCall(context.Background(), c))
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := NewClient(WithTalkJS("app", "sk"))
+	require.NoError(t, err)
+	assert.Equal(t, RetryPolicy{MaxRetries: 4, MinWait: 500 * time.Millisecond, MaxWait: 30 * time.Second}, c.policy)
+	tr := c.rc.HTTPClient.Transport.(keepIdle).rt.(*http.Transport)
+	assert.Equal(t, 30*time.Second, tr.ResponseHeaderTimeout)
+	assert.GreaterOrEqual(t, tr.MaxIdleConnsPerHost, 64)
+	assert.Nil(t, c.rc.Logger, "retryablehttp's logger must be a true nil")
+
+	c, err = NewClient(WithTalkJS("app", "sk"), WithRetry(RetryPolicy{MaxRetries: 2}))
+	require.NoError(t, err)
+	assert.Equal(t, RetryPolicy{MaxRetries: 2, MinWait: 500 * time.Millisecond, MaxWait: 30 * time.Second}, c.policy)
+}
+
+// closeCounter counts CloseIdleConnections calls on the caller's transport.
+type closeCounter struct {
+	http.RoundTripper
+	closed int
+}
+
+func (c *closeCounter) CloseIdleConnections() { c.closed++ }
+
+func TestFailedCallKeepsSharedPool(t *testing.T) {
+	mt := httpmock.NewMockTransport()
+	mt.RegisterResponder(http.MethodGet, talkjsUserURL, statusResponder(404))
+	cc := &closeCounter{RoundTripper: mt}
+	c, err := NewClient(WithTalkJS(testAppID, testTalkJSToken), WithHTTPClient(&http.Client{Transport: cc}), WithRetry(fastRetry))
+	require.NoError(t, err)
+	require.Error(t, safeCall(context.Background(), c))
+	assert.Equal(t, 0, cc.closed, "a failed call must not flush the shared connection pool")
+}
+
+func TestBackoffBounds(t *testing.T) {
+	c := &Client{}
+	for attempt := 0; attempt < 40; attempt++ {
+		for range 50 {
+			d := c.backoff(100*time.Millisecond, 2*time.Second, attempt, nil)
+			want := 100 * time.Millisecond << attempt
+			if attempt >= 5 || want > 2*time.Second {
+				want = 2 * time.Second
+			}
+			require.GreaterOrEqual(t, d, want/2, "attempt %d", attempt)
+			require.LessOrEqual(t, d, want, "attempt %d", attempt)
+		}
+	}
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	d, ok := parseRetryAfter("7")
+	assert.True(t, ok)
+	assert.Equal(t, 7*time.Second, d)
+	_, ok = parseRetryAfter("-1")
+	assert.False(t, ok)
+	_, ok = parseRetryAfter("soon")
+	assert.False(t, ok)
+	d, ok = parseRetryAfter(time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat))
+	assert.True(t, ok)
+	assert.Zero(t, d)
+}
+
+func TestPluginConnectionHidesToken(t *testing.T) {
+	pc := PluginConnection{ID: "pc-wa", Token: testTokenWA}
+	for _, f := range []string{"%v", "%+v", "%#v", "%s"} {
+		assertNoSecret(t, f, fmt.Sprintf(f, pc))
+	}
+}
