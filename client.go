@@ -723,6 +723,9 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 			slog.String("provider", string(st.provider)), slog.String("method", st.method),
 			slog.String("path", st.path), slog.Int("attempt", st.attempts), slog.String("reason", reason),
 		}
+		if err != nil {
+			attrs = append(attrs, slog.String("error", err.Error()))
+		}
 		st.logger.LogAttrs(ctx, slog.LevelInfo, "convo: retrying", attrs...)
 	}
 	return retry, err

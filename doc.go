@@ -1,3 +1,62 @@
 // Package convo is a Go client for software that opens and runs
-// conversations with people over messaging channels.
+// conversations with people over messaging channels. One typed Client
+// wraps three APIs:
+//
+//   - Talqui: start a session with one contact on a channel (WhatsApp API
+//     Official with an approved model, WhatsApp Business, iFood, Telegram,
+//     Instagram, Messenger, custom channels). Each channel's rules are
+//     checked before anything is sent. See SessionsService.Start.
+//   - TalkJS: upsert users and conversations, manage participants, send
+//     and list messages. See UsersService and ConversationsService.
+//   - Selarti: receive the "All messages" webhook, and TalkJS's signed
+//     webhooks, as http.Handlers. See NewSelartiHandler and
+//     NewTalkJSHandler.
+//
+// # A first example
+//
+//	c, err := convo.NewClient(
+//		convo.WithTalqui("tenant-id", convo.PluginConnection{ID: "pc-wa", Token: talquiToken}),
+//		convo.WithTalkJS("app-id", talkjsSecretKey),
+//	)
+//	if err != nil { ... }
+//	started, err := c.Sessions.Start(ctx, convo.WhatsAppOfficial{
+//		Phone: "+55 27 99999-9999", Name: "Maria", ModelID: "order_update", Variables: []string{"Maria", "#391"},
+//	})
+//
+// The package convotest is a faithful in-memory fake of the three
+// providers: point a Client at it to test your own code offline.
+//
+// # Errors
+//
+// Input that breaks a rule is refused before anything is sent, with a
+// *ValidationError listing every problem (errors.Is(err, ErrValidation)).
+// A server's error status gives an *APIError; errors.Is tells its class:
+// ErrNotFound, ErrUnauthorized, ErrRateLimited, ErrInvalidRequest,
+// ErrServer. A transport failure keeps its cause, so
+// errors.Is(err, context.DeadlineExceeded) works; when the request may
+// have reached the server, the error also matches ErrOutcomeUnknown.
+// No error text and no log line holds a token, a secret key or an
+// Authorization header.
+//
+// # Retries
+//
+// Every call goes through one pipeline that repeats a failed attempt only
+// when repeating cannot reach a person twice:
+//
+//   - A dial failure (nothing was sent) and a 429 (the server did not act)
+//     are always repeated.
+//   - Another 5xx (but 501), a reset or EOF after the request was written,
+//     a per-attempt timeout and a 408 are repeated only when the call is
+//     safe to repeat: GET, PUT, PATCH, DELETE, and a TalkJS message send,
+//     whose messages all carry idempotency keys (the SDK fills them in).
+//   - A Talqui session start is never repeated once it may have reached
+//     Talqui: a second try could send the contact a second WhatsApp
+//     message.
+//   - Any other 4xx and a 501 are never repeated.
+//
+// Waits grow exponentially with jitter between RetryPolicy.MinWait and
+// MaxWait. A Retry-After header (seconds or an HTTP date) is honoured up
+// to MaxWait; when the server asks for longer, the call returns the
+// *APIError at once with its RetryAfter. The wait ends the moment the
+// context is done.
 package convo
