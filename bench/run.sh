@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs the comparison benchmarks and prints benchstat tables and the
+# SDK/net/http and resty/net/http ratios. Usage: ./run.sh [out-dir]
+# Environment: COUNT (default 8), MANY_COUNT (default 3; 0 skips
+# BenchmarkUpsertMany, which takes ~15 s a round).
+set -euo pipefail
+cd "$(dirname "$0")"
+out=${1:-results}
+mkdir -p "$out"
+count=${COUNT:-8}
+many=${MANY_COUNT:-3}
+benchstat=$(command -v benchstat || echo "$(go env GOPATH)/bin/benchstat")
+[ -x "$benchstat" ] || go install golang.org/x/perf/cmd/benchstat@latest
+
+go version | tee "$out/env.txt"
+echo "GOMAXPROCS=$(nproc)" | tee -a "$out/env.txt"
+
+# Compile once, so that compiling does not overlap the runs.
+go test -c -o "$out/bench.test" .
+
+echo "== comparison benchmarks (-count $count)"
+"$out/bench.test" -test.run '^$' -test.bench '^Benchmark(Upsert|SendMessage|SessionStart|ListPage)$' \
+	-test.count "$count" -test.benchmem | tee "$out/bench.txt"
+
+if [ "$many" != 0 ]; then
+	echo "== BenchmarkUpsertMany (-count $many)"
+	"$out/bench.test" -test.run '^$' -test.bench '^BenchmarkUpsertMany$' \
+		-test.count "$many" -test.benchmem | tee "$out/many.txt"
+fi
+
+echo "== heap of a 100,000-message list"
+"$out/bench.test" -test.run '^TestListHeapFlat$' -test.v | tee "$out/heap.txt"
+
+echo "== benchstat (columns: clients; the first, nethttp, is the baseline)"
+"$benchstat" -col '/client@(nethttp sdk resty)' "$out/bench.txt" | tee "$out/benchstat.txt"
+echo "== ratios (medians)"
+go run ./cmd/ratios "$out/bench.txt" | tee "$out/ratios.md"
