@@ -7,6 +7,7 @@ import (
 	"errors"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/convokit/convo"
 )
@@ -37,15 +38,18 @@ func runClients(b *testing.B, ops []clientOp) {
 			b.Run("mode=serial", func(b *testing.B) {
 				ctx := context.Background()
 				b.ReportAllocs()
+				cpu := processCPU()
 				for b.Loop() {
 					if err := c.op(ctx); err != nil {
 						b.Fatal(err)
 					}
 				}
+				reportCPU(b, cpu)
 			})
 			b.Run("mode=parallel32", func(b *testing.B) {
 				b.ReportAllocs()
 				b.SetParallelism(parallelism())
+				cpu := processCPU()
 				b.RunParallel(func(pb *testing.PB) {
 					ctx := context.Background()
 					for pb.Next() {
@@ -55,8 +59,17 @@ func runClients(b *testing.B, ops []clientOp) {
 						}
 					}
 				})
+				reportCPU(b, cpu)
 			})
 		})
+	}
+}
+
+// reportCPU reports the process CPU time used since start, per op: the
+// client's and the in-process server's.
+func reportCPU(b *testing.B, start time.Duration) {
+	if d := processCPU() - start; start > 0 && b.N > 0 {
+		b.ReportMetric(float64(d.Nanoseconds())/float64(b.N), "cpu-ns/op")
 	}
 }
 

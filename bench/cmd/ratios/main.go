@@ -94,7 +94,7 @@ func main() {
 		}
 		return (s[len(s)/2-1] + s[len(s)/2]) / 2, true
 	}
-	for _, unit := range []string{"ns/op", "B/op", "allocs/op"} {
+	for _, unit := range []string{"ns/op", "cpu-ns/op", "B/op", "allocs/op"} {
 		fmt.Printf("\n%s (median)\n\n", unit)
 		fmt.Printf("| benchmark | nethttp | sdk | resty | sdk/nethttp | resty/nethttp | target |\n")
 		fmt.Printf("| --- | ---: | ---: | ---: | ---: | ---: | --- |\n")
@@ -119,7 +119,7 @@ func main() {
 			}
 			target := ""
 			switch unit {
-			case "ns/op":
+			case "ns/op", "cpu-ns/op":
 				target = verdict(okS && sdk/nh <= maxTime, fmt.Sprintf("sdk ≤ %.2fx", maxTime))
 				if okS && okR {
 					target += ", " + verdict(sdk < rs, "sdk < resty")
