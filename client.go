@@ -276,7 +276,7 @@ type Client struct {
 
 	rc        *retryablehttp.Client
 	logger    *slog.Logger
-	userAgent string
+	userAgent []string // the User-Agent header; shared, never modified
 	policy    RetryPolicy
 	secrets   [][]byte // every configured credential, redacted from error bodies
 
@@ -288,14 +288,18 @@ type Client struct {
 
 // endpoint is where a provider's calls go: origin + prefix + path.
 type endpoint struct {
-	origin string // scheme://host[:port]
-	prefix string // the base URL's path, plus "/v1/{appId}" for TalkJS
-	auth   string // the Authorization header, when it does not vary by call
+	origin string   // scheme://host[:port]
+	prefix string   // the base URL's path, plus "/v1/{appId}" for TalkJS
+	auth   []string // the Authorization header, when it does not vary by call; shared, never modified
 }
 
 func newEndpoint(base, prefix, auth string) endpoint {
 	u, _ := url.Parse(base) // checked by checkBaseURL
-	return endpoint{origin: u.Scheme + "://" + u.Host, prefix: strings.TrimRight(u.EscapedPath(), "/") + prefix, auth: auth}
+	ep := endpoint{origin: u.Scheme + "://" + u.Host, prefix: strings.TrimRight(u.EscapedPath(), "/") + prefix}
+	if auth != "" {
+		ep.auth = []string{auth}
+	}
+	return ep
 }
 
 type service struct{ c *Client }
@@ -323,15 +327,16 @@ func NewClient(opts ...Option) (*Client, error) {
 	}
 
 	c := &Client{
-		logger:    s.logger,
-		userAgent: "convo-go/" + Version,
-		policy:    s.retry,
-		talqui:    s.talqui,
-		talkjs:    s.talkjs,
+		logger: s.logger,
+		policy: s.retry,
+		talqui: s.talqui,
+		talkjs: s.talkjs,
 	}
+	ua := "convo-go/" + Version
 	if s.userAgent != "" {
-		c.userAgent += " " + s.userAgent
+		ua += " " + s.userAgent
 	}
+	c.userAgent = []string{ua}
 	if c.talqui != nil {
 		c.talquiAPI = newEndpoint(s.talquiURL, "", "")
 		for _, pc := range c.talqui.conns {
@@ -468,14 +473,14 @@ func (c *Client) do(ctx context.Context, r *request) error {
 	}
 	auth := ep.auth
 	if r.auth != "" {
-		auth = r.auth
+		auth = []string{r.auth}
 	}
 	path, err := expandPath(r.path, r.params)
 	if err != nil {
 		return err
 	}
-	path = ep.prefix + path
-	full := ep.origin + path
+	full := ep.origin + ep.prefix + path
+	path = full[len(ep.origin):]
 	if r.query != nil {
 		v, err := query.Values(r.query)
 		if err != nil {
@@ -508,12 +513,15 @@ func (c *Client) do(ctx context.Context, r *request) error {
 	if err != nil {
 		return fmt.Errorf("convo: %s %s %s: %w", r.provider, r.method, path, err)
 	}
+	// The header values are shared slices, set once: http.RoundTripper
+	// implementations must not modify the request, and Header.Set and Add
+	// replace a slice rather than write into it.
 	h := req.Header
-	h["Authorization"] = []string{auth}
-	h["Accept"] = []string{"application/json"}
-	h["User-Agent"] = []string{c.userAgent}
+	h["Authorization"] = auth
+	h["Accept"] = headerJSON
+	h["User-Agent"] = c.userAgent
 	if body != nil {
-		h["Content-Type"] = []string{"application/json"}
+		h["Content-Type"] = headerJSON
 	}
 	req.SetResponseHandler(func(resp *http.Response) error { return readBody(st, resp) })
 
@@ -653,6 +661,8 @@ func expandPath(tmpl string, params []string) (string, error) {
 	return b.String(), nil
 }
 
+var headerJSON = []string{"application/json"}
+
 var errBodyRead = errors.New("reading response body")
 
 var errBodyTooLarge = errors.New("response body too large")
@@ -669,9 +679,12 @@ func readBody(st *callState, resp *http.Response) error {
 	}
 	n := resp.ContentLength
 	if n < 0 || n > limit {
-		n = 512
+		n = 0
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, n+1))
+	// ReadFrom grows the buffer whenever less than bytes.MinRead is free
+	// before a read, even the last one that only sees EOF: with that much
+	// room past a known length, the body is read into one allocation.
+	buf := bytes.NewBuffer(make([]byte, 0, n+bytes.MinRead))
 	_, err := buf.ReadFrom(io.LimitReader(resp.Body, limit+1))
 	b := buf.Bytes()
 	switch {
@@ -719,6 +732,9 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 	}
 	retry, reason := c.decide(st, resp, err)
 	if retry && st.logger != nil {
+		if reason == "" && resp != nil {
+			reason = "status " + strconv.Itoa(resp.StatusCode)
+		}
 		attrs := []slog.Attr{
 			slog.String("provider", string(st.provider)), slog.String("method", st.method),
 			slog.String("path", st.path), slog.Int("attempt", st.attempts), slog.String("reason", reason),
@@ -763,7 +779,7 @@ func (c *Client) decide(st *callState, resp *http.Response, err error) (bool, st
 		// the caller the error, with RetryAfter, at once.
 		return false, ""
 	}
-	return retry, "status " + strconv.Itoa(code)
+	return retry, "" // checkRetry names the status when it logs the retry
 }
 
 // backoff is exponential with jitter between MinWait and MaxWait; a
