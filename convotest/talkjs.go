@@ -12,7 +12,6 @@ import (
 	"maps"
 	"net/http"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -89,12 +88,12 @@ type talkjsState struct {
 	users     map[string]*User
 	userOrder []string
 	convs     map[string]*convState
-	convSeq   int
+	clock     int // bumped on each conversation's creation and message send
 }
 
 type convState struct {
 	conv     Conversation
-	seq      int        // creation order
+	activity int        // talkjsState.clock at the last creation or send
 	messages []*Message // oldest first
 	idem     map[string]string
 }
@@ -169,15 +168,6 @@ func (c *convState) snapshot() Conversation {
 		out.LastMessage = &m
 	}
 	return out
-}
-
-// lastActivity is when the conversation last changed: its last message,
-// or its creation.
-func (c *convState) lastActivity() int64 {
-	if n := len(c.messages); n > 0 {
-		return c.messages[n-1].CreatedAt
-	}
-	return c.conv.CreatedAt
 }
 
 // routeTalkJS serves /v1/{appId}/.... The caller holds s.mu. Checks, in
@@ -492,8 +482,8 @@ func (s *Server) putConversation(id string, body []byte) response {
 	if exists {
 		old.conv = conv
 	} else {
-		s.talkjs.convSeq++
-		s.talkjs.convs[id] = &convState{conv: conv, seq: s.talkjs.convSeq, idem: map[string]string{}}
+		s.talkjs.clock++
+		s.talkjs.convs[id] = &convState{conv: conv, activity: s.talkjs.clock, idem: map[string]string{}}
 	}
 	return jsonResponse(http.StatusOK, struct{}{})
 }
@@ -517,13 +507,7 @@ func (s *Server) listConversations(r *http.Request, userID string) response {
 			convs = append(convs, c)
 		}
 	}
-	sort.Slice(convs, func(i, j int) bool {
-		a, b := convs[i], convs[j]
-		if a.lastActivity() != b.lastActivity() {
-			return a.lastActivity() > b.lastActivity()
-		}
-		return a.seq > b.seq
-	})
+	slices.SortFunc(convs, func(a, b *convState) int { return b.activity - a.activity })
 	page, errResp := paginate(r, convs, func(c *convState) string { return c.conv.ID })
 	if errResp != nil {
 		return *errResp
@@ -663,6 +647,8 @@ func (s *Server) sendMessages(cid string, body []byte) response {
 		c.messages = append(c.messages, m)
 		s.stats.TalkJSMessages++
 		ids[i] = map[string]string{"id": m.ID}
+		s.talkjs.clock++
+		c.activity = s.talkjs.clock
 	}
 	return jsonResponse(http.StatusOK, ids)
 }
