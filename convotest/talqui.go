@@ -29,40 +29,40 @@ const talquiTime = "2006-01-02T15:04:05.000Z"
 // once per channel and external id; a later session start for the same
 // pair reuses it.
 type TalquiContact struct {
-	ID         string    `json:"contactID"`
-	FullName   string    `json:"contactFullName"`
-	ExternalID string    `json:"contactExternalID"`
-	Channel    string    `json:"contactChannel"`
-	CreatedAt  time.Time `json:"createdAt"`
+	ID         string    // contactID
+	FullName   string    // contactFullName, "" when never sent
+	ExternalID string    // contactExternalID
+	Channel    string    // the channel URN it was made on
+	CreatedAt  time.Time // createdAt
 }
 
 // TalquiMessage is the first message of a Talqui session.
 type TalquiMessage struct {
-	ID        string    `json:"messageID"`
-	SessionID string    `json:"sessionID"`
-	Key       string    `json:"messageKey"`
-	Value     string    `json:"messageValue"`
-	CreatedAt time.Time `json:"createdAt"`
+	ID        string    // messageID
+	SessionID string    // sessionID
+	Key       string    // messageKey
+	Value     string    // messageValue
+	CreatedAt time.Time // createdAt
 }
 
 // TalquiSession is a session the fake Talqui opened. Every session start
 // opens a new one.
 type TalquiSession struct {
-	ID           string `json:"sessionID"`
-	ContactID    string `json:"contactID"`
-	TenantID     string `json:"tenantID"`
-	Channel      string `json:"sessionChannel"`
-	ConnectionID string `json:"pluginConnectionID"`
-	Kind         string `json:"sessionKind"`
-	Type         string `json:"sessionType"`
+	ID           string // sessionID
+	ContactID    string // contactID
+	TenantID     string // tenantID
+	Channel      string // sessionChannel: the URN as sent
+	ConnectionID string // the pluginConnectionID sent
+	Kind         string // sessionKind, as sent or defaulted
+	Type         string // sessionType, as sent or defaulted
 	// CampaignModelID and CampaignVariables are as sent (empty when not).
-	CampaignModelID   string          `json:"campaignModelID,omitempty"`
-	CampaignVariables json.RawMessage `json:"campaignVariables,omitempty"`
+	CampaignModelID   string
+	CampaignVariables json.RawMessage
 	// Extra holds the top-level body fields the fake does not know (plugin
-	// fields), raw.
-	Extra     map[string]json.RawMessage `json:"extra,omitempty"`
-	Message   TalquiMessage              `json:"message"`
-	CreatedAt time.Time                  `json:"createdAt"`
+	// fields), raw; nil when there are none.
+	Extra     map[string]json.RawMessage
+	Message   TalquiMessage // the first message
+	CreatedAt time.Time     // createdAt
 }
 
 type talquiState struct {
