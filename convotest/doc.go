@@ -58,8 +58,9 @@
 // is 404; a body must be sent as application/json (else 400); an unknown
 // path is 404 and a wrong method 405. Choices where the API's documents
 // are silent:
-//   - Unknown fields in a user, conversation, participation or message
-//     are a 400, so a misspelt field name shows.
+//   - Fields not documented for a user upsert, conversation upsert,
+//     participation or message send are a 400, so a misspelt field name
+//     shows.
 //   - A new user needs a name; name can never be erased. A null field is
 //     erased; role erased goes back to "default". custom merges key by key:
 //     a key sent as null is removed, custom: null removes all.

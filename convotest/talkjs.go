@@ -36,7 +36,7 @@ type User struct {
 	WelcomeMessage   *string           `json:"welcomeMessage"`
 	Role             string            `json:"role"`
 	Locale           *string           `json:"locale"`
-	AvailabilityText *string           `json:"availabilityText"`
+	AvailabilityText *string           `json:"availabilityText"` // not settable over REST: always nil
 	Custom           map[string]string `json:"custom"`
 	PushTokens       map[string]bool   `json:"pushTokens"`
 	CreatedAt        int64             `json:"createdAt"` // Unix milliseconds
@@ -386,8 +386,6 @@ func (s *Server) mergeUser(id string, fields map[string]json.RawMessage) (*User,
 			u.WelcomeMessage = p.stringOrNull(k, raw, u.WelcomeMessage)
 		case "locale":
 			u.Locale = p.stringOrNull(k, raw, u.Locale)
-		case "availabilityText":
-			u.AvailabilityText = p.stringOrNull(k, raw, u.AvailabilityText)
 		case "role":
 			if r := p.stringOrNull(k, raw, &u.Role); r != nil {
 				u.Role = *r

@@ -141,6 +141,7 @@ func TestTalkJSUserMerge(t *testing.T) {
 		map[string]any{"email": "alice@example.com"},
 		map[string]any{"custom": map[string]any{"n": 1}},
 		map[string]any{"photoURL": "https://example.com/a.png"},
+		map[string]any{"availabilityText": "away"},
 		[]any{},
 	} {
 		a := talkjs(t, srv, "PUT", "/users/alice", body)
