@@ -542,14 +542,16 @@ func (c *Client) finish(r *request, st *callState, resp *http.Response) error {
 		if r.raw != nil {
 			*r.raw = st.body
 		}
-		if r.out == nil || len(bytes.TrimSpace(st.body)) == 0 {
+		if r.out == nil {
 			return nil
 		}
-		err := json.Unmarshal(st.body, r.out)
-		if err == nil {
+		if len(bytes.TrimSpace(st.body)) == 0 {
+			st.bodyErr = errors.New("empty response body")
+		} else if err := json.Unmarshal(st.body, r.out); err != nil {
+			st.bodyErr = fmt.Errorf("decoding response: %w", err)
+		} else {
 			return nil
 		}
-		st.bodyErr = fmt.Errorf("decoding response: %w", err)
 	}
 	e := &APIError{
 		Provider:   r.provider,

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -298,6 +299,11 @@ type Fault struct {
 	// Drop resets the connection (TCP RST) without answering. With
 	// AfterApply, the request is handled first.
 	Drop bool
+	// Truncate sends Status and the headers, announcing the whole body
+	// (the handler's answer with AfterApply, else Body), then only half
+	// of it, and resets the connection: a reset after the response
+	// started.
+	Truncate bool
 	// AfterApply handles the request before failing it: see the type's
 	// documentation.
 	AfterApply bool
@@ -396,7 +402,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	failing := f != nil && (f.Status != 0 || f.Drop)
 	if failing && !f.AfterApply {
-		setStatus(playFault(w, f))
+		setStatus(playFault(w, f, nil))
 		return
 	}
 
@@ -413,7 +419,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	if failing {
-		setStatus(playFault(w, f))
+		setStatus(playFault(w, f, resp.body))
 		return
 	}
 	for k, v := range resp.header {
@@ -425,9 +431,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	setStatus(resp.status)
 }
 
-// playFault answers f's status, or resets the connection. It returns the
-// status sent, 0 for a reset.
-func playFault(w http.ResponseWriter, f *Fault) int {
+// playFault answers f's status, or resets the connection. handled is the
+// handler's answer body when the request was handled (AfterApply). It
+// returns the status sent, 0 for a reset.
+func playFault(w http.ResponseWriter, f *Fault, handled []byte) int {
 	if f.Drop {
 		resetConn(w)
 		return 0
@@ -436,10 +443,24 @@ func playFault(w http.ResponseWriter, f *Fault) int {
 		w.Header().Set("Retry-After", f.RetryAfter)
 	}
 	body := []byte(f.Body)
-	if f.Body == "" {
+	switch {
+	case f.Body != "":
+	case f.Truncate && handled != nil:
+		body = handled
+	default:
 		body = errorResponse(f.Status, http.StatusText(f.Status)).body
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	if f.Truncate {
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.WriteHeader(f.Status)
+		_, _ = w.Write(body[:len(body)/2])
+		if fl, ok := w.(http.Flusher); ok {
+			fl.Flush()
+		}
+		resetConn(w)
+		return f.Status
+	}
 	w.WriteHeader(f.Status)
 	_, _ = w.Write(body)
 	return f.Status
