@@ -51,7 +51,9 @@ type PluginConnection struct {
 }
 
 // String shows the connection id and hides the token.
-func (p PluginConnection) String() string { return "PluginConnection{ID:" + p.ID + " Token:[redacted]}" }
+func (p PluginConnection) String() string {
+	return "PluginConnection{ID:" + p.ID + " Token:[redacted]}"
+}
 
 // GoString is String, so %#v hides the token too.
 func (p PluginConnection) GoString() string { return p.String() }
@@ -427,12 +429,12 @@ type callState struct {
 	hasRetryAfter bool
 	lastStatus    int  // status of the last response, 0 if none
 	unknown       bool // the last attempt failed after it may have reached the server
-	logger     *slog.Logger
-	provider   Provider
-	method     string
-	path       string
-	body       []byte // the final response body, read within the attempt
-	bodyErr    error
+	logger        *slog.Logger
+	provider      Provider
+	method        string
+	path          string
+	body          []byte // the final response body, read within the attempt
+	bodyErr       error
 }
 
 type stateKey struct{}

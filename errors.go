@@ -217,7 +217,9 @@ func (e *ValidationError) Is(target error) bool { return target == ErrValidation
 // problems collects validation problems; its err is nil when there are none.
 type problems []Problem
 
-func (ps *problems) add(field, reason string) { *ps = append(*ps, Problem{Field: field, Reason: reason}) }
+func (ps *problems) add(field, reason string) {
+	*ps = append(*ps, Problem{Field: field, Reason: reason})
+}
 
 func (ps *problems) addf(field, format string, args ...any) {
 	ps.add(field, fmt.Sprintf(format, args...))
