@@ -85,13 +85,20 @@ func (u *ConversationUpdate) validate(ps *problems, prefix string) {
 
 // MarshalJSON writes the set fields, then null for each name in Clear. It
 // fails with a *ValidationError when the update is not valid.
-func (u ConversationUpdate) MarshalJSON() ([]byte, error) {
+func (u ConversationUpdate) MarshalJSON() ([]byte, error) { return u.encodeBody() }
+
+// encodeBody is MarshalJSON for the request pipeline.
+func (u ConversationUpdate) encodeBody() ([]byte, error) {
 	var ps problems
 	u.validate(&ps, "")
 	if err := ps.err(); err != nil {
 		return nil, err
 	}
-	w := jsonObject{b: make([]byte, 0, 128)}
+	n := 2 + sizeHint(u.Subject, u.PhotoURL) + sliceHint(u.Participants) + sliceHint(u.WelcomeMessages) + sliceHint(u.Clear) + 48
+	for k, v := range u.Custom {
+		n += len(k) + len(v) + 6
+	}
+	w := jsonObject{b: make([]byte, 0, n)}
 	w.open()
 	w.strs("participants", u.Participants)
 	w.str("subject", u.Subject)

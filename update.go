@@ -125,7 +125,8 @@ func (w *jsonObject) strMap(k string, m map[string]string) {
 	}
 	w.key(k)
 	w.b = append(w.b, '{')
-	for i, mk := range sortedKeys(m) {
+	var buf [16]string
+	for i, mk := range sortInto(buf[:0], m) {
 		if i > 0 {
 			w.b = append(w.b, ',')
 		}
@@ -144,7 +145,8 @@ func (w *jsonObject) trueOrNullMap(k string, m map[string]bool) {
 	}
 	w.key(k)
 	w.b = append(w.b, '{')
-	for i, mk := range sortedKeys(m) {
+	var buf [16]string
+	for i, mk := range sortInto(buf[:0], m) {
 		if i > 0 {
 			w.b = append(w.b, ',')
 		}
@@ -168,6 +170,41 @@ func (w *jsonObject) nulls(clear []string) {
 		w.key(name)
 		w.b = append(w.b, "null"...)
 	}
+}
+
+// sortInto appends the keys of m to keys, sorted; with a stack buffer as
+// keys a small map costs no allocation.
+func sortInto[V any](keys []string, m map[string]V) []string {
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// sizeHint estimates the encoded size of strings, for a buffer's capacity.
+func sizeHint(ss ...string) int {
+	n := 0
+	for _, s := range ss {
+		n += len(s) + 16
+	}
+	return n
+}
+
+func sliceHint(ss []string) int {
+	n := 0
+	for _, s := range ss {
+		n += len(s) + 4
+	}
+	return n
+}
+
+func mapHint[V any](m map[string]V) int {
+	n := 0
+	for k := range m {
+		n += len(k) + 8
+	}
+	return n
 }
 
 func sortedKeys[V any](m map[string]V) []string {

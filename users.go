@@ -97,13 +97,25 @@ func (u *UserUpdate) validate(ps *problems, prefix string) {
 
 // MarshalJSON writes the set fields, then null for each name in Clear. It
 // fails with a *ValidationError when Clear is not valid.
-func (u UserUpdate) MarshalJSON() ([]byte, error) {
+func (u UserUpdate) MarshalJSON() ([]byte, error) { return u.encodeBody() }
+
+// encodeBody is MarshalJSON for the request pipeline.
+func (u UserUpdate) encodeBody() ([]byte, error) {
 	var ps problems
 	u.validate(&ps, "")
 	if err := ps.err(); err != nil {
 		return nil, err
 	}
-	return u.appendJSON(make([]byte, 0, 128)), nil
+	return u.appendJSON(make([]byte, 0, u.sizeHint())), nil
+}
+
+func (u *UserUpdate) sizeHint() int {
+	n := 2 + sizeHint(u.Name, u.PhotoURL, u.WelcomeMessage, u.Role, u.Locale)
+	n += sliceHint(u.Email) + sliceHint(u.Phone) + sliceHint(u.Clear) + 16
+	for k, v := range u.Custom {
+		n += len(k) + len(v) + 6
+	}
+	return n + mapHint(u.PushTokens) + 32
 }
 
 func (u *UserUpdate) appendJSON(b []byte) []byte {
@@ -192,8 +204,16 @@ type userBatch struct {
 	users map[string]UserUpdate
 }
 
-func (ub userBatch) MarshalJSON() ([]byte, error) {
-	b := make([]byte, 0, 96*len(ub.ids)+2)
+// MarshalJSON writes the batch; the updates must have been validated.
+func (ub userBatch) MarshalJSON() ([]byte, error) { return ub.encodeBody() }
+
+func (ub userBatch) encodeBody() ([]byte, error) {
+	n := 2
+	for _, id := range ub.ids {
+		u := ub.users[id]
+		n += len(id) + 4 + u.sizeHint()
+	}
+	b := make([]byte, 0, n)
 	b = append(b, '{')
 	for i, id := range ub.ids {
 		if i > 0 {

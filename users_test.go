@@ -377,7 +377,11 @@ func TestUsersUpsertManyFailureCancelsTheRest(t *testing.T) {
 	assert.Equal(t, want, ume.Failed, "every user but those of batch 0")
 	assert.Contains(t, err.Error(), "900 users")
 	assert.Contains(t, err.Error(), "u0100")
-	assert.Equal(t, 5, mt.GetTotalCallCount(), "batches 5-9 are never sent")
+	// Batches 0, 1 and 4 were surely sent; 2 and 3 unless they were
+	// cancelled before their worker sent them; 5-9 never.
+	n := mt.GetTotalCallCount()
+	assert.GreaterOrEqual(t, n, 3)
+	assert.LessOrEqual(t, n, 5, "batches 5-9 are never sent")
 }
 
 func TestUsersUpsertManyValidation(t *testing.T) {
@@ -456,43 +460,4 @@ func BenchmarkUpsertNaiveLoop(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/user")
-}
-
-// stdUser is the same body written with encoding/json struct tags; it can
-// leave fields out but cannot send null to clear them.
-type stdUser struct {
-	Name           string            `json:"name,omitempty"`
-	Email          []string          `json:"email,omitempty"`
-	Phone          []string          `json:"phone,omitempty"`
-	PhotoURL       string            `json:"photoUrl,omitempty"`
-	WelcomeMessage string            `json:"welcomeMessage,omitempty"`
-	Role           string            `json:"role,omitempty"`
-	Locale         string            `json:"locale,omitempty"`
-	Custom         map[string]string `json:"custom,omitempty"`
-	PushTokens     map[string]*bool  `json:"pushTokens,omitempty"`
-}
-
-func BenchmarkUserUpdateMarshal(b *testing.B) {
-	t := true
-	u := convo.UserUpdate{Name: "Alice", Email: []string{"alice@example.com"}, PhotoURL: "https://yoursite.com/userpictures/12081.png",
-		WelcomeMessage: "Hey there! :-)", Role: "buyer", Custom: map[string]string{"country": "ca", "plan": "gold"},
-		PushTokens: map[string]bool{"fcm:abc": true}}
-	s := stdUser{Name: u.Name, Email: u.Email, PhotoURL: u.PhotoURL, WelcomeMessage: u.WelcomeMessage, Role: u.Role,
-		Custom: u.Custom, PushTokens: map[string]*bool{"fcm:abc": &t}}
-	b.Run("convo", func(b *testing.B) {
-		b.ReportAllocs()
-		for range b.N {
-			if _, err := json.Marshal(u); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("encoding-json-struct", func(b *testing.B) {
-		b.ReportAllocs()
-		for range b.N {
-			if _, err := json.Marshal(s); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
 }
