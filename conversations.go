@@ -182,8 +182,8 @@ func (n *Notify) UnmarshalJSON(b []byte) error {
 // on) since a join overwrites the whole participation, while
 // UpdateParticipation leaves it unchanged.
 type Participation struct {
-	Access Access `json:"access,omitempty"`
-	Notify Notify `json:"notify,omitempty"`
+	Access Access `json:"access,omitempty"` // "" leaves it out
+	Notify Notify `json:"notify,omitempty"` // "" leaves it out
 }
 
 func (p *Participation) validate(ps *problems, allowNone bool) {
@@ -234,7 +234,9 @@ type MessageType string
 
 // The message types.
 const (
-	MessageTypeUser   MessageType = "UserMessage"
+	// MessageTypeUser is a message sent by a user (it has a sender).
+	MessageTypeUser MessageType = "UserMessage"
+	// MessageTypeSystem is a message from the system (no sender).
 	MessageTypeSystem MessageType = "SystemMessage"
 )
 

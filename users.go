@@ -231,7 +231,8 @@ func (ub userBatch) encodeBody() ([]byte, error) {
 // most UpsertManyBatchSize users a request, and up to
 // UpsertManyConcurrency requests at once. Every update is checked first;
 // any problem fails the whole call with a *ValidationError and nothing is
-// sent. An empty map sends nothing.
+// sent. An empty map sends nothing. The map must not change during the
+// call.
 //
 // Each request is all-or-nothing on the server. The first failure cancels
 // the requests not yet done, and the error is an *UpsertManyError naming
