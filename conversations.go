@@ -330,7 +330,8 @@ func validateMessages(ps *problems, field string, msgs []OutgoingMessage) {
 // checkConversationID reports convID problems with the pipeline's own
 // rules, so they come out together with the other problems.
 func checkConversationID(ps *problems, convID string) {
-	_ = ps.merge(func() error { _, err := expandPath("{conversationID}", []string{convID}); return err }())
+	_, err := expandPath("{conversationID}", []string{convID})
+	_ = ps.merge(err) // expandPath fails only with a *ValidationError
 }
 
 func randomKey() string {
