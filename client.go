@@ -421,6 +421,13 @@ type request struct {
 	auth string
 }
 
+// bodyEncoder is a request body that writes its own JSON. The pipeline
+// uses it instead of json.Marshal, which would scan and copy the output of
+// a MarshalJSON method a second time. The output must be valid JSON.
+type bodyEncoder interface {
+	encodeBody() ([]byte, error)
+}
+
 // callState travels in the request context to the retry hooks.
 type callState struct {
 	repeatable    bool
@@ -487,7 +494,12 @@ func (c *Client) do(ctx context.Context, r *request) error {
 	}
 	var body []byte
 	if r.body != nil {
-		if body, err = json.Marshal(r.body); err != nil {
+		if e, ok := r.body.(bodyEncoder); ok {
+			body, err = e.encodeBody()
+		} else {
+			body, err = json.Marshal(r.body)
+		}
+		if err != nil {
 			return fmt.Errorf("convo: %s %s %s: encoding body: %w", r.provider, r.method, path, err)
 		}
 	}
