@@ -426,6 +426,13 @@ type request struct {
 	auth string
 }
 
+// bodyEncoder is a request body that writes its own JSON. The pipeline
+// uses it instead of json.Marshal, which would scan and copy the output of
+// a MarshalJSON method a second time. The output must be valid JSON.
+type bodyEncoder interface {
+	encodeBody() ([]byte, error)
+}
+
 // callState travels in the request context to the retry hooks.
 type callState struct {
 	repeatable    bool
@@ -492,7 +499,12 @@ func (c *Client) do(ctx context.Context, r *request) error {
 	}
 	var body []byte
 	if r.body != nil {
-		if body, err = json.Marshal(r.body); err != nil {
+		if e, ok := r.body.(bodyEncoder); ok {
+			body, err = e.encodeBody()
+		} else {
+			body, err = json.Marshal(r.body)
+		}
+		if err != nil {
 			return fmt.Errorf("convo: %s %s %s: encoding body: %w", r.provider, r.method, path, err)
 		}
 	}
@@ -550,14 +562,16 @@ func (c *Client) finish(r *request, st *callState, resp *http.Response) error {
 		if r.raw != nil {
 			*r.raw = st.body
 		}
-		if r.out == nil || len(bytes.TrimSpace(st.body)) == 0 {
+		if r.out == nil {
 			return nil
 		}
-		err := json.Unmarshal(st.body, r.out)
-		if err == nil {
+		if len(bytes.TrimSpace(st.body)) == 0 {
+			st.bodyErr = errors.New("empty response body")
+		} else if err := json.Unmarshal(st.body, r.out); err != nil {
+			st.bodyErr = fmt.Errorf("decoding response: %w", err)
+		} else {
 			return nil
 		}
-		st.bodyErr = fmt.Errorf("decoding response: %w", err)
 	}
 	e := &APIError{
 		Provider:   r.provider,

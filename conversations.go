@@ -1,4 +1,616 @@
 package convo
 
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"iter"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+)
+
 // ConversationsService manages TalkJS conversations, participants and messages.
 type ConversationsService service
+
+// MaxMessagesPerRequest is the most messages one POST
+// /conversations/{id}/messages carries, the API's limit. SendMessages
+// splits longer sends.
+const MaxMessagesPerRequest = 10
+
+// ConversationUpdate is the body of a conversation upsert (PUT
+// /conversations/{id}). A zero field (an empty string, a nil or empty slice
+// or map) is left out and stays as it is on the server. To erase a field,
+// name it in Clear.
+type ConversationUpdate struct {
+	// Participants are user ids to add, with access ReadWrite and notify
+	// on. An upsert never removes a participant: use Leave.
+	Participants []string
+	// Subject describes the conversation's topic.
+	Subject string
+	// WelcomeMessages are shown to the participants of an empty
+	// conversation (json "welcomeMessages").
+	WelcomeMessages []string
+	// Custom holds metadata; TalkJS takes string values only.
+	Custom map[string]string
+	// PhotoURL is the URL of the conversation's picture (json "photoUrl").
+	PhotoURL string
+	// Clear names fields, by their JSON names, to erase: each is sent as
+	// null. The names that may be cleared are subject, welcomeMessages,
+	// custom and photoUrl. An unknown name, "participants", or a name whose
+	// field is also set is refused with a *ValidationError before anything
+	// is sent.
+	Clear []string
+}
+
+var conversationClear = clearSpec{
+	names: []string{"participants", "subject", "welcomeMessages", "custom", "photoUrl"},
+	clearable: map[string]bool{
+		"participants": false, "subject": true, "welcomeMessages": true, "custom": true, "photoUrl": true,
+	},
+	why: map[string]string{"participants": "an upsert cannot remove participants; use Leave"},
+}
+
+func (u *ConversationUpdate) isSet(name string) bool {
+	switch name {
+	case "participants":
+		return len(u.Participants) > 0
+	case "subject":
+		return u.Subject != ""
+	case "welcomeMessages":
+		return len(u.WelcomeMessages) > 0
+	case "custom":
+		return len(u.Custom) > 0
+	case "photoUrl":
+		return u.PhotoURL != ""
+	}
+	return false
+}
+
+func (u *ConversationUpdate) validate(ps *problems, prefix string) {
+	for i, p := range u.Participants {
+		if p == "" {
+			ps.add(fieldIndex(prefix+"Participants", i), "user id must not be empty")
+		}
+	}
+	if len(u.Clear) > 0 {
+		conversationClear.check(ps, prefix, u.Clear, u.isSet)
+	}
+}
+
+// MarshalJSON writes the set fields, then null for each name in Clear. It
+// fails with a *ValidationError when the update is not valid.
+func (u ConversationUpdate) MarshalJSON() ([]byte, error) { return u.encodeBody() }
+
+// encodeBody is MarshalJSON for the request pipeline.
+func (u ConversationUpdate) encodeBody() ([]byte, error) {
+	var ps problems
+	u.validate(&ps, "")
+	if err := ps.err(); err != nil {
+		return nil, err
+	}
+	n := 2 + sizeHint(u.Subject, u.PhotoURL) + sliceHint(u.Participants) + sliceHint(u.WelcomeMessages) + sliceHint(u.Clear) + 48
+	for k, v := range u.Custom {
+		n += len(k) + len(v) + 6
+	}
+	w := jsonObject{b: make([]byte, 0, n)}
+	w.open()
+	w.strs("participants", u.Participants)
+	w.str("subject", u.Subject)
+	w.strs("welcomeMessages", u.WelcomeMessages)
+	w.strMap("custom", u.Custom)
+	w.str("photoUrl", u.PhotoURL)
+	w.nulls(u.Clear)
+	return w.close(), nil
+}
+
+// Access is a participant's right in a conversation.
+type Access string
+
+// The access rights of a participant.
+const (
+	// AccessReadWrite may read and send messages (the default on Join).
+	AccessReadWrite Access = "ReadWrite"
+	// AccessRead may read but not send, and is listed in the header.
+	AccessRead Access = "Read"
+	// AccessNone may neither read nor send and is not listed; it keeps the
+	// conversation in the user's list. Only UpdateParticipation takes it.
+	AccessNone Access = "None"
+)
+
+// Notify says when a participant is notified of new messages. The zero
+// value means "not set": it is left out of a request (on Join the server
+// then takes true; on UpdateParticipation it stays as it is). On the wire
+// it is true, false or "MentionsOnly".
+type Notify string
+
+// The notification settings of a participant.
+const (
+	// NotifyOn notifies of every message (wire value true).
+	NotifyOn Notify = "true"
+	// NotifyOff never notifies (wire value false).
+	NotifyOff Notify = "false"
+	// NotifyMentionsOnly notifies only when the participant is mentioned
+	// (wire value "MentionsOnly").
+	NotifyMentionsOnly Notify = "MentionsOnly"
+)
+
+// MarshalJSON writes true, false, "MentionsOnly", or null for the zero
+// value. Any other value is an error.
+func (n Notify) MarshalJSON() ([]byte, error) {
+	switch n {
+	case NotifyOn:
+		return []byte("true"), nil
+	case NotifyOff:
+		return []byte("false"), nil
+	case NotifyMentionsOnly:
+		return []byte(`"MentionsOnly"`), nil
+	case "":
+		return []byte("null"), nil
+	}
+	return nil, fmt.Errorf("convo: unknown Notify value %q", string(n))
+}
+
+// UnmarshalJSON reads a bool or a string ("MentionsOnly", or any future
+// string, kept as it is); null leaves n unchanged.
+func (n *Notify) UnmarshalJSON(b []byte) error {
+	switch string(b) {
+	case "true":
+		*n = NotifyOn
+		return nil
+	case "false":
+		*n = NotifyOff
+		return nil
+	case "null":
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("convo: notify must be a bool or a string, got %s", b)
+	}
+	*n = Notify(s)
+	return nil
+}
+
+// Participation is the body of Join and UpdateParticipation. A zero field
+// is left out: Join then applies the server's default (ReadWrite, notify
+// on) since a join overwrites the whole participation, while
+// UpdateParticipation leaves it unchanged.
+type Participation struct {
+	Access Access `json:"access,omitempty"` // "" leaves it out
+	Notify Notify `json:"notify,omitempty"` // "" leaves it out
+}
+
+func (p *Participation) validate(ps *problems, allowNone bool) {
+	switch p.Access {
+	case "", AccessReadWrite, AccessRead:
+	case AccessNone:
+		if !allowNone {
+			ps.add("p.Access", `"None" is only allowed by UpdateParticipation`)
+		}
+	default:
+		ps.addf("p.Access", "unknown access %q", string(p.Access))
+	}
+	switch p.Notify {
+	case "", NotifyOn, NotifyOff, NotifyMentionsOnly:
+	default:
+		ps.addf("p.Notify", "unknown notify value %q", string(p.Notify))
+	}
+}
+
+// Participant is one participant of a Conversation as the API returns it.
+type Participant struct {
+	Access   Access `json:"access"`
+	Notify   Notify `json:"notify"`
+	IsUnread bool   `json:"isUnread"`
+}
+
+// Conversation is a TalkJS conversation as the API returns it. A field the
+// API sends as null, or leaves out, is the zero value.
+type Conversation struct {
+	ID              string            `json:"id"`
+	Subject         string            `json:"subject"`
+	PhotoURL        string            `json:"photoUrl"`
+	WelcomeMessages []string          `json:"welcomeMessages"`
+	Custom          map[string]string `json:"custom"`
+	// LastMessage is nil for a conversation without messages.
+	LastMessage *Message `json:"lastMessage"`
+	// Participants maps user id to participation.
+	Participants map[string]Participant `json:"participants"`
+	// CreatedAt is when the conversation was created, in Unix
+	// milliseconds; use CreatedAt.Time() for a time.Time.
+	CreatedAt UnixMillis `json:"createdAt"`
+	// TopicID is a legacy field, null (empty) in practice.
+	TopicID string `json:"topicId"`
+}
+
+// MessageType is the type of a message.
+type MessageType string
+
+// The message types.
+const (
+	// MessageTypeUser is a message sent by a user (it has a sender).
+	MessageTypeUser MessageType = "UserMessage"
+	// MessageTypeSystem is a message from the system (no sender).
+	MessageTypeSystem MessageType = "SystemMessage"
+)
+
+// Attachment is the file of a file message.
+type Attachment struct {
+	URL  string `json:"url"`
+	Size int64  `json:"size"` // in bytes
+}
+
+// Message is a TalkJS message as the API returns it. A field the API
+// sends as null, or leaves out, is the zero value.
+type Message struct {
+	ID             string      `json:"id"`
+	ConversationID string      `json:"conversationId"`
+	Type           MessageType `json:"type"`
+	// SenderID is empty for a system message.
+	SenderID string `json:"senderId"`
+	// ReadBy lists the users, other than the sender, who read it.
+	ReadBy     []string    `json:"readBy"`
+	Text       string      `json:"text"`
+	Attachment *Attachment `json:"attachment"`
+	// Location is a pair of coordinates, as sent by the API. TalkJS's
+	// documentation says longitude then latitude, but its example reads as
+	// latitude then longitude: check with your data.
+	Location []float64 `json:"location"`
+	// Content holds the message's content blocks, undecoded; each is an
+	// object with a "type" ("text", "file", "location", …).
+	Content []json.RawMessage `json:"content"`
+	// Origin is "web", "rest", "email" or "import".
+	Origin    string     `json:"origin"`
+	CreatedAt UnixMillis `json:"createdAt"`
+	// EditedAt is zero for a message never edited.
+	EditedAt            UnixMillis        `json:"editedAt"`
+	ReferencedMessageID string            `json:"referencedMessageId"`
+	Custom              map[string]string `json:"custom"`
+}
+
+// OutgoingMessage is one message to send. Build it with UserMessage or
+// SystemMessage, or set Type yourself.
+type OutgoingMessage struct {
+	// Text is the message; it must not be blank.
+	Text string `json:"text"`
+	// Sender is the sending user's id, required for a user message and
+	// refused for a system message. The sender must be a participant.
+	Sender string `json:"sender,omitempty"`
+	// Type is MessageTypeUser or MessageTypeSystem.
+	Type MessageType `json:"type"`
+	// Custom holds metadata; TalkJS takes string values only.
+	Custom map[string]string `json:"custom,omitempty"`
+	// ReferencedMessageID makes the message a reply to that message.
+	ReferencedMessageID string `json:"referencedMessageId,omitempty"`
+	// IdempotencyKey lets the server drop a repeated message. When empty,
+	// SendMessages fills in a random one and Open a derived one.
+	IdempotencyKey string `json:"idempotencyKey,omitempty"`
+}
+
+// UserMessage is a message from user sender.
+func UserMessage(sender, text string) OutgoingMessage {
+	return OutgoingMessage{Text: text, Sender: sender, Type: MessageTypeUser}
+}
+
+// SystemMessage is a message from the system, without a sender.
+func SystemMessage(text string) OutgoingMessage {
+	return OutgoingMessage{Text: text, Type: MessageTypeSystem}
+}
+
+func validateMessages(ps *problems, field string, msgs []OutgoingMessage) {
+	if len(msgs) == 0 {
+		ps.add(field, "at least one message is required")
+	}
+	for i, m := range msgs {
+		f := fieldIndex(field, i)
+		switch m.Type {
+		case MessageTypeUser:
+			if m.Sender == "" {
+				ps.add(f+".Sender", "a user message needs a sender")
+			}
+		case MessageTypeSystem:
+			if m.Sender != "" {
+				ps.add(f+".Sender", "a system message must not have a sender")
+			}
+		default:
+			ps.addf(f+".Type", "must be %q or %q, not %q", MessageTypeUser, MessageTypeSystem, string(m.Type))
+		}
+		if strings.TrimSpace(m.Text) == "" {
+			ps.add(f+".Text", "must not be empty")
+		}
+	}
+}
+
+// checkConversationID reports convID problems with the pipeline's own
+// rules, so they come out together with the other problems.
+func checkConversationID(ps *problems, convID string) {
+	_, err := expandPath("{conversationID}", []string{convID})
+	_ = ps.merge(err) // expandPath fails only with a *ValidationError
+}
+
+func randomKey() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+ panics instead)
+	return hex.EncodeToString(b[:])
+}
+
+// SendMessages sends msgs to conversation convID (POST
+// /conversations/{id}/messages) and returns the new message ids in the
+// order of msgs.
+//
+// Before anything is sent, every message is checked (a user message needs
+// a sender, a system message has none, the text is not blank, the type is
+// known, and there is at least one message); all problems come back at
+// once in a *ValidationError.
+//
+// A message without an IdempotencyKey gets a random 128-bit one (the
+// caller's slice is not changed), so that a retry after a failure that may
+// have reached the server carries the same keys and the server can drop
+// the duplicates; the send is therefore retried like any idempotent call.
+//
+// More than MaxMessagesPerRequest messages go out in requests of at most
+// that many, one after another, in order. If a request fails, SendMessages
+// returns the ids of the messages already sent together with the error;
+// the messages after them were not sent (or, when the error matches
+// ErrOutcomeUnknown, those of the failed request may have been).
+func (s *ConversationsService) SendMessages(ctx context.Context, convID string, msgs ...OutgoingMessage) ([]string, error) {
+	var ps problems
+	checkConversationID(&ps, convID)
+	validateMessages(&ps, "msgs", msgs)
+	if err := ps.err(); err != nil {
+		return nil, err
+	}
+	out := slices.Clone(msgs)
+	for i := range out {
+		if out[i].IdempotencyKey == "" {
+			out[i].IdempotencyKey = randomKey()
+		}
+	}
+	return s.send(ctx, convID, out)
+}
+
+// send posts msgs, every one with a key, in chunks.
+func (s *ConversationsService) send(ctx context.Context, convID string, msgs []OutgoingMessage) ([]string, error) {
+	ids := make([]string, 0, len(msgs))
+	for chunk := range slices.Chunk(msgs, MaxMessagesPerRequest) {
+		var resp []struct {
+			ID string `json:"id"`
+		}
+		err := s.c.do(ctx, &request{
+			provider:   ProviderTalkJS,
+			method:     http.MethodPost,
+			path:       "/conversations/{conversationID}/messages",
+			params:     []string{convID},
+			body:       chunk,
+			out:        &resp,
+			repeatable: true, // every message carries an idempotencyKey
+		})
+		if err == nil && len(resp) != len(chunk) {
+			err = fmt.Errorf("convo: talkjs POST /conversations/%s/messages: %w: %d ids for %d messages",
+				convID, ErrBadResponse, len(resp), len(chunk))
+		}
+		if err != nil {
+			return ids, err
+		}
+		for _, r := range resp {
+			ids = append(ids, r.ID)
+		}
+	}
+	return ids, nil
+}
+
+// Upsert creates conversation id or updates the fields u sets (PUT
+// /conversations/{id}). It is idempotent; it adds participants and never
+// removes any.
+func (s *ConversationsService) Upsert(ctx context.Context, id string, u ConversationUpdate) error {
+	var ps problems
+	u.validate(&ps, "u.")
+	if err := ps.err(); err != nil {
+		return err
+	}
+	return s.c.do(ctx, &request{
+		provider:   ProviderTalkJS,
+		method:     http.MethodPut,
+		path:       "/conversations/{conversationID}",
+		params:     []string{id},
+		body:       u,
+		repeatable: true,
+	})
+}
+
+// Get returns conversation id (GET /conversations/{id}). A conversation
+// that does not exist gives an error matching ErrNotFound.
+func (s *ConversationsService) Get(ctx context.Context, id string) (*Conversation, error) {
+	var c Conversation
+	err := s.c.do(ctx, &request{
+		provider:   ProviderTalkJS,
+		method:     http.MethodGet,
+		path:       "/conversations/{conversationID}",
+		params:     []string{id},
+		out:        &c,
+		repeatable: true,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// List iterates over the app's conversations (GET /conversations), one
+// page at a time. opts may be nil (pages of DefaultConversationListLimit).
+// See ListOptions for how the iteration ends.
+func (s *ConversationsService) List(ctx context.Context, opts *ConversationListOptions) iter.Seq2[*Conversation, error] {
+	return paginate(ctx, s.c, "/conversations", nil, conversationListQuery(opts), conversationID)
+}
+
+// Delete deletes conversation id with its messages and participations,
+// for good (DELETE /conversations/{id}).
+func (s *ConversationsService) Delete(ctx context.Context, id string) error {
+	return s.c.do(ctx, &request{
+		provider:   ProviderTalkJS,
+		method:     http.MethodDelete,
+		path:       "/conversations/{conversationID}",
+		params:     []string{id},
+		repeatable: true,
+	})
+}
+
+// Join adds user userID to conversation convID, or sets the whole
+// participation (PUT /conversations/{convID}/participants/{userID}): a
+// zero field takes the server's default (ReadWrite, notify on), not the
+// previous value. Access may be ReadWrite or Read. It is idempotent.
+func (s *ConversationsService) Join(ctx context.Context, convID, userID string, p Participation) error {
+	return s.participation(ctx, http.MethodPut, convID, userID, p, false)
+}
+
+// UpdateParticipation changes the fields p sets, leaving the others as
+// they are (PATCH /conversations/{convID}/participants/{userID}). Access
+// may also be AccessNone, which revokes access but keeps the conversation
+// in the user's list. It is idempotent.
+func (s *ConversationsService) UpdateParticipation(ctx context.Context, convID, userID string, p Participation) error {
+	return s.participation(ctx, http.MethodPatch, convID, userID, p, true)
+}
+
+func (s *ConversationsService) participation(ctx context.Context, method, convID, userID string, p Participation, allowNone bool) error {
+	var ps problems
+	p.validate(&ps, allowNone)
+	if err := ps.err(); err != nil {
+		return err
+	}
+	return s.c.do(ctx, &request{
+		provider:   ProviderTalkJS,
+		method:     method,
+		path:       "/conversations/{conversationID}/participants/{userID}",
+		params:     []string{convID, userID},
+		body:       p,
+		repeatable: true,
+	})
+}
+
+// Leave removes user userID from conversation convID (DELETE
+// /conversations/{convID}/participants/{userID}); the conversation leaves
+// the user's list too. To keep it listed but revoke access, use
+// UpdateParticipation with AccessNone.
+func (s *ConversationsService) Leave(ctx context.Context, convID, userID string) error {
+	return s.c.do(ctx, &request{
+		provider:   ProviderTalkJS,
+		method:     http.MethodDelete,
+		path:       "/conversations/{conversationID}/participants/{userID}",
+		params:     []string{convID, userID},
+		repeatable: true,
+	})
+}
+
+// Messages iterates over the messages of conversation convID, newest
+// first (GET /conversations/{id}/messages), one page at a time. opts may
+// be nil (pages of DefaultListLimit). See ListOptions for how the
+// iteration ends.
+func (s *ConversationsService) Messages(ctx context.Context, convID string, opts *ListOptions) iter.Seq2[*Message, error] {
+	return paginate(ctx, s.c, "/conversations/{conversationID}/messages", []string{convID},
+		listQuery(opts, DefaultListLimit), messageID)
+}
+
+func conversationID(c *Conversation) string { return c.ID }
+
+func messageID(m *Message) string { return m.ID }
+
+// OpenConversation is what Conversations.Open needs to start a
+// conversation.
+type OpenConversation struct {
+	// Users are created or updated first (with UpsertMany), keyed by id.
+	Users map[string]UserUpdate
+	// Conversation is upserted next. When its Participants is nil, the ids
+	// of Users (sorted) are the participants.
+	Conversation ConversationUpdate
+	// Messages are sent last; there may be none.
+	Messages []OutgoingMessage
+}
+
+// Open starts a conversation as TalkJS describes it, in one call: it
+// upserts the users, then upserts conversation convID with its
+// participants, then sends the first messages, and returns their ids.
+// Everything is checked first; any problem comes back as a
+// *ValidationError (fields named like "o.Messages[0].Sender") and nothing
+// is sent.
+//
+// Every step is idempotent, so after a failure the caller may simply call
+// Open again with the same arguments. For the messages this works because
+// a message without an IdempotencyKey gets one derived from convID, its
+// index in Messages, its type, its sender and its text (a SHA-256 prefix),
+// not a random one: the second call sends the same keys and the server
+// drops the messages it already has. The flip side: calling Open again
+// with the same messages does not send them again (for as long as the
+// server remembers keys, which TalkJS does not document); use SendMessages
+// to send a message again on purpose.
+//
+// On an error Open says which step failed; an error of the last step comes
+// with the ids of the messages already sent, as with SendMessages.
+func (s *ConversationsService) Open(ctx context.Context, convID string, o OpenConversation) ([]string, error) {
+	conv := o.Conversation
+	if conv.Participants == nil && len(o.Users) > 0 {
+		conv.Participants = sortedKeys(o.Users)
+	}
+	var ps problems
+	checkConversationID(&ps, convID)
+	for _, id := range sortedKeys(o.Users) {
+		if id == "" {
+			ps.add(`o.Users[""]`, "user id must not be empty")
+		}
+		u := o.Users[id]
+		u.validate(&ps, fieldKey("o.Users", id)+".")
+	}
+	conv.validate(&ps, "o.Conversation.")
+	if len(o.Messages) > 0 {
+		validateMessages(&ps, "o.Messages", o.Messages)
+	}
+	if err := ps.err(); err != nil {
+		return nil, err
+	}
+
+	if len(o.Users) > 0 {
+		if err := s.c.Users.UpsertMany(ctx, o.Users); err != nil {
+			return nil, fmt.Errorf("convo: open conversation %q: upserting users: %w", convID, err)
+		}
+	}
+	if err := s.Upsert(ctx, convID, conv); err != nil {
+		return nil, fmt.Errorf("convo: open conversation %q: upserting the conversation: %w", convID, err)
+	}
+	if len(o.Messages) == 0 {
+		return nil, nil
+	}
+	msgs := slices.Clone(o.Messages)
+	for i := range msgs {
+		if msgs[i].IdempotencyKey == "" {
+			msgs[i].IdempotencyKey = derivedKey(convID, i, msgs[i])
+		}
+	}
+	ids, err := s.send(ctx, convID, msgs)
+	if err != nil {
+		return ids, fmt.Errorf("convo: open conversation %q: sending messages: %w", convID, err)
+	}
+	return ids, nil
+}
+
+// derivedKey is Open's default idempotency key: the first 128 bits of a
+// SHA-256 over the length-prefixed convID, index, type, sender and text.
+func derivedKey(convID string, i int, m OutgoingMessage) string {
+	h := sha256.New()
+	var n [binary.MaxVarintLen64]byte
+	put := func(s string) {
+		h.Write(n[:binary.PutUvarint(n[:], uint64(len(s)))])
+		h.Write([]byte(s))
+	}
+	put("convo/open/v1")
+	put(convID)
+	put(strconv.Itoa(i))
+	put(string(m.Type))
+	put(m.Sender)
+	put(m.Text)
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}

@@ -1,4 +1,369 @@
 package convo
 
+import (
+	"context"
+	"fmt"
+	"iter"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+)
+
 // UsersService manages TalkJS users.
 type UsersService service
+
+// UpsertManyBatchSize is the most users one PUT /users request carries, the
+// API's limit.
+const UpsertManyBatchSize = 100
+
+// UpsertManyConcurrency is how many PUT /users requests UpsertMany runs at
+// once.
+const UpsertManyConcurrency = 4
+
+// UserUpdate is the body of a user upsert (PUT /users/{id}). A zero field
+// (an empty string, a nil or empty slice or map) is left out and stays as
+// it is on the server. To erase a field, name it in Clear.
+type UserUpdate struct {
+	// Name is the user's display name. TalkJS lists it as required when a
+	// user is created; an update may leave it out.
+	Name string
+	// Email holds the user's email addresses (json "email").
+	Email []string
+	// Phone holds the user's phone numbers (json "phone").
+	Phone []string
+	// PhotoURL is the URL of the user's picture (json "photoUrl").
+	PhotoURL string
+	// WelcomeMessage is shown when a conversation with the user opens.
+	WelcomeMessage string
+	// Role is a role configured in the TalkJS dashboard ("default" unless set).
+	Role string
+	// Locale is an IETF language tag such as "en-US".
+	Locale string
+	// Custom holds metadata; TalkJS takes string values only.
+	Custom map[string]string
+	// PushTokens registers and unregisters mobile push tokens, keyed
+	// "<provider>:<token id>" with provider "fcm" or "apns". A true value
+	// registers the token (sent as true); a false value unregisters it
+	// (sent as null). To unregister all tokens, put "pushTokens" in Clear.
+	PushTokens map[string]bool
+	// Clear names fields, by their JSON names, to erase: each is sent as
+	// null. The names that may be cleared are email, phone, photoUrl,
+	// welcomeMessage, role, locale, custom and pushTokens. An unknown name,
+	// "name", or a name whose field is also set is refused with a
+	// *ValidationError before anything is sent.
+	Clear []string
+}
+
+var userClear = clearSpec{
+	names: []string{"name", "email", "phone", "photoUrl", "welcomeMessage", "role", "locale", "custom", "pushTokens"},
+	clearable: map[string]bool{
+		"name": false, "email": true, "phone": true, "photoUrl": true, "welcomeMessage": true,
+		"role": true, "locale": true, "custom": true, "pushTokens": true,
+	},
+	why: map[string]string{"name": "a user always has a name"},
+}
+
+func (u *UserUpdate) isSet(name string) bool {
+	switch name {
+	case "name":
+		return u.Name != ""
+	case "email":
+		return len(u.Email) > 0
+	case "phone":
+		return len(u.Phone) > 0
+	case "photoUrl":
+		return u.PhotoURL != ""
+	case "welcomeMessage":
+		return u.WelcomeMessage != ""
+	case "role":
+		return u.Role != ""
+	case "locale":
+		return u.Locale != ""
+	case "custom":
+		return len(u.Custom) > 0
+	case "pushTokens":
+		return len(u.PushTokens) > 0
+	}
+	return false
+}
+
+// validate adds u's problems to ps, each field prefixed by prefix.
+func (u *UserUpdate) validate(ps *problems, prefix string) {
+	if len(u.Clear) > 0 {
+		userClear.check(ps, prefix, u.Clear, u.isSet)
+	}
+}
+
+// MarshalJSON writes the set fields, then null for each name in Clear. It
+// fails with a *ValidationError when Clear is not valid.
+func (u UserUpdate) MarshalJSON() ([]byte, error) { return u.encodeBody() }
+
+// encodeBody is MarshalJSON for the request pipeline.
+func (u UserUpdate) encodeBody() ([]byte, error) {
+	var ps problems
+	u.validate(&ps, "")
+	if err := ps.err(); err != nil {
+		return nil, err
+	}
+	return u.appendJSON(make([]byte, 0, u.sizeHint())), nil
+}
+
+func (u *UserUpdate) sizeHint() int {
+	n := 2 + sizeHint(u.Name, u.PhotoURL, u.WelcomeMessage, u.Role, u.Locale)
+	n += sliceHint(u.Email) + sliceHint(u.Phone) + sliceHint(u.Clear) + 16
+	for k, v := range u.Custom {
+		n += len(k) + len(v) + 6
+	}
+	return n + mapHint(u.PushTokens) + 32
+}
+
+func (u *UserUpdate) appendJSON(b []byte) []byte {
+	w := jsonObject{b: b}
+	w.open()
+	w.str("name", u.Name)
+	w.strs("email", u.Email)
+	w.strs("phone", u.Phone)
+	w.str("photoUrl", u.PhotoURL)
+	w.str("welcomeMessage", u.WelcomeMessage)
+	w.str("role", u.Role)
+	w.str("locale", u.Locale)
+	w.strMap("custom", u.Custom)
+	w.trueOrNullMap("pushTokens", u.PushTokens)
+	w.nulls(u.Clear)
+	return w.close()
+}
+
+// User is a TalkJS user as the API returns it. A field the API sends as
+// null, or leaves out, is the zero value.
+type User struct {
+	ID               string            `json:"id"`
+	Name             string            `json:"name"`
+	WelcomeMessage   string            `json:"welcomeMessage"`
+	PhotoURL         string            `json:"photoUrl"`
+	HeaderPhotoURL   string            `json:"headerPhotoUrl"`
+	Role             string            `json:"role"`
+	Email            []string          `json:"email"`
+	Phone            []string          `json:"phone"`
+	Custom           map[string]string `json:"custom"`
+	AvailabilityText string            `json:"availabilityText"`
+	Locale           string            `json:"locale"`
+	// CreatedAt is when the user was created, in Unix milliseconds; use
+	// CreatedAt.Time() for a time.Time.
+	CreatedAt UnixMillis `json:"createdAt"`
+	// PushTokens maps each registered token ("fcm:…", "apns:…") to true; a
+	// token the API reports as null maps to false.
+	PushTokens map[string]bool `json:"pushTokens"`
+}
+
+// Upsert creates the user id or updates the fields u sets (PUT
+// /users/{id}). It is idempotent.
+func (s *UsersService) Upsert(ctx context.Context, id string, u UserUpdate) error {
+	var ps problems
+	u.validate(&ps, "u.")
+	if err := ps.err(); err != nil {
+		return err
+	}
+	return s.c.do(ctx, &request{
+		provider:   ProviderTalkJS,
+		method:     http.MethodPut,
+		path:       "/users/{userID}",
+		params:     []string{id},
+		body:       u,
+		repeatable: true,
+	})
+}
+
+// UpsertManyError is the error of UpsertMany: Failed lists, sorted, the ids
+// of the users whose batch did not succeed (it failed, was cancelled, or was
+// never sent), and Err is the first error met. A batch cancelled while in
+// flight may still have been applied; upserts are idempotent, so upserting
+// the Failed users again is safe.
+type UpsertManyError struct {
+	Failed []string
+	Err    error
+}
+
+// Error says how many users were not written and why.
+func (e *UpsertManyError) Error() string {
+	const show = 10
+	ids := e.Failed
+	more := ""
+	if len(ids) > show {
+		ids, more = ids[:show], fmt.Sprintf(", … (%d more)", len(e.Failed)-show)
+	}
+	return fmt.Sprintf("convo: upsert of %d users failed (%s%s): %v", len(e.Failed), strings.Join(ids, ", "), more, e.Err)
+}
+
+// Unwrap returns Err.
+func (e *UpsertManyError) Unwrap() error { return e.Err }
+
+// userBatch is the body of PUT /users: {"<id>": {…}, …}, in ids' order.
+type userBatch struct {
+	ids   []string
+	users map[string]UserUpdate
+}
+
+// MarshalJSON writes the batch; the updates must have been validated.
+func (ub userBatch) MarshalJSON() ([]byte, error) { return ub.encodeBody() }
+
+func (ub userBatch) encodeBody() ([]byte, error) {
+	n := 2
+	for _, id := range ub.ids {
+		u := ub.users[id]
+		n += len(id) + 4 + u.sizeHint()
+	}
+	b := make([]byte, 0, n)
+	b = append(b, '{')
+	for i, id := range ub.ids {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, id)
+		b = append(b, ':')
+		u := ub.users[id]
+		b = u.appendJSON(b)
+	}
+	return append(b, '}'), nil
+}
+
+// UpsertMany creates or updates users, keyed by id, with PUT /users: at
+// most UpsertManyBatchSize users a request, and up to
+// UpsertManyConcurrency requests at once. Every update is checked first;
+// any problem fails the whole call with a *ValidationError and nothing is
+// sent. An empty map sends nothing. The map must not change during the
+// call.
+//
+// Each request is all-or-nothing on the server. The first failure cancels
+// the requests not yet done, and the error is an *UpsertManyError naming
+// every user not known to be written; errors.Is and errors.As see through
+// it to the cause.
+func (s *UsersService) UpsertMany(ctx context.Context, users map[string]UserUpdate) error {
+	ids := sortedKeys(users)
+	var ps problems
+	for _, id := range ids {
+		if id == "" {
+			ps.add(`users[""]`, "user id must not be empty")
+		}
+		u := users[id]
+		u.validate(&ps, fieldKey("users", id)+".")
+	}
+	if err := ps.err(); err != nil {
+		return err
+	}
+	if len(users) == 0 {
+		return nil
+	}
+	batches := slices.Collect(slices.Chunk(ids, UpsertManyBatchSize))
+	put := func(ctx context.Context, batch []string) error {
+		return s.c.do(ctx, &request{
+			provider:   ProviderTalkJS,
+			method:     http.MethodPut,
+			path:       "/users",
+			body:       userBatch{ids: batch, users: users},
+			repeatable: true,
+		})
+	}
+	if len(batches) == 1 {
+		if err := put(ctx, ids); err != nil {
+			return &UpsertManyError{Failed: ids, Err: err}
+		}
+		return nil
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu       sync.Mutex
+		firstErr error
+		done     = make([]bool, len(batches))
+		next     = make(chan int)
+		wg       sync.WaitGroup
+	)
+	workers := min(UpsertManyConcurrency, len(batches))
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				if ctx.Err() != nil {
+					continue // cancelled: the batch stays not done
+				}
+				err := put(ctx, batches[i])
+				mu.Lock()
+				if err == nil {
+					done[i] = true
+				} else if firstErr == nil {
+					firstErr = err
+					cancel()
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+feed:
+	for i := range batches {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+
+	if firstErr == nil {
+		if err := ctx.Err(); err == nil {
+			return nil
+		}
+		// The caller's context ended before every batch was handed out.
+		firstErr = context.Cause(ctx)
+	}
+	var failed []string
+	for i, ok := range done {
+		if !ok {
+			failed = append(failed, batches[i]...)
+		}
+	}
+	if len(failed) == 0 {
+		return nil
+	}
+	slices.Sort(failed)
+	return &UpsertManyError{Failed: failed, Err: firstErr}
+}
+
+// Get returns the user id (GET /users/{id}). A user that does not exist
+// gives an error matching ErrNotFound.
+func (s *UsersService) Get(ctx context.Context, id string) (*User, error) {
+	var u User
+	err := s.c.do(ctx, &request{
+		provider:   ProviderTalkJS,
+		method:     http.MethodGet,
+		path:       "/users/{userID}",
+		params:     []string{id},
+		out:        &u,
+		repeatable: true,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &u, nil
+}
+
+// List iterates over the app's users (GET /users), one page at a time as
+// the loop asks for more. opts may be nil (pages of DefaultListLimit). See
+// ListOptions for how the iteration ends.
+func (s *UsersService) List(ctx context.Context, opts *ListOptions) iter.Seq2[*User, error] {
+	return paginate(ctx, s.c, "/users", nil, listQuery(opts, DefaultListLimit), userID)
+}
+
+// Conversations iterates over the conversations user userID takes part in
+// (GET /users/{id}/conversations), one page at a time. opts may be nil
+// (pages of DefaultConversationListLimit). A user that does not exist
+// yields an error matching ErrNotFound.
+func (s *UsersService) Conversations(ctx context.Context, userID string, opts *ConversationListOptions) iter.Seq2[*Conversation, error] {
+	return paginate(ctx, s.c, "/users/{userID}/conversations", []string{userID},
+		conversationListQuery(opts), conversationID)
+}
+
+func userID(u *User) string { return u.ID }

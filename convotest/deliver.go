@@ -1,0 +1,108 @@
+package convotest
+
+// This file holds the webhook senders. Two lines wait for the SDK's
+// webhooks.go to land:
+//   - DeliverSelarti takes ev any; its parameter becomes convo.SelartiEvent.
+//   - signTalkJS becomes a call of convo.SignTalkJSWebhook.
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// talkJSWebhookTimeout is how long TalkJS waits for a webhook's answer.
+const talkJSWebhookTimeout = 5 * time.Second
+
+// maxDeliveryAnswer is the most of a webhook answer's body that is kept.
+const maxDeliveryAnswer = 1 << 20
+
+// DeliverSelarti posts ev to url as Selarti posts an "All messages"
+// webhook: a JSON body (ev as encoding/json marshals it), Content-Type
+// application/json, no signature.
+//
+// ev is meant to be a convo.SelartiEvent (it becomes the parameter's type
+// once the SDK has it); a map or any other value is sent as it marshals.
+//
+// The answer's body is read in full (up to 1 MiB) and the connection
+// released, so the caller need not close it.
+func (s *Server) DeliverSelarti(ctx context.Context, url string, ev any) (*http.Response, error) {
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return nil, fmt.Errorf("convotest: encoding the Selarti event: %w", err)
+	}
+	return post(ctx, url, body, nil)
+}
+
+// DeliverTalkJS posts a TalkJS webhook of eventType (such as
+// "message.sent") to url: the envelope {"id": "evt_…", "createdAt": <Unix
+// ms>, "type": eventType, "data": data}, signed with the app's secret key.
+// X-TalkJS-Timestamp is the time of sending in Unix milliseconds, and
+// X-TalkJS-Signature the uppercase hex HMAC-SHA256 of
+// timestamp + "." + body. Like TalkJS, it waits at most 5 s for an answer;
+// it sends once (TalkJS retries a non-200 answer once: call it again to
+// play that).
+//
+// The answer's body is read in full (up to 1 MiB) and the connection
+// released, so the caller need not close it.
+func (s *Server) DeliverTalkJS(ctx context.Context, url, eventType string, data any) (*http.Response, error) {
+	now := time.Now()
+	body, err := json.Marshal(map[string]any{
+		"id":        "evt_" + randomBase62(22),
+		"createdAt": now.UnixMilli(),
+		"type":      eventType,
+		"data":      data,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("convotest: encoding the TalkJS event: %w", err)
+	}
+	ts := strconv.FormatInt(now.UnixMilli(), 10)
+	ctx, cancel := context.WithTimeout(ctx, talkJSWebhookTimeout)
+	defer cancel()
+	return post(ctx, url, body, http.Header{
+		"X-Talkjs-Timestamp": {ts},
+		"X-Talkjs-Signature": {signTalkJS(s.secret, ts, body)},
+	})
+}
+
+// signTalkJS is the TalkJS webhook signature: the uppercase hex
+// HMAC-SHA256, keyed with the secret, of timestamp + "." + body.
+func signTalkJS(secret, timestamp string, body []byte) string {
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(timestamp))
+	mac.Write([]byte{'.'})
+	mac.Write(body)
+	return strings.ToUpper(hex.EncodeToString(mac.Sum(nil)))
+}
+
+// post sends body as JSON and returns the answer with its body read.
+func post(ctx context.Context, url string, body []byte, h http.Header) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("convotest: %w", err)
+	}
+	for k, v := range h {
+		req.Header[k] = v
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("convotest: delivering the webhook: %w", err)
+	}
+	defer resp.Body.Close()
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, maxDeliveryAnswer))
+	if err != nil {
+		return nil, fmt.Errorf("convotest: reading the webhook's answer: %w", err)
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(answer))
+	return resp, nil
+}

@@ -1,0 +1,87 @@
+// Package convotest is an in-memory fake of the Talqui and TalkJS HTTP
+// APIs, for testing code that uses a convo.Client, plus helpers that
+// deliver Selarti and TalkJS webhooks to a handler.
+//
+// The fake is an HTTP server on 127.0.0.1 that checks what the real APIs
+// check and keeps state like they do: Talqui session starts need the
+// plugin connection's token and follow each channel's rules; TalkJS
+// upserts merge, messages get ids, idempotency keys are honoured and lists
+// paginate. It does not share code with the SDK, so an SDK bug shows up
+// against it as it would against the real API.
+//
+//	srv := convotest.NewServer()
+//	t.Cleanup(srv.Close)
+//	c, err := srv.Client() // a *convo.Client wired to srv
+//	...
+//	srv.Inject(convotest.Fault{Method: "POST", Path: "/v1/*", Status: 503, Times: 2})
+//	// ... run the code under test with c ...
+//	msgs := srv.Messages("order_391_fc")
+//	n := srv.RequestCount("POST", "/v1/"+srv.AppID()+"/conversations/*")
+//
+// # Credentials
+//
+// The fake knows one Talqui tenant with its plugin connections and one
+// TalkJS app with its secret key: the Default* constants, or those set
+// with WithTenant, WithConnections and WithTalkJSApp. By default the
+// tenant has one connection, which may start sessions on every channel,
+// so a convo client may leave the connection id of a session start empty.
+//
+// # Talqui
+//
+// POST /tenants/{tenantID}/sessions answers 201 with {"contact",
+// "session", "message"}. It checks, in order: the Authorization header
+// is "PluginConnection <token>" (else 401); the tenant is the fake's
+// (else 404); the token is a connection's (else 401); Content-Type is
+// application/json (else 415); the body is a JSON object (else 400);
+// pluginConnectionID names the token's connection (else 401); then the
+// fields, every problem listed in one 400 {"message": "..."}:
+// channel is a urn:talqui:<slug>:<n> URN; contactExternalID, messageKey
+// ("text" only) and messageValue are present; known fields have their
+// types; urn:talqui:whatsapp-cloud:0 needs campaignModelID and, like
+// urn:talqui:whatsapp-internal:0, a contactExternalID of 8 to 15 digits
+// and nothing else; campaignVariables, when sent, is an array. Unknown
+// top-level fields are plugin fields: accepted and kept in
+// TalquiSession.Extra. A contact is made once per channel and
+// contactExternalID (a later start updates its name when one is sent); each
+// start opens a new session. sessionKind defaults to "marketing" on
+// WhatsApp Official and "transactional" elsewhere; sessionType to "auto";
+// sessionChannel is the URN as sent.
+//
+// # TalkJS
+//
+// Under /v1/{appId}: users (PUT, GET, batch PUT of at most 100, list, a
+// user's conversations), conversations (PUT, GET, list, DELETE),
+// participants (PUT, PATCH, DELETE), messages (POST 1 to 10, list, GET
+// one). The Authorization header must be "Bearer <secret key>" or a
+// bearer app token (an HS256 JWT signed with the secret key, tokenType
+// "app", iss the app id, exp in the future), else 401; an unknown app id
+// is 404; a body must be sent as application/json (else 400); an unknown
+// path is 404 and a wrong method 405. Choices where the API's documents
+// are silent:
+//   - Fields not documented for a user upsert, conversation upsert,
+//     participation or message send are a 400, so a misspelt field name
+//     shows.
+//   - A new user needs a name; name can never be erased. A null field is
+//     erased; role erased goes back to "default". custom merges key by key:
+//     a key sent as null is removed, custom: null removes all.
+//   - Participants of a conversation PUT must be existing users (400).
+//     PATCH on a user who is not a participant is 404; DELETE of one is
+//     200 (idempotent).
+//   - Lists take limit from 1 to 100 (default 10) and startingAfter, the
+//     id of the last item of the previous page; an unknown id is a 400.
+//     Users are listed in creation order, conversations by last activity
+//     (latest first), messages newest first.
+//   - idempotencyKey is scoped to the conversation; a key seen before
+//     answers the first message's id and stores nothing. Deleting the
+//     conversation forgets its keys.
+//   - attachmentToken is refused: the fake stores no files.
+//
+// # Recording, faults and counts
+//
+// Every request is recorded (Requests, RequestCount, ClearRequests).
+// Inject queues faults: the next matching requests get a status (with
+// Retry-After), a delay or a reset connection, either before the request
+// is handled or after it was (see Fault). Stats counts what the fake
+// actually did (sessions opened, messages stored, idempotent replays), so
+// a test can prove that a send happened at most once.
+package convotest

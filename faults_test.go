@@ -1,0 +1,316 @@
+package convo_test
+
+// The fault suite: every endpoint against every fault, on the convotest
+// fake over real loopback connections. Each cell asserts the outcome, the
+// number of tries the server saw, and, for every send that can reach a
+// person (a session start, messages), that the fake delivered it at most
+// once.
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/convokit/convo"
+	"github.com/convokit/convo/convotest"
+)
+
+// faultRetry allows 3 retries (4 tries) with short waits; MaxWait is
+// below the Retry-After of the "429 Retry-After 120" fault.
+var faultRetry = convo.RetryPolicy{MaxRetries: 3, MinWait: time.Millisecond, MaxWait: 10 * time.Millisecond}
+
+// headerTimeout is the per-attempt wait for response headers in the suite.
+const headerTimeout = 500 * time.Millisecond
+
+// faultEndpoint is one SDK call under test.
+type faultEndpoint struct {
+	name   string
+	method string
+	path   string // the fake's path pattern of the call
+	safe   bool   // the pipeline may repeat it after it may have reached the server
+	// setup prepares the fake's state (users, conversations) before the call.
+	setup func(t *testing.T, c *convo.Client)
+	call  func(ctx context.Context, c *convo.Client) error
+	// delivered counts what reached a person on the fake; nil for calls
+	// that send nothing to a person.
+	delivered func(srv *convotest.Server) int
+}
+
+// outcome is what a fault must lead to on one endpoint.
+type outcome struct {
+	tries int   // requests the fake saw for the call
+	err   error // nil: the call succeeds; else errors.Is must match
+	// acted: the fake applied the call at least once, so a send is
+	// delivered exactly once; otherwise not at all.
+	acted bool
+}
+
+// faultCase is one fault and the outcome it must have on an endpoint.
+type faultCase struct {
+	name   string
+	faults func(ep faultEndpoint) []convotest.Fault
+	expect func(ep faultEndpoint) outcome
+}
+
+func one(f convotest.Fault) func(faultEndpoint) []convotest.Fault {
+	return func(ep faultEndpoint) []convotest.Fault {
+		f.Method, f.Path = ep.method, ep.path
+		return []convotest.Fault{f}
+	}
+}
+
+// retriedWhenSafe: a safe call is tried again and then succeeds; an unsafe
+// one gives errUnsafe after one try.
+func retriedWhenSafe(errUnsafe error, acted bool) func(faultEndpoint) outcome {
+	return func(ep faultEndpoint) outcome {
+		if ep.safe {
+			return outcome{tries: 2, acted: true}
+		}
+		return outcome{tries: 1, err: errUnsafe, acted: acted}
+	}
+}
+
+func always(o outcome) func(faultEndpoint) outcome {
+	return func(faultEndpoint) outcome { return o }
+}
+
+var faultCases = []faultCase{
+	{
+		name:   "reset before the response, server did not act",
+		faults: one(convotest.Fault{Drop: true}),
+		expect: retriedWhenSafe(convo.ErrOutcomeUnknown, false),
+	},
+	{
+		name:   "reset before the response, server acted",
+		faults: one(convotest.Fault{Drop: true, AfterApply: true}),
+		expect: retriedWhenSafe(convo.ErrOutcomeUnknown, true),
+	},
+	{
+		name:   "reset after the response started (truncated body), server acted",
+		faults: one(convotest.Fault{Status: 200, Truncate: true, AfterApply: true}),
+		expect: retriedWhenSafe(convo.ErrBadResponse, true),
+	},
+	{
+		name:   "429 without Retry-After, twice",
+		faults: one(convotest.Fault{Status: 429, Times: 2}),
+		expect: always(outcome{tries: 3, acted: true}),
+	},
+	{
+		name:   "429 with Retry-After 0, twice",
+		faults: one(convotest.Fault{Status: 429, RetryAfter: "0", Times: 2}),
+		expect: always(outcome{tries: 3, acted: true}),
+	},
+	{
+		name:   "429 with Retry-After above MaxWait",
+		faults: one(convotest.Fault{Status: 429, RetryAfter: "120"}),
+		expect: always(outcome{tries: 1, err: convo.ErrRateLimited}),
+	},
+	{
+		name:   "500, server did not act",
+		faults: one(convotest.Fault{Status: 500}),
+		expect: retriedWhenSafe(convo.ErrServer, false),
+	},
+	{
+		name:   "500, server acted",
+		faults: one(convotest.Fault{Status: 500, AfterApply: true}),
+		expect: retriedWhenSafe(convo.ErrServer, true),
+	},
+	{
+		name:   "502 with an HTML body",
+		faults: one(convotest.Fault{Status: 502, Body: "<html><body>Bad Gateway</body></html>"}),
+		expect: retriedWhenSafe(convo.ErrServer, false),
+	},
+	{
+		name:   "503",
+		faults: one(convotest.Fault{Status: 503}),
+		expect: retriedWhenSafe(convo.ErrServer, false),
+	},
+	{
+		name:   "504, server acted",
+		faults: one(convotest.Fault{Status: 504, AfterApply: true}),
+		expect: retriedWhenSafe(convo.ErrServer, true),
+	},
+	{
+		name:   "503 four times: retries exhausted",
+		faults: one(convotest.Fault{Status: 503, Times: 4}),
+		expect: func(ep faultEndpoint) outcome {
+			if ep.safe {
+				return outcome{tries: 4, err: convo.ErrServer}
+			}
+			return outcome{tries: 1, err: convo.ErrServer}
+		},
+	},
+	{
+		name:   "slow headers past the per-attempt timeout, server acted late",
+		faults: one(convotest.Fault{Delay: 3 * headerTimeout}),
+		expect: retriedWhenSafe(convo.ErrOutcomeUnknown, true),
+	},
+	{
+		name:   "HTML instead of JSON on success, server acted",
+		faults: one(convotest.Fault{Status: 200, Body: "<!doctype html><p>ok</p>", AfterApply: true}),
+		expect: func(ep faultEndpoint) outcome {
+			if ep.decodes() {
+				return outcome{tries: 1, err: convo.ErrBadResponse, acted: true}
+			}
+			return outcome{tries: 1, acted: true}
+		},
+	},
+	{
+		name:   "empty body on success, server acted",
+		faults: one(convotest.Fault{Status: 200, Body: " ", AfterApply: true}),
+		expect: func(ep faultEndpoint) outcome {
+			if ep.decodes() {
+				return outcome{tries: 1, err: convo.ErrBadResponse, acted: true}
+			}
+			return outcome{tries: 1, acted: true}
+		},
+	},
+	{
+		name:   "a 20 MiB body on success, server acted",
+		faults: one(convotest.Fault{Status: 200, Body: `{"data":"` + strings.Repeat("x", 20<<20) + `"}`, AfterApply: true}),
+		expect: func(ep faultEndpoint) outcome {
+			if ep.decodes() {
+				return outcome{tries: 1, err: convo.ErrBadResponse, acted: true}
+			}
+			return outcome{tries: 1, acted: true}
+		},
+	},
+	{
+		name:   "a 20 MiB error body",
+		faults: one(convotest.Fault{Status: 500, Body: strings.Repeat("e", 20<<20)}),
+		expect: retriedWhenSafe(convo.ErrServer, false),
+	},
+}
+
+// decodes reports whether the endpoint reads the success body (a PUT or
+// DELETE answers {} and its body is discarded).
+func (ep faultEndpoint) decodes() bool {
+	return ep.method == http.MethodGet || ep.method == http.MethodPost
+}
+
+func faultClient(t *testing.T, srv *convotest.Server, tr http.RoundTripper) *convo.Client {
+	t.Helper()
+	c, err := srv.Client(convo.WithHTTPClient(&http.Client{Transport: tr}), convo.WithRetry(faultRetry))
+	require.NoError(t, err)
+	return c
+}
+
+// suiteTransport opens a new connection for every request, so the count
+// of tries is exactly the count of requests (net/http replays an idempotent
+// request that fails on a reused connection by itself), and waits
+// headerTimeout for response headers.
+func suiteTransport() *http.Transport {
+	return &http.Transport{DisableKeepAlives: true, ResponseHeaderTimeout: headerTimeout}
+}
+
+func TestFaultSuite(t *testing.T) {
+	noLeak := convo.GoroutineCheck(t)
+	cells := 0
+	t.Run("cells", func(t *testing.T) { cells = runFaultCells(t) })
+	noLeak()
+	t.Logf("fault suite: %d endpoints x (%d faults + dial failure) = %d cells", len(faultEndpoints()), len(faultCases), cells)
+}
+
+func runFaultCells(t *testing.T) int {
+	cells := 0
+	for _, ep := range faultEndpoints() {
+		for _, fc := range faultCases {
+			cells++
+			t.Run(ep.name+"/"+fc.name, func(t *testing.T) {
+				t.Parallel()
+				srv := convotest.NewServer()
+				defer srv.Close()
+				tr := suiteTransport()
+				defer tr.CloseIdleConnections()
+				c := faultClient(t, srv, tr)
+				if ep.setup != nil {
+					ep.setup(t, c)
+				}
+				srv.ClearRequests()
+				srv.Inject(fc.faults(ep)...)
+				want := fc.expect(ep)
+
+				err := ep.call(context.Background(), c)
+
+				if want.err == nil {
+					require.NoError(t, err)
+				} else {
+					require.ErrorIs(t, err, want.err)
+				}
+				assert.Equal(t, want.tries, srv.RequestCount(ep.method, ep.path), "tries")
+				if ep.delivered != nil {
+					if fc.name == "slow headers past the per-attempt timeout, server acted late" {
+						waitFor(t, func() bool { return ep.delivered(srv) > 0 })
+					}
+					n := ep.delivered(srv)
+					assert.LessOrEqual(t, n, 1, "delivered more than once")
+					if want.acted {
+						assert.Equal(t, 1, n, "delivered")
+					} else {
+						assert.Equal(t, 0, n, "delivered")
+					}
+				}
+			})
+		}
+	}
+	for _, ep := range faultEndpoints() {
+		cells++
+		t.Run(ep.name+"/dial failure", func(t *testing.T) {
+			t.Parallel()
+			srv := convotest.NewServer()
+			defer srv.Close()
+			c := faultClient(t, srv, suiteTransport())
+			if ep.setup != nil {
+				ep.setup(t, c)
+			}
+			var dials atomic.Int32
+			refuse := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				dials.Add(1)
+				return nil, &net.OpError{Op: "dial", Net: network, Err: errors.New("connection refused")}
+			}}
+			c = faultClient(t, srv, refuse)
+			err := ep.call(context.Background(), c)
+			require.Error(t, err)
+			assert.False(t, errors.Is(err, convo.ErrOutcomeUnknown), "nothing was sent: %v", err)
+			assert.EqualValues(t, 1+faultRetry.MaxRetries, dials.Load(), "tries")
+			if ep.delivered != nil {
+				assert.Equal(t, 0, ep.delivered(srv))
+			}
+		})
+	}
+	return cells
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 5 s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func faultEndpoints() []faultEndpoint {
+	return []faultEndpoint{
+		{
+			name: "Sessions.Start", method: http.MethodPost, path: "/tenants/*",
+			call: func(ctx context.Context, c *convo.Client) error {
+				_, err := c.Sessions.Start(ctx, convo.WhatsAppOfficial{
+					Phone: "+55 27 99999-9999", Name: "Maria", ModelID: "order_update", Variables: []string{"Maria"},
+				})
+				return err
+			},
+			delivered: func(srv *convotest.Server) int { return srv.Stats().TalquiSessions },
+		},
+	}
+}

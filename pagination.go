@@ -1,0 +1,168 @@
+package convo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"net/http"
+)
+
+// Page sizes used when the options are nil or leave Limit at zero.
+const (
+	// DefaultListLimit is the page size of Users.List and
+	// Conversations.Messages.
+	DefaultListLimit = 100
+	// DefaultConversationListLimit is the page size of Conversations.List
+	// and Users.Conversations. It is 30 because TalkJS may cap conversation
+	// pages at 30 (not confirmed): a larger limit that the server cuts
+	// short would look like the last page and end the list early.
+	DefaultConversationListLimit = 30
+)
+
+// ErrCursorRepeated is yielded, once and last, by a list whose server
+// answered a full page ending on an item id already used as a cursor (or
+// on an empty id): following it would loop forever. The items of that page
+// are not yielded. errors.Is(err, ErrCursorRepeated) matches it.
+var ErrCursorRepeated = errors.New("convo: list cursor did not advance")
+
+// ListOptions controls a list call. The zero value (or nil) starts at the
+// beginning with pages of the default size.
+//
+// Every list in this package is a lazy iter.Seq2: it asks for a page only
+// when the loop wants more items, passing the id of the last item as
+// startingAfter. It ends after a page shorter than Limit, when the loop
+// breaks, after yielding an error once (a failed page, invalid options,
+// ErrCursorRepeated), or when the context ends (the error is yielded).
+// The options are copied; the caller's value is never changed.
+type ListOptions struct {
+	// Limit is the page size; zero takes the list's default. A Limit
+	// above the server's maximum ends the list after the first page, since
+	// the server's shorter page looks like the last one.
+	Limit int `url:"limit,omitempty"`
+	// StartingAfter starts the list after the item with this id.
+	StartingAfter string `url:"startingAfter,omitempty"`
+}
+
+// ConversationListOptions controls Conversations.List and
+// Users.Conversations. Zero fields are left out of the query. It ends the
+// same way as described for ListOptions.
+type ConversationListOptions struct {
+	// Limit is the page size; zero takes DefaultConversationListLimit.
+	Limit int `url:"limit,omitempty"`
+	// StartingAfter starts the list after the conversation with this id.
+	StartingAfter string `url:"startingAfter,omitempty"`
+	// LastMessageBefore keeps conversations whose last message is older.
+	LastMessageBefore UnixMillis `url:"lastMessageBefore,omitempty"`
+	// LastMessageAfter keeps conversations whose last message is newer.
+	LastMessageAfter UnixMillis `url:"lastMessageAfter,omitempty"`
+	// UnreadsOnly keeps the conversations with unread messages; only
+	// Users.Conversations takes it.
+	UnreadsOnly bool `url:"unreadsOnly,omitempty"`
+	// OrderBy picks the sort key (creation date or last activity; the
+	// server's values are not documented here and are passed through).
+	// The server's default is last activity.
+	OrderBy string `url:"orderBy,omitempty"`
+	// OrderDirection picks the sort direction (passed through; the default
+	// is latest first).
+	OrderDirection string `url:"orderDirection,omitempty"`
+	// OffsetTs is a timestamp offset for paging sorted lists.
+	OffsetTs UnixMillis `url:"offsetTs,omitempty"`
+}
+
+// pageSpec is what the pager needs from a list's options.
+type pageSpec struct {
+	limit int
+	first string                 // the caller's StartingAfter
+	query func(after string) any // a fresh query struct for one page
+	err   error                  // options that were refused
+}
+
+func checkLimit(limit int) error {
+	if limit < 0 {
+		return &ValidationError{Problems: []Problem{{Field: "opts.Limit", Reason: "must not be negative"}}}
+	}
+	return nil
+}
+
+func listQuery(opts *ListOptions, def int) pageSpec {
+	var o ListOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.Limit == 0 {
+		o.Limit = def
+	}
+	return pageSpec{limit: o.Limit, first: o.StartingAfter, err: checkLimit(o.Limit), query: func(after string) any {
+		q := o
+		q.StartingAfter = after
+		return &q
+	}}
+}
+
+func conversationListQuery(opts *ConversationListOptions) pageSpec {
+	var o ConversationListOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.Limit == 0 {
+		o.Limit = DefaultConversationListLimit
+	}
+	return pageSpec{limit: o.Limit, first: o.StartingAfter, err: checkLimit(o.Limit), query: func(after string) any {
+		q := o
+		q.StartingAfter = after
+		return &q
+	}}
+}
+
+// paginate is the one pager of every TalkJS list: GET path (with params)
+// one page ({"data": [...]}) at a time. id gives an item's id, the cursor
+// of the next page.
+func paginate[T any](ctx context.Context, c *Client, path string, params []string, spec pageSpec, id func(*T) string) iter.Seq2[*T, error] {
+	return func(yield func(*T, error) bool) {
+		if spec.err != nil {
+			yield(nil, spec.err)
+			return
+		}
+		after := spec.first
+		used := make(map[string]bool)
+		for {
+			var page struct {
+				Data []T `json:"data"`
+			}
+			err := c.do(ctx, &request{
+				provider:   ProviderTalkJS,
+				method:     http.MethodGet,
+				path:       path,
+				params:     params,
+				query:      spec.query(after),
+				out:        &page,
+				repeatable: true,
+			})
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			used[after] = true
+			full := len(page.Data) >= spec.limit
+			var next string
+			if full {
+				next = id(&page.Data[len(page.Data)-1])
+				if next == "" || used[next] {
+					yield(nil, fmt.Errorf("%w: GET %s: a full page after %q ended on %q, a cursor already used",
+						ErrCursorRepeated, path, after, next))
+					return
+				}
+			}
+			for i := range page.Data {
+				if !yield(&page.Data[i], nil) {
+					return
+				}
+			}
+			if !full {
+				return
+			}
+			after = next
+		}
+	}
+}

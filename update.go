@@ -1,0 +1,277 @@
+package convo
+
+import (
+	"maps"
+	"slices"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// This file holds what UserUpdate and ConversationUpdate share: the Clear
+// mechanism (fields named by their JSON names, sent as null) and a small
+// JSON object writer, so that the update bodies are encoded directly
+// instead of through a map[string]any.
+
+// UnixMillis is a TalkJS timestamp: milliseconds since the Unix epoch, as
+// the API sends and takes them. Zero means "not set" (a JSON null decodes
+// to zero).
+type UnixMillis int64
+
+// Time converts m to a time.Time; zero gives the zero time.Time.
+func (m UnixMillis) Time() time.Time {
+	if m == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(int64(m))
+}
+
+// IsZero reports whether m is unset.
+func (m UnixMillis) IsZero() bool { return m == 0 }
+
+// UnixMillisOf converts t to UnixMillis; the zero time gives zero.
+func UnixMillisOf(t time.Time) UnixMillis {
+	if t.IsZero() {
+		return 0
+	}
+	return UnixMillis(t.UnixMilli())
+}
+
+// clearSpec describes the fields of an update type for Clear: every
+// documented JSON name and whether it may be erased with null.
+type clearSpec struct {
+	names     []string        // documented JSON names, in documentation order
+	clearable map[string]bool // name -> may be sent as null
+	why       map[string]string
+}
+
+// check adds a problem (field "<prefix>Clear") for every name in clear that
+// is not documented, cannot be cleared, or is also set (isSet).
+func (s *clearSpec) check(ps *problems, prefix string, clear []string, isSet func(string) bool) {
+	for _, name := range clear {
+		ok, known := s.clearable[name]
+		switch {
+		case !known:
+			ps.addf(prefix+"Clear", "unknown field %q (known: %s)", name, joinQuoted(s.names))
+		case !ok:
+			ps.addf(prefix+"Clear", "field %q cannot be cleared: %s", name, s.why[name])
+		case isSet(name):
+			ps.addf(prefix+"Clear", "field %q is both set and cleared", name)
+		}
+	}
+}
+
+func joinQuoted(names []string) string {
+	var b []byte
+	for i, n := range names {
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = append(b, n...)
+	}
+	return string(b)
+}
+
+// jsonObject appends a JSON object to b, field by field. Keys are trusted
+// constants (documented field names); values are escaped.
+type jsonObject struct {
+	b      []byte
+	fields int
+}
+
+func (w *jsonObject) open() { w.b = append(w.b, '{') }
+
+func (w *jsonObject) close() []byte { return append(w.b, '}') }
+
+func (w *jsonObject) key(k string) {
+	if w.fields > 0 {
+		w.b = append(w.b, ',')
+	}
+	w.fields++
+	w.b = append(w.b, '"')
+	w.b = append(w.b, k...)
+	w.b = append(w.b, '"', ':')
+}
+
+// str writes k: v when v is not empty.
+func (w *jsonObject) str(k, v string) {
+	if v == "" {
+		return
+	}
+	w.key(k)
+	w.b = appendJSONString(w.b, v)
+}
+
+// strs writes k: [v...] when v is not empty.
+func (w *jsonObject) strs(k string, v []string) {
+	if len(v) == 0 {
+		return
+	}
+	w.key(k)
+	w.b = append(w.b, '[')
+	for i, s := range v {
+		if i > 0 {
+			w.b = append(w.b, ',')
+		}
+		w.b = appendJSONString(w.b, s)
+	}
+	w.b = append(w.b, ']')
+}
+
+// strMap writes k: {…} with sorted keys when m is not empty.
+func (w *jsonObject) strMap(k string, m map[string]string) {
+	if len(m) == 0 {
+		return
+	}
+	w.key(k)
+	w.b = append(w.b, '{')
+	var buf [16]string
+	for i, mk := range sortInto(buf[:0], m) {
+		if i > 0 {
+			w.b = append(w.b, ',')
+		}
+		w.b = appendJSONString(w.b, mk)
+		w.b = append(w.b, ':')
+		w.b = appendJSONString(w.b, m[mk])
+	}
+	w.b = append(w.b, '}')
+}
+
+// trueOrNullMap writes k: {…} with true for a true value and null for a
+// false one, keys sorted, when m is not empty.
+func (w *jsonObject) trueOrNullMap(k string, m map[string]bool) {
+	if len(m) == 0 {
+		return
+	}
+	w.key(k)
+	w.b = append(w.b, '{')
+	var buf [16]string
+	for i, mk := range sortInto(buf[:0], m) {
+		if i > 0 {
+			w.b = append(w.b, ',')
+		}
+		w.b = appendJSONString(w.b, mk)
+		if m[mk] {
+			w.b = append(w.b, ":true"...)
+		} else {
+			w.b = append(w.b, ":null"...)
+		}
+	}
+	w.b = append(w.b, '}')
+}
+
+// nulls writes name: null for each name of clear, once each. The names
+// must have been checked against a clearSpec.
+func (w *jsonObject) nulls(clear []string) {
+	for i, name := range clear {
+		if slices.Contains(clear[:i], name) {
+			continue
+		}
+		w.key(name)
+		w.b = append(w.b, "null"...)
+	}
+}
+
+// sortInto appends the keys of m to keys, sorted; with a stack buffer as
+// keys a small map costs no allocation.
+func sortInto[V any](keys []string, m map[string]V) []string {
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// sizeHint estimates the encoded size of strings, for a buffer's capacity.
+func sizeHint(ss ...string) int {
+	n := 0
+	for _, s := range ss {
+		n += len(s) + 16
+	}
+	return n
+}
+
+func sliceHint(ss []string) int {
+	n := 0
+	for _, s := range ss {
+		n += len(s) + 4
+	}
+	return n
+}
+
+func mapHint[V any](m map[string]V) int {
+	n := 0
+	for k := range m {
+		n += len(k) + 8
+	}
+	return n
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	if len(m) == 1 {
+		for k := range m {
+			return []string{k}
+		}
+	}
+	return slices.Sorted(maps.Keys(m))
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s as a JSON string, escaping as encoding/json
+// does (except for <, > and &, which JSON does not require): quotes,
+// backslashes, control characters, U+2028 and U+2029; invalid UTF-8
+// becomes U+FFFD.
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+// fieldIndex names element i of a Go field for a Problem: "msgs[3]".
+func fieldIndex(field string, i int) string { return field + "[" + strconv.Itoa(i) + "]" }
+
+// fieldKey names the element of a map field for a Problem: `users["a"]`.
+func fieldKey(field, key string) string { return field + "[" + strconv.Quote(key) + "]" }
