@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Runs the comparison benchmarks and prints benchstat tables and the
 # SDK/net/http and resty/net/http ratios. Usage: ./run.sh [out-dir]
-# Environment: COUNT (default 8), MANY_COUNT (default 3; 0 skips
-# BenchmarkUpsertMany, which takes ~15 s a round).
+# Environment: COUNT (default 8), MANY_COUNT (default 2; 0 skips
+# BenchmarkUpsertMany, which takes ~12 s a round on a quiet machine).
 set -euo pipefail
 cd "$(dirname "$0")"
 out=${1:-results}
 mkdir -p "$out"
 count=${COUNT:-8}
-many=${MANY_COUNT:-3}
+many=${MANY_COUNT:-2}
 benchstat=$(command -v benchstat || echo "$(go env GOPATH)/bin/benchstat")
 [ -x "$benchstat" ] || go install golang.org/x/perf/cmd/benchstat@latest
 
@@ -19,7 +19,7 @@ echo "GOMAXPROCS=$(nproc)" | tee -a "$out/env.txt"
 go test -c -o "$out/bench.test" .
 
 echo "== comparison benchmarks (-count $count)"
-"$out/bench.test" -test.run '^$' -test.bench '^Benchmark(Upsert|SendMessage|SessionStart|ListPage)$' \
+"$out/bench.test" -test.run '^$' -test.bench '^Benchmark(Upsert|SendMessage|SessionStart|ListPage|InMemory)$' \
 	-test.count "$count" -test.benchmem | tee "$out/bench.txt"
 
 if [ "$many" != 0 ]; then
