@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the comparison benchmarks and prints benchstat tables and the
+# Runs the comparison benchmarks (go test -run '^$' -bench … -benchmem,
+# $COUNT rounds) and prints benchstat tables and the
 # SDK/net/http and resty/net/http ratios. Usage: ./run.sh [out-dir]
 # Environment: COUNT (default 8), MANY_COUNT (default 2; 0 skips
 # BenchmarkUpsertMany, which takes ~12 s a round on a quiet machine).
@@ -14,13 +15,21 @@ benchstat=$(command -v benchstat || echo "$(go env GOPATH)/bin/benchstat")
 
 go version | tee "$out/env.txt"
 echo "GOMAXPROCS=$(nproc)" | tee -a "$out/env.txt"
+echo "load before: $(uptime)" | tee -a "$out/env.txt"
 
 # Compile once, so that compiling does not overlap the runs.
 go test -c -o "$out/bench.test" .
 
-echo "== comparison benchmarks (-count $count)"
-"$out/bench.test" -test.run '^$' -test.bench '^Benchmark(Upsert|SendMessage|SessionStart|ListPage|InMemory)$' \
-	-test.count "$count" -test.benchmem | tee "$out/bench.txt"
+# -count N would run each sub-benchmark N times in a row, so a change of
+# load on a shared machine would fall on one client; $count rounds of
+# -count 1 interleave the clients instead.
+echo "== comparison benchmarks ($count rounds)"
+: >"$out/bench.txt"
+for i in $(seq "$count"); do
+	echo "-- round $i/$count"
+	"$out/bench.test" -test.run '^$' -test.bench '^Benchmark(Upsert|SendMessage|SessionStart|ListPage|InMemory)$' \
+		-test.count 1 -test.benchmem | tee -a "$out/bench.txt"
+done
 
 if [ "$many" != 0 ]; then
 	echo "== BenchmarkUpsertMany (-count $many)"
@@ -30,6 +39,8 @@ fi
 
 echo "== heap of a 100,000-message list"
 "$out/bench.test" -test.run '^TestListHeapFlat$' -test.v | tee "$out/heap.txt"
+
+echo "load after: $(uptime)" | tee -a "$out/env.txt"
 
 echo "== benchstat (columns: clients; the first, nethttp, is the baseline)"
 "$benchstat" -col '/client@(nethttp sdk resty)' "$out/bench.txt" | tee "$out/benchstat.txt"

@@ -109,7 +109,10 @@ func main() {
 				if !ok {
 					return "–"
 				}
-				return strconv.FormatFloat(v, 'f', -1, 64)
+				if v >= 100 {
+					return strconv.FormatFloat(v, 'f', 0, 64)
+				}
+				return strconv.FormatFloat(v, 'g', 4, 64)
 			}
 			ratio := func(v float64, ok bool) string {
 				if !ok {
