@@ -454,3 +454,35 @@ func TestPluginConnectionHidesToken(t *testing.T) {
 		assertNoSecret(t, f, fmt.Sprintf(f, pc))
 	}
 }
+
+func TestDeleteNotFoundAfterRetryIsDone(t *testing.T) {
+	del := func(c *Client) error {
+		return c.do(context.Background(), &request{
+			provider: ProviderTalkJS, method: http.MethodDelete,
+			path: "/conversations/{conversationID}", params: []string{"c1"}, repeatable: true,
+		})
+	}
+	const u = "https://api.talkjs.com/v1/app1/conversations/c1"
+
+	env := newTestEnv(t)
+	// The first attempt may have deleted it; the retry finds it gone.
+	env.mt.RegisterResponder(http.MethodDelete, u, statusResponder(503).Then(statusResponder(404)))
+	assert.NoError(t, del(env.c))
+	assert.Equal(t, 2, env.mt.GetTotalCallCount())
+
+	env = newTestEnv(t)
+	env.mt.RegisterResponder(http.MethodDelete, u, statusResponder(404))
+	assert.ErrorIs(t, del(env.c), ErrNotFound, "a 404 on the first try is a 404")
+
+	env = newTestEnv(t)
+	env.mt.RegisterResponder(http.MethodDelete, u, statusResponder(429).Then(statusResponder(404)))
+	assert.ErrorIs(t, del(env.c), ErrNotFound, "a 429 was not applied: the 404 is real")
+}
+
+func TestExpandPathPlaceholderMismatch(t *testing.T) {
+	_, err := expandPath("/a/{x}/b/{y}", []string{"1"})
+	assert.EqualError(t, err, `convo: internal error: path "/a/{x}/b/{y}" has more placeholders than values`)
+	p, err := expandPath("/a/{x}", []string{"é/1"})
+	require.NoError(t, err)
+	assert.Equal(t, "/a/%C3%A9%2F1", p)
+}
