@@ -1020,3 +1020,64 @@ func TestTalkJSHandlerStaleTimestamp(t *testing.T) {
 	}}))
 	assert.Equal(t, 1, c.count())
 }
+
+// --- benchmark ----------------------------------------------------------
+
+// plainSelarti is the fixture decoded the plain way: 20 string fields, no
+// yes/no or id handling. BenchmarkParseSelartiEvent compares against it.
+type plainSelarti struct {
+	ChannelID      string `json:"channel_id"`
+	Close          string `json:"close"`
+	CompanyID      string `json:"company_id"`
+	Contacts       string `json:"contacts"`
+	ExternalChatID string `json:"external_chat_id"`
+	GetContact     string `json:"get_contact"`
+	Interest       string `json:"interest"`
+	IsBot          string `json:"is_bot"`
+	ManagerID      string `json:"manager_id"`
+	MessageID      string `json:"message_id"`
+	MessageText    string `json:"message_text"`
+	MessageType    string `json:"message_type"`
+	Operator       string `json:"operator"`
+	PanelURL       string `json:"panel_url"`
+	ShareURL       string `json:"share_url"`
+	Success        string `json:"success"`
+	TaskID         string `json:"task_id"`
+	ThreadID       string `json:"thread_id"`
+	Title          string `json:"title"`
+	WhType         string `json:"wh_type"`
+}
+
+var (
+	sinkSelarti *SelartiEvent
+	sinkPlain   *plainSelarti
+)
+
+// BenchmarkParseSelartiEvent compares ParseSelartiEvent with a plain
+// encoding/json decode of the same fixture into a new struct of 20
+// strings. The SDK should take at most 1.2 times as long.
+func BenchmarkParseSelartiEvent(b *testing.B) {
+	body := readSelartiFixture(b)
+	b.Run("convo", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(body)))
+		for i := 0; i < b.N; i++ {
+			ev, err := ParseSelartiEvent(body)
+			if err != nil {
+				b.Fatal(err)
+			}
+			sinkSelarti = ev
+		}
+	})
+	b.Run("encoding-json-plain", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(body)))
+		for i := 0; i < b.N; i++ {
+			v := new(plainSelarti)
+			if err := json.Unmarshal(body, v); err != nil {
+				b.Fatal(err)
+			}
+			sinkPlain = v
+		}
+	})
+}
