@@ -256,15 +256,21 @@ func (y *yesNo) UnmarshalJSON(b []byte) error {
 		*y = false
 		return nil
 	case '"':
-		s, err := jsonString(b)
-		if err != nil {
-			return err
+		// Compare the bytes between the quotes: no string is made, so a
+		// flag costs no allocation. Only an escaped word is decoded.
+		s := b[1 : len(b)-1]
+		if bytes.IndexByte(s, '\\') >= 0 {
+			u, err := jsonString(b)
+			if err != nil {
+				return err
+			}
+			s = []byte(u)
 		}
 		switch {
-		case strings.EqualFold(s, "yes"), strings.EqualFold(s, "true"):
+		case bytes.EqualFold(s, []byte("yes")), bytes.EqualFold(s, []byte("true")):
 			*y = true
 			return nil
-		case strings.EqualFold(s, "no"), strings.EqualFold(s, "false"), s == "":
+		case bytes.EqualFold(s, []byte("no")), bytes.EqualFold(s, []byte("false")), len(s) == 0:
 			*y = false
 			return nil
 		}

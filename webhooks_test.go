@@ -1048,6 +1048,18 @@ type plainSelarti struct {
 	WhType         string `json:"wh_type"`
 }
 
+// TestParseSelartiEventAllocs keeps ParseSelartiEvent from allocating more
+// than a plain decode into strings: the yes/no flags must cost nothing.
+func TestParseSelartiEventAllocs(t *testing.T) {
+	body := readSelartiFixture(t)
+	sdk := testing.AllocsPerRun(50, func() { sinkSelarti, _ = ParseSelartiEvent(body) })
+	plain := testing.AllocsPerRun(50, func() {
+		sinkPlain = new(plainSelarti)
+		_ = json.Unmarshal(body, sinkPlain)
+	})
+	assert.LessOrEqual(t, sdk, plain)
+}
+
 var (
 	sinkSelarti *SelartiEvent
 	sinkPlain   *plainSelarti
