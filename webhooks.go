@@ -400,10 +400,6 @@ func payloadError(p Provider, prefix string, err error) error {
 	case errors.As(err, &se):
 		return &PayloadError{Provider: p, Field: strings.TrimSuffix(prefix, "."), Reason: "not valid JSON: " + strings.TrimPrefix(se.Error(), "json: ")}
 	}
-	var pe *PayloadError
-	if errors.As(err, &pe) {
-		return err
-	}
 	return &PayloadError{Provider: p, Field: strings.TrimSuffix(prefix, "."), Reason: err.Error()}
 }
 
@@ -1057,9 +1053,9 @@ func (c *selartiHookConfig) authorize(r *http.Request) *reject {
 
 // NewTalkJSHandler returns an http.Handler for TalkJS webhooks that checks
 // each delivery's signature with secret (the app's secret key used for
-// webhooks; more with WithExtraSecrets) before it reads anything of the
-// body, then calls fn once per event id, with the request's context. It
-// answers:
+// webhooks; more with WithExtraSecrets) before it parses the body, then
+// calls fn once per event id, with the request's context. A request without
+// the signature headers is refused before its body is read. It answers:
 //
 //   - 200 with body {} when fn succeeded, or without a call for an event id
 //     already handled;
@@ -1219,7 +1215,7 @@ func (h *webhookHandler) readBody(w http.ResponseWriter, r *http.Request) ([]byt
 // the id. It returns nil when the answer is 200.
 func (h *webhookHandler) dispatch(ctx context.Context, d delivery) *reject {
 	if d.id == "" {
-		if err := h.run(ctx, d.call); err != nil {
+		if err := h.run(ctx, d); err != nil {
 			return &reject{http.StatusInternalServerError, "handler failed"}
 		}
 		return nil
@@ -1243,7 +1239,7 @@ func (h *webhookHandler) dispatch(ctx context.Context, d delivery) *reject {
 	}
 	// Complete or release even when the request was cancelled meanwhile.
 	after := context.WithoutCancel(ctx)
-	if err := h.run(ctx, d.call); err != nil {
+	if err := h.run(ctx, d); err != nil {
 		if err := h.store.Release(after, key); err != nil {
 			h.log(ctx, slog.LevelError, "convo: webhook dedup store failed", slog.String("op", "release"), slog.String("id", d.id), slog.Any("error", err))
 		}
@@ -1256,16 +1252,17 @@ func (h *webhookHandler) dispatch(ctx context.Context, d delivery) *reject {
 	return nil
 }
 
-// run calls fn, turning a panic into an error.
-func (h *webhookHandler) run(ctx context.Context, call func(context.Context) error) (err error) {
+// run calls fn for d, turning a panic into an error.
+func (h *webhookHandler) run(ctx context.Context, d delivery) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("panic: %v", p)
-			h.log(ctx, slog.LevelError, "convo: webhook handler panicked", slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
+			h.log(ctx, slog.LevelError, "convo: webhook handler panicked", slog.String("id", d.id),
+				slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
 		}
 	}()
-	if err = call(ctx); err != nil {
-		h.log(ctx, slog.LevelError, "convo: webhook handler failed", slog.Any("error", err))
+	if err = d.call(ctx); err != nil {
+		h.log(ctx, slog.LevelError, "convo: webhook handler failed", slog.String("id", d.id), slog.Any("error", err))
 	}
 	return err
 }

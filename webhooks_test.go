@@ -1093,3 +1093,31 @@ func BenchmarkParseSelartiEvent(b *testing.B) {
 		}
 	})
 }
+
+type brokenBody struct{}
+
+func (brokenBody) Read([]byte) (int, error) { return 0, errors.New("connection reset") }
+
+func TestHandlerBodyReadError(t *testing.T) {
+	var c hookCounter
+	h := NewSelartiHandler(c.selarti)
+	req := httptest.NewRequest(http.MethodPost, "/hook", brokenBody{})
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	assertJSONError(t, rec, http.StatusBadRequest, "could not read body")
+	assert.Equal(t, 0, c.count())
+}
+
+func TestHandlerLogsFailures(t *testing.T) {
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	c := hookCounter{errs: []error{errors.New("relay down")}}
+	h := NewTalkJSHandler(talkjsSecret, c.talkjs, WithHandlerLogger(logger))
+	rec := serveHook(h, signedHook(talkjsSecret, []byte(talkjsMessageSent)))
+	assertJSONError(t, rec, http.StatusInternalServerError, "handler failed")
+	assert.NotContains(t, rec.Body.String(), "relay down", "fn's error stays in the log")
+	assert.Contains(t, logs.String(), "relay down")
+	assert.Contains(t, logs.String(), "id=evt_AbC123")
+	assert.NotContains(t, logs.String(), talkjsSecret)
+	assert.NotContains(t, logs.String(), SignTalkJSWebhook(talkjsSecret, talkjsTS, []byte(talkjsMessageSent)))
+}
