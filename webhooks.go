@@ -351,6 +351,9 @@ func wantOf(t reflect.Type) string {
 	case reflect.TypeFor[idText]():
 		return "a string or a number"
 	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
 	switch t.Kind() {
 	case reflect.String:
 		return "a string"

@@ -344,6 +344,11 @@ func TestParseTalkJSEventUser(t *testing.T) {
 	_, err = ev.User()
 	assert.EqualError(t, err, "convo: talkjs webhook: data.user.name: want a string, got number")
 	assert.ErrorIs(t, err, ErrInvalidPayload)
+
+	ev, err = ParseTalkJSEvent([]byte(`{"id":"evt_4","type":"message.sent","data":{"message":"hi"}}`))
+	require.NoError(t, err)
+	_, err = ev.MessageSent()
+	assert.EqualError(t, err, "convo: talkjs webhook: data.message: want an object, got string")
 }
 
 func TestParseTalkJSEventLenient(t *testing.T) {
