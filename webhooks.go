@@ -501,9 +501,9 @@ func parseMillis(raw json.RawMessage) (time.Time, error) {
 
 // MessageSentData is the data of a message.sent event.
 type MessageSentData struct {
-	Conversation *WebhookConversation `json:"conversation"`
-	Message      *WebhookMessage      `json:"message"`
-	Sender       *WebhookUser         `json:"sender"` // nil for a system message
+	Conversation *Conversation `json:"conversation"`
+	Message      *Message      `json:"message"`
+	Sender       *User         `json:"sender"` // nil for a system message
 }
 
 // MessageSent decodes the data of a message.sent event. It fails with
@@ -526,12 +526,12 @@ func (e *TalkJSEvent) MessageSent() (*MessageSentData, error) {
 // User decodes the user of a user.created or user.updated event. It fails
 // with ErrWrongEventType for an event of another type, and with a
 // *PayloadError when the data does not decode or has no user.
-func (e *TalkJSEvent) User() (*WebhookUser, error) {
+func (e *TalkJSEvent) User() (*User, error) {
 	if e.Type != TalkJSUserCreated && e.Type != TalkJSUserUpdated {
 		return nil, fmt.Errorf("%w: %q, not a user event", ErrWrongEventType, e.Type)
 	}
 	var d struct {
-		User *WebhookUser `json:"user"`
+		User *User `json:"user"`
 	}
 	if err := e.decodeData(&d); err != nil {
 		return nil, err
@@ -551,120 +551,6 @@ func (e *TalkJSEvent) decodeData(v any) error {
 	}
 	return nil
 }
-
-// ===========================================================================
-// Webhook-local TalkJS types. BEGIN block: WebhookUser, WebhookConversation,
-// WebhookParticipant, WebhookNotify, WebhookMessage, WebhookAttachment.
-//
-// These stand in for the shared User, Conversation and Message types of
-// users.go and conversations.go, written in parallel; they are to be
-// replaced by those when the branches meet. Fields follow the TalkJS REST
-// reference; any of them may be null on the wire, which decodes as the zero
-// value. Timestamps are Unix milliseconds, as sent.
-
-// WebhookUser is a TalkJS user as a webhook carries it.
-type WebhookUser struct {
-	ID               string            `json:"id"`
-	Name             string            `json:"name"`
-	WelcomeMessage   string            `json:"welcomeMessage,omitempty"`
-	PhotoURL         string            `json:"photoUrl,omitempty"`
-	HeaderPhotoURL   string            `json:"headerPhotoUrl,omitempty"`
-	Role             string            `json:"role,omitempty"`
-	Email            []string          `json:"email,omitempty"`
-	Phone            []string          `json:"phone,omitempty"`
-	Custom           map[string]string `json:"custom,omitempty"`
-	AvailabilityText string            `json:"availabilityText,omitempty"`
-	Locale           string            `json:"locale,omitempty"`
-	CreatedAt        int64             `json:"createdAt,omitempty"`  // Unix ms
-	PushTokens       map[string]bool   `json:"pushTokens,omitempty"` // a null value reads as false
-}
-
-// WebhookConversation is a TalkJS conversation as a webhook carries it.
-type WebhookConversation struct {
-	ID              string                        `json:"id"`
-	Subject         string                        `json:"subject,omitempty"`
-	PhotoURL        string                        `json:"photoUrl,omitempty"`
-	WelcomeMessages []string                      `json:"welcomeMessages,omitempty"`
-	Custom          map[string]string             `json:"custom,omitempty"`
-	LastMessage     *WebhookMessage               `json:"lastMessage,omitempty"`
-	Participants    map[string]WebhookParticipant `json:"participants,omitempty"`
-	CreatedAt       int64                         `json:"createdAt,omitempty"` // Unix ms
-	TopicID         string                        `json:"topicId,omitempty"`   // legacy, null in practice
-}
-
-// WebhookParticipant is one participant's access and notification setting.
-type WebhookParticipant struct {
-	Access   string        `json:"access"` // "ReadWrite" or "Read"
-	Notify   WebhookNotify `json:"notify"`
-	IsUnread bool          `json:"isUnread,omitempty"`
-}
-
-// WebhookNotify is a participant's notify setting, sent as true, false or
-// the string "MentionsOnly".
-type WebhookNotify string
-
-// The values of WebhookNotify. A null or missing notify is "".
-const (
-	WebhookNotifyOn           WebhookNotify = "true"
-	WebhookNotifyOff          WebhookNotify = "false"
-	WebhookNotifyMentionsOnly WebhookNotify = "MentionsOnly"
-)
-
-// UnmarshalJSON accepts true, false, null or a string.
-func (n *WebhookNotify) UnmarshalJSON(b []byte) error {
-	switch b[0] {
-	case 't', 'f':
-		*n = WebhookNotify(b)
-		return nil
-	case 'n':
-		*n = ""
-		return nil
-	case '"':
-		s, err := jsonString(b)
-		*n = WebhookNotify(s)
-		return err
-	}
-	return typeError(b, reflect.TypeFor[WebhookNotify]())
-}
-
-// MarshalJSON writes true and false as JSON booleans, "" as null and any
-// other value as a string.
-func (n WebhookNotify) MarshalJSON() ([]byte, error) {
-	switch n {
-	case WebhookNotifyOn, WebhookNotifyOff:
-		return []byte(n), nil
-	case "":
-		return []byte("null"), nil
-	}
-	return json.Marshal(string(n))
-}
-
-// WebhookMessage is a TalkJS message as a webhook carries it.
-type WebhookMessage struct {
-	ID                  string             `json:"id"`
-	ConversationID      string             `json:"conversationId"`
-	Type                string             `json:"type"`     // "UserMessage" or "SystemMessage"
-	SenderID            string             `json:"senderId"` // "" for a system message
-	Text                string             `json:"text,omitempty"`
-	ReadBy              []string           `json:"readBy,omitempty"`
-	Origin              string             `json:"origin,omitempty"` // "web", "rest", "email" or "import"
-	Attachment          *WebhookAttachment `json:"attachment,omitempty"`
-	Location            []float64          `json:"location,omitempty"` // two numbers; TalkJS's docs disagree on their order
-	Content             json.RawMessage    `json:"content,omitempty"`  // content blocks, as sent
-	Custom              map[string]string  `json:"custom,omitempty"`
-	CreatedAt           int64              `json:"createdAt,omitempty"` // Unix ms
-	EditedAt            int64              `json:"editedAt,omitempty"`  // Unix ms, 0 when never edited
-	ReferencedMessageID string             `json:"referencedMessageId,omitempty"`
-}
-
-// WebhookAttachment is a file attached to a TalkJS message.
-type WebhookAttachment struct {
-	URL  string `json:"url"`
-	Size int64  `json:"size"` // bytes
-}
-
-// END block of webhook-local TalkJS types.
-// ===========================================================================
 
 // talkjsMAC is HMAC-SHA256(secret, timestamp + "." + body).
 func talkjsMAC(secret, timestamp string, body []byte) []byte {
