@@ -988,7 +988,7 @@ func (h *webhookHandler) readBody(w http.ResponseWriter, r *http.Request) ([]byt
 // the id. It returns nil when the answer is 200.
 func (h *webhookHandler) dispatch(ctx context.Context, d delivery) *reject {
 	if d.id == "" {
-		if err := h.run(ctx, d); err != nil {
+		if err := h.run(ctx, d); err != nil && !errors.Is(err, ErrPermanent) {
 			return &reject{http.StatusInternalServerError, "handler failed"}
 		}
 		return nil
@@ -1012,7 +1012,7 @@ func (h *webhookHandler) dispatch(ctx context.Context, d delivery) *reject {
 	}
 	// Complete or release even when the request was cancelled meanwhile.
 	after := context.WithoutCancel(ctx)
-	if err := h.run(ctx, d); err != nil {
+	if err := h.run(ctx, d); err != nil && !errors.Is(err, ErrPermanent) {
 		if err := h.store.Release(after, key); err != nil {
 			h.log(ctx, slog.LevelError, "convo: webhook dedup store failed", slog.String("op", "release"), slog.String("id", d.id), slog.Any("error", err))
 		}

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -1113,4 +1114,19 @@ func TestHandlerLogsFailures(t *testing.T) {
 	assert.Contains(t, logs.String(), "id=evt_AbC123")
 	assert.NotContains(t, logs.String(), talkjsSecret)
 	assert.NotContains(t, logs.String(), SignTalkJSWebhook(talkjsSecret, talkjsTS, []byte(talkjsMessageSent)))
+}
+
+func TestHandlerPermanentFailureIsNotRedelivered(t *testing.T) {
+	c := &hookCounter{errs: []error{fmt.Errorf("chat gone: %w", ErrPermanent)}}
+	h := NewSelartiHandler(c.selarti)
+	body := readSelartiFixture(t)
+	assertOK(t, serveHook(h, hookRequest{body: body}))
+	assertOK(t, serveHook(h, hookRequest{body: body}))
+	assert.Equal(t, 1, c.count(), "a permanent failure is remembered like a success")
+
+	c = &hookCounter{errs: []error{errors.New("database down")}}
+	h = NewSelartiHandler(c.selarti)
+	assertJSONError(t, serveHook(h, hookRequest{body: body}), http.StatusInternalServerError, "handler failed")
+	assertOK(t, serveHook(h, hookRequest{body: body}))
+	assert.Equal(t, 2, c.count(), "any other failure lets the redelivery through")
 }

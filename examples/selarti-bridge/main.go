@@ -176,8 +176,8 @@ func (b *bridge) relay(ctx context.Context, ev *convo.SelartiEvent) error {
 // as the bot user, creating the conversation on first use.
 func (b *bridge) toTalkJS(ctx context.Context, ev *convo.SelartiEvent) error {
 	if ev.ExternalChatID == "" {
-		b.log.Warn("dropped a reply without external_chat_id", "message_id", ev.MessageID)
-		return nil // a redelivery would not have one either
+		// A redelivery would not have one either.
+		return fmt.Errorf("a reply without external_chat_id: %w", convo.ErrPermanent)
 	}
 	conv := "selarti_" + ev.ExternalChatID
 	upd := convo.ConversationUpdate{Participants: []string{botID}, Subject: ev.Title}
@@ -196,8 +196,8 @@ func (b *bridge) toTalkJS(ctx context.Context, ev *convo.SelartiEvent) error {
 	}
 	_, err := b.c.Conversations.SendMessages(ctx, conv, m)
 	if errors.Is(err, convo.ErrValidation) {
-		b.log.Warn("dropped a reply TalkJS would refuse", "message_id", ev.MessageID, "error", err)
-		return nil // blank text: a redelivery cannot fix it
+		// Blank text: a redelivery cannot fix it.
+		return fmt.Errorf("a reply TalkJS would refuse: %w (%w)", err, convo.ErrPermanent)
 	}
 	if err != nil {
 		return fmt.Errorf("sending to %s: %w", conv, err)
@@ -216,18 +216,22 @@ func (b *bridge) toTalkJS(ctx context.Context, ev *convo.SelartiEvent) error {
 // start, so each reply opens a new session.
 //
 // A session start sends a WhatsApp message, and a second start sends a
-// second one. So only a 429 (Talqui surely did nothing) asks Selarti for a
-// redelivery; every other failure, including one whose outcome is unknown,
-// is logged for a person to check and answered 200.
+// second one. So a failure after which Talqui may have sent it
+// (ErrOutcomeUnknown) is never redelivered: it is marked ErrPermanent, which
+// the handler logs for a person to check and answers 200. So is a failure
+// no redelivery can mend (bad input, a 4xx). A 429 or a failure to connect
+// (Talqui surely did nothing) asks Selarti for a redelivery.
 func (b *bridge) toTalqui(ctx context.Context, ev *convo.SelartiEvent) error {
 	started, err := b.c.Sessions.Start(ctx, convo.WhatsAppBusiness{Phone: ev.Contacts, Name: ev.Title, Text: ev.MessageText})
 	switch {
-	case errors.Is(err, convo.ErrRateLimited):
+	case err == nil:
+	case errors.Is(err, convo.ErrOutcomeUnknown):
+		return fmt.Errorf("the reply may have been delivered; check before sending it again: %w (%w)", err, convo.ErrPermanent)
+	case errors.Is(err, convo.ErrValidation), errors.Is(err, convo.ErrInvalidRequest),
+		errors.Is(err, convo.ErrUnauthorized), errors.Is(err, convo.ErrNotFound):
+		return fmt.Errorf("the reply cannot be delivered: %w (%w)", err, convo.ErrPermanent)
+	default:
 		return err
-	case err != nil:
-		b.log.Error("reply not delivered; check before sending it again", "message_id", ev.MessageID,
-			"outcome_unknown", errors.Is(err, convo.ErrOutcomeUnknown), "error", err)
-		return nil
 	}
 	session := ""
 	if started.Session != nil {
