@@ -396,6 +396,7 @@ func newTransport() *http.Transport {
 // keepIdle hides the wrapped transport's CloseIdleConnections.
 type keepIdle struct{ rt http.RoundTripper }
 
+// RoundTrip sends r through the wrapped transport.
 func (k keepIdle) RoundTrip(r *http.Request) (*http.Response, error) { return k.rt.RoundTrip(r) }
 
 func passthrough(resp *http.Response, err error, _ int) (*http.Response, error) { return resp, err }

@@ -200,6 +200,7 @@ type Problem struct {
 	Reason string // the rule it breaks
 }
 
+// String gives "Field: Reason".
 func (p Problem) String() string { return p.Field + ": " + p.Reason }
 
 // ValidationError lists every problem found in a request, which was not

@@ -934,6 +934,7 @@ type reject struct {
 	msg    string
 }
 
+// ServeHTTP checks, reads, deduplicates and dispatches one delivery.
 func (h *webhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
