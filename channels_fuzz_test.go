@@ -68,7 +68,7 @@ func FuzzBuilders(f *testing.F) {
 				t.Fatalf("%T: encodes to invalid JSON %q: %v", r, b, err)
 			}
 			if m["channel"] != s.Channel || m["contactExternalID"] != s.ContactExternalID || m["messageValue"] != s.MessageValue {
-				if utf8.ValidString(s.Channel+s.ContactExternalID+s.MessageValue) {
+				if utf8.ValidString(s.Channel + s.ContactExternalID + s.MessageValue) {
 					t.Fatalf("%T: a documented field was shadowed or lost: %s", r, b)
 				}
 			}

@@ -401,6 +401,7 @@ func newTransport() *http.Transport {
 // keepIdle hides the wrapped transport's CloseIdleConnections.
 type keepIdle struct{ rt http.RoundTripper }
 
+// RoundTrip sends r through the wrapped transport.
 func (k keepIdle) RoundTrip(r *http.Request) (*http.Response, error) { return k.rt.RoundTrip(r) }
 
 func passthrough(resp *http.Response, err error, _ int) (*http.Response, error) { return resp, err }
@@ -441,12 +442,14 @@ type callState struct {
 	hasRetryAfter bool
 	lastStatus    int  // status of the last response, 0 if none
 	unknown       bool // the last attempt failed after it may have reached the server
+	reached       bool // an earlier attempt may have been applied by the server
 	logger        *slog.Logger
 	provider      Provider
 	method        string
 	path          string
 	body          []byte // the final response body, read within the attempt
 	bodyErr       error
+	discard       bool // the call has no use for a success body
 }
 
 type stateKey struct{}
@@ -515,6 +518,7 @@ func (c *Client) do(ctx context.Context, r *request) error {
 		provider:   r.provider,
 		method:     r.method,
 		path:       path,
+		discard:    r.out == nil && r.raw == nil,
 	}
 	ctx = context.WithValue(ctx, stateKey{}, st)
 	var rawBody any
@@ -558,6 +562,11 @@ func (c *Client) do(ctx context.Context, r *request) error {
 // finish turns the final response into r.out or an *APIError.
 func (c *Client) finish(r *request, st *callState, resp *http.Response) error {
 	ok := resp.StatusCode >= 200 && resp.StatusCode <= 299
+	if resp.StatusCode == http.StatusNotFound && r.method == http.MethodDelete && st.attempts > 1 && st.reached {
+		// An earlier attempt of this DELETE may have been applied: the
+		// resource is gone, which is what the caller asked for.
+		return nil
+	}
 	if ok && st.bodyErr == nil {
 		if r.raw != nil {
 			*r.raw = st.body
@@ -642,9 +651,10 @@ func (c *Client) redact(b []byte) []byte {
 
 // expandPath fills the {name} placeholders of tmpl with the escaped params.
 func expandPath(tmpl string, params []string) (string, error) {
-	if len(params) == 0 {
+	if len(params) == 0 && strings.IndexByte(tmpl, '{') < 0 {
 		return tmpl, nil
 	}
+	full := tmpl
 	var b strings.Builder
 	b.Grow(len(tmpl) + 16*len(params))
 	var ps problems
@@ -658,6 +668,9 @@ func expandPath(tmpl string, params []string) (string, error) {
 		end := strings.IndexByte(tmpl[open:], '}') + open
 		name := tmpl[open+1 : end]
 		b.WriteString(tmpl[:open])
+		if i >= len(params) {
+			return "", fmt.Errorf("convo: internal error: path %q has more placeholders than values", full)
+		}
 		v := params[i]
 		i++
 		switch v {
@@ -683,11 +696,19 @@ var errBodyTooLarge = errors.New("response body too large")
 
 // readBody reads the final response's body within the attempt, so that a
 // body cut short can be retried like any other failure after sending. An
-// error body is kept up to 64 KiB; a success body up to 16 MiB.
+// error body is kept up to 64 KiB; a success body up to 16 MiB, or not at
+// all when the call has no use for it.
 func readBody(st *callState, resp *http.Response) error {
 	defer resp.Body.Close()
 	limit := int64(maxResponseBody)
 	ok := resp.StatusCode >= 200 && resp.StatusCode <= 299
+	if ok && st.discard {
+		// The status is the answer; read a little so the connection can
+		// be reused, whatever the body holds.
+		_, _ = io.CopyN(io.Discard, resp.Body, maxErrorBody)
+		st.body, st.bodyErr = []byte{}, nil
+		return nil
+	}
 	if !ok {
 		limit = maxErrorBody
 	}
@@ -772,6 +793,7 @@ func (c *Client) decide(st *callState, resp *http.Response, err error) (bool, st
 			return false, ""
 		}
 		st.unknown = resp == nil
+		st.reached = true
 		return st.repeatable, "transport error after sending"
 	}
 	st.retryAfter, st.hasRetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"))
@@ -787,6 +809,9 @@ func (c *Client) decide(st *callState, resp *http.Response, err error) (bool, st
 		retry = false
 	case code >= 500:
 		retry = st.repeatable
+	}
+	if code == http.StatusRequestTimeout || code >= 500 {
+		st.reached = true
 	}
 	if retry && st.retryAfter > c.policy.MaxWait {
 		// The server asks for a longer wait than the policy allows: give

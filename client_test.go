@@ -68,14 +68,14 @@ func TestRetryRules(t *testing.T) {
 		{"dial failure", httpmock.NewErrorResponder(dialError()), 4, 4, nil, false},
 		{"429 without Retry-After", statusResponder(429), 4, 4, ErrRateLimited, false},
 		{"429 with Retry-After 0", statusResponder(429, "Retry-After", "0"), 4, 4, ErrRateLimited, false},
-		{"500", statusResponder(500), 4, 1, ErrServer, false},
-		{"502", statusResponder(502), 4, 1, ErrServer, false},
-		{"503", statusResponder(503), 4, 1, ErrServer, false},
-		{"504", statusResponder(504), 4, 1, ErrServer, false},
+		{"500", statusResponder(500), 4, 1, ErrServer, true},
+		{"502", statusResponder(502), 4, 1, ErrServer, true},
+		{"503", statusResponder(503), 4, 1, ErrServer, true},
+		{"504", statusResponder(504), 4, 1, ErrServer, true},
 		{"reset after write", httpmock.NewErrorResponder(&net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}), 4, 1, syscall.ECONNRESET, true},
 		{"EOF", httpmock.NewErrorResponder(io.EOF), 4, 1, io.EOF, true},
 		{"per-attempt timeout", httpmock.NewErrorResponder(timeoutError{}), 4, 1, nil, true},
-		{"408", statusResponder(408), 4, 1, nil, false},
+		{"408", statusResponder(408), 4, 1, nil, true},
 		{"400", statusResponder(400), 1, 1, ErrInvalidRequest, false},
 		{"404", statusResponder(404), 1, 1, ErrNotFound, false},
 		{"501", statusResponder(501), 1, 1, ErrServer, false},
@@ -453,4 +453,36 @@ func TestPluginConnectionHidesToken(t *testing.T) {
 	for _, f := range []string{"%v", "%+v", "%#v", "%s"} {
 		assertNoSecret(t, f, fmt.Sprintf(f, pc))
 	}
+}
+
+func TestDeleteNotFoundAfterRetryIsDone(t *testing.T) {
+	del := func(c *Client) error {
+		return c.do(context.Background(), &request{
+			provider: ProviderTalkJS, method: http.MethodDelete,
+			path: "/conversations/{conversationID}", params: []string{"c1"}, repeatable: true,
+		})
+	}
+	const u = "https://api.talkjs.com/v1/app1/conversations/c1"
+
+	env := newTestEnv(t)
+	// The first attempt may have deleted it; the retry finds it gone.
+	env.mt.RegisterResponder(http.MethodDelete, u, statusResponder(503).Then(statusResponder(404)))
+	assert.NoError(t, del(env.c))
+	assert.Equal(t, 2, env.mt.GetTotalCallCount())
+
+	env = newTestEnv(t)
+	env.mt.RegisterResponder(http.MethodDelete, u, statusResponder(404))
+	assert.ErrorIs(t, del(env.c), ErrNotFound, "a 404 on the first try is a 404")
+
+	env = newTestEnv(t)
+	env.mt.RegisterResponder(http.MethodDelete, u, statusResponder(429).Then(statusResponder(404)))
+	assert.ErrorIs(t, del(env.c), ErrNotFound, "a 429 was not applied: the 404 is real")
+}
+
+func TestExpandPathPlaceholderMismatch(t *testing.T) {
+	_, err := expandPath("/a/{x}/b/{y}", []string{"1"})
+	assert.EqualError(t, err, `convo: internal error: path "/a/{x}/b/{y}" has more placeholders than values`)
+	p, err := expandPath("/a/{x}", []string{"é/1"})
+	require.NoError(t, err)
+	assert.Equal(t, "/a/%C3%A9%2F1", p)
 }

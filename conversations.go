@@ -427,19 +427,7 @@ func (s *ConversationsService) Upsert(ctx context.Context, id string, u Conversa
 // Get returns conversation id (GET /conversations/{id}). A conversation
 // that does not exist gives an error matching ErrNotFound.
 func (s *ConversationsService) Get(ctx context.Context, id string) (*Conversation, error) {
-	var c Conversation
-	err := s.c.do(ctx, &request{
-		provider:   ProviderTalkJS,
-		method:     http.MethodGet,
-		path:       "/conversations/{conversationID}",
-		params:     []string{id},
-		out:        &c,
-		repeatable: true,
-	})
-	if err != nil {
-		return nil, err
-	}
-	return &c, nil
+	return talkjsGet[Conversation](ctx, s.c, "/conversations/{conversationID}", id)
 }
 
 // List iterates over the app's conversations (GET /conversations), one

@@ -30,11 +30,19 @@ var (
 	// ErrNotConfigured is returned, with nothing sent, by a service whose
 	// provider was not configured (WithTalqui, WithTalkJS).
 	ErrNotConfigured = errors.New("convo: provider not configured")
-	// ErrOutcomeUnknown matches a transport failure after the request may
-	// have reached the server (a reset, an EOF, a timeout). For a call that
-	// sends something to a person, such as Sessions.Start, the message may
-	// have been delivered: check before you send it again.
+	// ErrOutcomeUnknown matches a failure after which the server may have
+	// acted: a transport failure after the request may have reached it (a
+	// reset, an EOF, a timeout), and an *APIError with a 5xx status (but
+	// 501) or a 408. For a call that sends something to a person, such as
+	// Sessions.Start, the message may have been delivered: check before
+	// you send it again.
 	ErrOutcomeUnknown = errors.New("convo: outcome unknown, the request may have reached the server")
+	// ErrPermanent, wrapped in the error a webhook callback returns, says
+	// that handling the delivery again cannot succeed (say, a message for
+	// a chat that no longer exists): the handler logs the error, answers
+	// 200 and remembers the id, so the sender does not redeliver it. Any
+	// other error answers 500 and lets a redelivery be handled.
+	ErrPermanent = errors.New("convo: permanent failure, do not redeliver")
 	// ErrBadResponse matches an *APIError for a successful (2xx) status
 	// whose body could not be read or decoded. The call took effect on the
 	// server: do not repeat a send because of it.
@@ -107,7 +115,7 @@ func (e *APIError) Error() string {
 
 // Is reports whether the status of e falls in the class of target, one of
 // ErrNotFound, ErrUnauthorized, ErrRateLimited, ErrInvalidRequest,
-// ErrServer or ErrBadResponse.
+// ErrServer, ErrOutcomeUnknown or ErrBadResponse.
 func (e *APIError) Is(target error) bool {
 	s := e.StatusCode
 	switch target {
@@ -123,6 +131,8 @@ func (e *APIError) Is(target error) bool {
 		return s >= 500 && s <= 599
 	case ErrBadResponse:
 		return s >= 200 && s <= 299
+	case ErrOutcomeUnknown:
+		return s == http.StatusRequestTimeout || (s >= 500 && s <= 599 && s != http.StatusNotImplemented)
 	}
 	return false
 }
@@ -190,6 +200,7 @@ type Problem struct {
 	Reason string // the rule it breaks
 }
 
+// String gives "Field: Reason".
 func (p Problem) String() string { return p.Field + ": " + p.Reason }
 
 // ValidationError lists every problem found in a request, which was not

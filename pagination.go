@@ -115,6 +115,23 @@ func conversationListQuery(opts *ConversationListOptions) pageSpec {
 	}}
 }
 
+// talkjsGet reads one TalkJS resource (GET path, with params) into a new T.
+func talkjsGet[T any](ctx context.Context, c *Client, path string, params ...string) (*T, error) {
+	v := new(T)
+	err := c.do(ctx, &request{
+		provider:   ProviderTalkJS,
+		method:     http.MethodGet,
+		path:       path,
+		params:     params,
+		out:        v,
+		repeatable: true,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
 // paginate is the one pager of every TalkJS list: GET path (with params)
 // one page ({"data": [...]}) at a time. id gives an item's id, the cursor
 // of the next page.

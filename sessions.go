@@ -102,7 +102,11 @@ func (ps *problems) extra(field string, extra map[string]any) {
 
 // MarshalJSON writes the documented fields, then the Extra keys in sorted
 // order.
-func (s SessionStart) MarshalJSON() ([]byte, error) {
+func (s SessionStart) MarshalJSON() ([]byte, error) { return s.encodeBody() }
+
+// encodeBody is MarshalJSON for the pipeline, which then skips
+// encoding/json's second pass over the output.
+func (s SessionStart) encodeBody() ([]byte, error) {
 	type wire struct {
 		Channel            string `json:"channel"`
 		PluginConnectionID string `json:"pluginConnectionID"`

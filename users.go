@@ -335,19 +335,7 @@ feed:
 // Get returns the user id (GET /users/{id}). A user that does not exist
 // gives an error matching ErrNotFound.
 func (s *UsersService) Get(ctx context.Context, id string) (*User, error) {
-	var u User
-	err := s.c.do(ctx, &request{
-		provider:   ProviderTalkJS,
-		method:     http.MethodGet,
-		path:       "/users/{userID}",
-		params:     []string{id},
-		out:        &u,
-		repeatable: true,
-	})
-	if err != nil {
-		return nil, err
-	}
-	return &u, nil
+	return talkjsGet[User](ctx, s.c, "/users/{userID}", id)
 }
 
 // List iterates over the app's users (GET /users), one page at a time as

@@ -1,23 +1,18 @@
 package convotest
 
-// This file holds the webhook senders. Two lines wait for the SDK's
-// webhooks.go to land:
-//   - DeliverSelarti takes ev any; its parameter becomes convo.SelartiEvent.
-//   - signTalkJS becomes a call of convo.SignTalkJSWebhook.
+// This file holds the webhook senders.
 
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
+
+	"github.com/convokit/convo"
 )
 
 // talkJSWebhookTimeout is how long TalkJS waits for a webhook's answer.
@@ -30,12 +25,9 @@ const maxDeliveryAnswer = 1 << 20
 // webhook: a JSON body (ev as encoding/json marshals it), Content-Type
 // application/json, no signature.
 //
-// ev is meant to be a convo.SelartiEvent (it becomes the parameter's type
-// once the SDK has it); a map or any other value is sent as it marshals.
-//
 // The answer's body is read in full (up to 1 MiB) and the connection
 // released, so the caller need not close it.
-func (s *Server) DeliverSelarti(ctx context.Context, url string, ev any) (*http.Response, error) {
+func (s *Server) DeliverSelarti(ctx context.Context, url string, ev convo.SelartiEvent) (*http.Response, error) {
 	body, err := json.Marshal(ev)
 	if err != nil {
 		return nil, fmt.Errorf("convotest: encoding the Selarti event: %w", err)
@@ -70,18 +62,8 @@ func (s *Server) DeliverTalkJS(ctx context.Context, url, eventType string, data 
 	defer cancel()
 	return post(ctx, url, body, http.Header{
 		"X-Talkjs-Timestamp": {ts},
-		"X-Talkjs-Signature": {signTalkJS(s.secret, ts, body)},
+		"X-Talkjs-Signature": {convo.SignTalkJSWebhook(s.secret, ts, body)},
 	})
-}
-
-// signTalkJS is the TalkJS webhook signature: the uppercase hex
-// HMAC-SHA256, keyed with the secret, of timestamp + "." + body.
-func signTalkJS(secret, timestamp string, body []byte) string {
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write([]byte(timestamp))
-	mac.Write([]byte{'.'})
-	mac.Write(body)
-	return strings.ToUpper(hex.EncodeToString(mac.Sum(nil)))
 }
 
 // post sends body as JSON and returns the answer with its body read.

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/convokit/convo"
 	"github.com/convokit/convo/convotest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -37,9 +38,9 @@ func hook(t *testing.T, status int) (string, func() (*http.Request, []byte)) {
 func TestDeliverSelarti(t *testing.T) {
 	srv := newServer(t)
 	url, received := hook(t, http.StatusOK)
-	ev := map[string]any{
-		"wh_type": "all_messages", "message_type": "bot", "message_id": "1731336491876x582725124419040400",
-		"external_chat_id": "123456789", "message_text": "Hello", "close": "no",
+	ev := convo.SelartiEvent{
+		Type: convo.SelartiAllMessages, MessageType: convo.AuthorBot, MessageID: "1731336491876x582725124419040400",
+		ExternalChatID: "123456789", MessageText: "Hello",
 	}
 	resp, err := srv.DeliverSelarti(context.Background(), url, ev)
 	require.NoError(t, err)
@@ -52,12 +53,13 @@ func TestDeliverSelarti(t *testing.T) {
 	require.NotNil(t, r)
 	assert.Equal(t, "POST", r.Method)
 	assert.Equal(t, "application/json", r.Header.Get("Content-Type"))
+	got, err := convo.ParseSelartiEvent(body)
+	require.NoError(t, err)
+	got.Raw = nil
+	assert.Equal(t, &ev, got)
 	var sent map[string]any
 	require.NoError(t, json.Unmarshal(body, &sent))
-	assert.Equal(t, ev, sent)
-
-	_, err = srv.DeliverSelarti(context.Background(), url, func() {})
-	assert.Error(t, err, "a value that does not marshal")
+	assert.Equal(t, "no", sent["close"], "yes/no fields go out in the wire form")
 }
 
 func TestDeliverTalkJSSigned(t *testing.T) {

@@ -1,0 +1,251 @@
+package convo_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/convokit/convo"
+	"github.com/convokit/convo/convotest"
+)
+
+// Every example runs on a convotest fake: srv.Client() is a *convo.Client
+// wired to it. Your code builds its client with NewClient, as below.
+
+func ExampleNewClient() {
+	srv := convotest.NewServer()
+	defer srv.Close()
+
+	c, err := convo.NewClient(
+		convo.WithTalqui(convotest.DefaultTenantID, convo.PluginConnection{
+			ID: convotest.DefaultConnectionID, Token: convotest.DefaultConnectionToken,
+		}),
+		convo.WithTalkJS(convotest.DefaultAppID, convotest.DefaultSecretKey),
+		// The base URLs default to the real APIs.
+		convo.WithTalquiURL(srv.URL),
+		convo.WithTalkJSURL(srv.URL),
+		convo.WithUserAgent("my-app/1.2"),
+	)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	err = c.Users.Upsert(context.Background(), "12081", convo.UserUpdate{Name: "Alice"})
+	fmt.Println("upsert:", err)
+
+	// An option with bad input makes NewClient fail.
+	_, err = convo.NewClient(convo.WithTalkJSURL("http://api.example.com"))
+	fmt.Println(err)
+
+	// A provider that was not configured answers ErrNotConfigured and sends
+	// nothing.
+	talkJSOnly, _ := convo.NewClient(convo.WithTalkJS("app-id", "sk_test_secret"))
+	_, err = talkJSOnly.Sessions.Start(context.Background(), convo.WhatsAppBusiness{Phone: "+55 27 99999-9999", Text: "Hi"})
+	fmt.Println(errors.Is(err, convo.ErrNotConfigured))
+	// Output:
+	// upsert: <nil>
+	// convo: invalid request: talkjsURL: plain http is allowed only to a loopback host
+	// true
+}
+
+func ExampleSessionsService_Start() {
+	srv := convotest.NewServer()
+	defer srv.Close()
+	c, _ := srv.Client()
+
+	started, err := c.Sessions.Start(context.Background(), convo.WhatsAppOfficial{
+		Phone:     "+55 27 99999-9999",
+		Name:      "Maria",
+		ModelID:   "order_update", // a model Meta approved
+		Variables: []string{"Maria", "#391"},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(started.Session.SessionChannel, started.Session.SessionKind)
+	fmt.Println(started.Contact.ContactFullName, started.Contact.ContactExternalID)
+	fmt.Println(started.Message.MessageValue)
+	fmt.Println(srv.Stats().TalquiSessions, "session opened")
+	// Output:
+	// urn:talqui:whatsapp-cloud:0 marketing
+	// Maria 5527999999999
+	// order_update
+	// 1 session opened
+}
+
+func ExampleValidationError() {
+	srv := convotest.NewServer()
+	defer srv.Close()
+	c, _ := srv.Client()
+
+	// WhatsApp API Official without a model, and a phone too short.
+	_, err := c.Sessions.Start(context.Background(), convo.WhatsAppOfficial{Phone: "+55 9999", Name: "Maria"})
+	fmt.Println(errors.Is(err, convo.ErrValidation))
+	var ve *convo.ValidationError
+	if errors.As(err, &ve) {
+		for _, p := range ve.Problems {
+			fmt.Println(p.Field+":", p.Reason)
+		}
+	}
+	fmt.Println(len(srv.Requests()), "requests sent")
+	// Output:
+	// true
+	// Phone: must have 8 to 15 digits, has 6
+	// ModelID: required: WhatsApp API Official opens a conversation only with an approved model
+	// 0 requests sent
+}
+
+func ExampleUsersService_Upsert() {
+	srv := convotest.NewServer()
+	defer srv.Close()
+	c, _ := srv.Client()
+	ctx := context.Background()
+
+	err := c.Users.Upsert(ctx, "12081", convo.UserUpdate{
+		Name:           "Alice",
+		Email:          []string{"alice@example.com"},
+		WelcomeMessage: "Hey there! :-)",
+		Role:           "buyer",
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	// An update sends only the fields it sets; Clear erases fields.
+	err = c.Users.Upsert(ctx, "12081", convo.UserUpdate{Locale: "pt-BR", Clear: []string{"welcomeMessage"}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	u, err := c.Users.Get(ctx, "12081")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(u.Name, u.Email, u.Role, u.Locale)
+	fmt.Printf("welcome message: %q\n", u.WelcomeMessage)
+	// Output:
+	// Alice [alice@example.com] buyer pt-BR
+	// welcome message: ""
+}
+
+func ExampleConversationsService_SendMessages() {
+	srv := convotest.NewServer()
+	defer srv.Close()
+	c, _ := srv.Client()
+	ctx := context.Background()
+	_ = c.Users.Upsert(ctx, "12081", convo.UserUpdate{Name: "Alice"})
+	_ = c.Users.Upsert(ctx, "8029", convo.UserUpdate{Name: "Bob"})
+	_ = c.Conversations.Upsert(ctx, "order_391_fc", convo.ConversationUpdate{Participants: []string{"12081", "8029"}})
+
+	ids, err := c.Conversations.SendMessages(ctx, "order_391_fc",
+		convo.UserMessage("8029", "Hello Alice!"),
+		convo.SystemMessage("Order #391 shipped"),
+	)
+	fmt.Println(len(ids), "ids,", err)
+	for _, m := range srv.Messages("order_391_fc") {
+		fmt.Println(m.Type, m.Text)
+	}
+
+	// A user message needs a sender: refused, nothing sent.
+	_, err = c.Conversations.SendMessages(ctx, "order_391_fc", convo.UserMessage("", "Hi"))
+	fmt.Println(err)
+	// Output:
+	// 2 ids, <nil>
+	// UserMessage Hello Alice!
+	// SystemMessage Order #391 shipped
+	// convo: invalid request: msgs[0].Sender: a user message needs a sender
+}
+
+func ExampleConversationsService_Messages() {
+	srv := convotest.NewServer()
+	defer srv.Close()
+	c, _ := srv.Client()
+	ctx := context.Background()
+	_ = c.Users.Upsert(ctx, "8029", convo.UserUpdate{Name: "Bob"})
+	_ = c.Conversations.Upsert(ctx, "order_391_fc", convo.ConversationUpdate{Participants: []string{"8029"}})
+	var msgs []convo.OutgoingMessage
+	for i := 1; i <= 25; i++ {
+		msgs = append(msgs, convo.UserMessage("8029", fmt.Sprintf("update %d", i)))
+	}
+	_, _ = c.Conversations.SendMessages(ctx, "order_391_fc", msgs...) // 3 requests of at most 10
+
+	// The list is lazy: it fetches a page of Limit messages when the loop
+	// needs more, newest first, and stops after a short page.
+	n, newest := 0, ""
+	for m, err := range c.Conversations.Messages(ctx, "order_391_fc", &convo.ListOptions{Limit: 10}) {
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		if n == 0 {
+			newest = m.Text
+		}
+		n++
+	}
+	pages := srv.RequestCount("GET", "/v1/"+srv.AppID()+"/conversations/order_391_fc/messages")
+	fmt.Println(n, "messages in", pages, "pages; newest:", newest)
+	// Output:
+	// 25 messages in 3 pages; newest: update 25
+}
+
+func ExampleConversationsService_Open() {
+	srv := convotest.NewServer()
+	defer srv.Close()
+	c, _ := srv.Client()
+	ctx := context.Background()
+
+	// TalkJS's "start a conversation" in one call: users, conversation,
+	// first message.
+	open := convo.OpenConversation{
+		Users: map[string]convo.UserUpdate{
+			"12081": {Name: "Alice", Email: []string{"alice@example.com"}, Role: "buyer"},
+			"8029":  {Name: "Bob"},
+		},
+		Conversation: convo.ConversationUpdate{
+			Subject: "What a lovely day!",
+			Custom:  map[string]string{"category": "order_inquiry"},
+		},
+		Messages: []convo.OutgoingMessage{convo.UserMessage("8029", "Hello Alice!")},
+	}
+	first, err := c.Conversations.Open(ctx, "order_391_fc", open)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	// Every step is idempotent: after a failure, call Open again. The
+	// message is not sent twice.
+	again, err := c.Conversations.Open(ctx, "order_391_fc", open)
+	fmt.Println(err, first[0] == again[0])
+	conv, _ := srv.Conversation("order_391_fc")
+	fmt.Println(len(conv.Participants), "participants,", len(srv.Messages("order_391_fc")), "message")
+	// Output:
+	// <nil> true
+	// 2 participants, 1 message
+}
+
+func ExampleAPIError() {
+	srv := convotest.NewServer()
+	defer srv.Close()
+	c, _ := srv.Client() // retries with waits of at most 10 ms
+	ctx := context.Background()
+
+	_, err := c.Conversations.Get(ctx, "no_such_conversation")
+	var apiErr *convo.APIError
+	if errors.As(err, &apiErr) {
+		fmt.Println(apiErr.Provider, apiErr.StatusCode, errors.Is(err, convo.ErrNotFound))
+	}
+
+	// A 429 is retried, honouring Retry-After up to the policy's MaxWait;
+	// past it, the error comes back at once with the server's RetryAfter.
+	srv.Inject(convotest.Fault{Path: "/v1/*", Status: http.StatusTooManyRequests, RetryAfter: "120"})
+	_, err = c.Users.Get(ctx, "12081")
+	if errors.As(err, &apiErr) {
+		fmt.Println(errors.Is(err, convo.ErrRateLimited), apiErr.RetryAfter, apiErr.Attempts)
+	}
+	// Output:
+	// talkjs 404 true
+	// true 2m0s 1
+}
