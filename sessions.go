@@ -210,6 +210,16 @@ type TalquiMessage struct {
 // UnmarshalJSON decodes the three parts leniently: a part whose shape is
 // not understood is left nil rather than failing a start that happened.
 func (s *StartedSession) UnmarshalJSON(b []byte) error {
+	// The common case, every part as documented, in one pass.
+	var typed struct {
+		Contact *TalquiContact `json:"contact"`
+		Session *TalquiSession `json:"session"`
+		Message *TalquiMessage `json:"message"`
+	}
+	if json.Unmarshal(b, &typed) == nil {
+		s.Contact, s.Session, s.Message = typed.Contact, typed.Session, typed.Message
+		return nil
+	}
 	var parts struct {
 		Contact json.RawMessage `json:"contact"`
 		Session json.RawMessage `json:"session"`
