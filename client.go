@@ -90,6 +90,7 @@ type settings struct {
 type talquiConfig struct {
 	tenantID string
 	conns    []PluginConnection
+	auth     [][]string // the Authorization header of each connection; shared, never modified
 }
 
 type talkjsConfig struct {
@@ -125,7 +126,11 @@ func WithTalqui(tenantID string, conns ...PluginConnection) Option {
 		if err := ps.err(); err != nil {
 			return err
 		}
-		s.talqui = &talquiConfig{tenantID: tenantID, conns: append([]PluginConnection(nil), conns...)}
+		tc := &talquiConfig{tenantID: tenantID, conns: append([]PluginConnection(nil), conns...)}
+		for _, c := range conns {
+			tc.auth = append(tc.auth, []string{"PluginConnection " + c.Token})
+		}
+		s.talqui = tc
 		return nil
 	}
 }
@@ -423,8 +428,9 @@ type request struct {
 	// repeatable says the call may be sent again after it may have reached
 	// the server (GET, PUT, PATCH, DELETE, or a send with idempotency keys).
 	repeatable bool
-	// auth is the Authorization header value; empty takes the provider's.
-	auth string
+	// auth is the Authorization header; nil takes the provider's. It is
+	// shared, never modified.
+	auth []string
 }
 
 // bodyEncoder is a request body that writes its own JSON. The pipeline
@@ -482,8 +488,8 @@ func (c *Client) do(ctx context.Context, r *request) error {
 		return err
 	}
 	auth := ep.auth
-	if r.auth != "" {
-		auth = []string{r.auth}
+	if r.auth != nil {
+		auth = r.auth
 	}
 	path, err := expandPath(r.path, r.params)
 	if err != nil {

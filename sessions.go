@@ -275,10 +275,10 @@ func (s *SessionsService) Start(ctx context.Context, r SessionRequest) (*Started
 	case SessionStart, *SessionStart:
 		field = "PluginConnectionID"
 	}
-	conn, ok := tq.connection(body.PluginConnectionID)
+	conn := tq.connection(body.PluginConnectionID)
 	switch {
-	case ok:
-		body.PluginConnectionID = conn.ID
+	case conn >= 0:
+		body.PluginConnectionID = tq.conns[conn].ID
 	case body.PluginConnectionID == "":
 		ps.addf(field, "required: %d plugin connections are configured", len(tq.conns))
 	default:
@@ -298,7 +298,7 @@ func (s *SessionsService) Start(ctx context.Context, r SessionRequest) (*Started
 		body:     body,
 		out:      out,
 		raw:      (*[]byte)(&out.Raw),
-		auth:     "PluginConnection " + conn.Token,
+		auth:     tq.auth[conn],
 	})
 	if err != nil {
 		if out.Raw != nil {
@@ -310,18 +310,18 @@ func (s *SessionsService) Start(ctx context.Context, r SessionRequest) (*Started
 }
 
 // connection finds the plugin connection with id, or the only one when id
-// is empty.
-func (t *talquiConfig) connection(id string) (PluginConnection, bool) {
+// is empty. It gives the connection's index, or -1.
+func (t *talquiConfig) connection(id string) int {
 	if id == "" {
 		if len(t.conns) == 1 {
-			return t.conns[0], true
+			return 0
 		}
-		return PluginConnection{}, false
+		return -1
 	}
-	for _, c := range t.conns {
+	for i, c := range t.conns {
 		if c.ID == id {
-			return c, true
+			return i
 		}
 	}
-	return PluginConnection{}, false
+	return -1
 }

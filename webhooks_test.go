@@ -1130,3 +1130,52 @@ func TestHandlerPermanentFailureIsNotRedelivered(t *testing.T) {
 	assertOK(t, serveHook(h, hookRequest{body: body}))
 	assert.Equal(t, 2, c.count(), "any other failure lets the redelivery through")
 }
+
+// The handlers leave no goroutine behind once their server shuts down,
+// even with a delivery whose client gave up while fn was running.
+func TestHandlersLeaveNoGoroutines(t *testing.T) {
+	noLeak := GoroutineCheck(t)
+	release := make(chan struct{})
+	selarti := NewSelartiHandler(func(ctx context.Context, ev *SelartiEvent) error {
+		if ev.MessageID == "slow" {
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+		}
+		return nil
+	})
+	const secret = "whsec_test"
+	talkjs := NewTalkJSHandler(secret, func(context.Context, *TalkJSEvent) error { return nil })
+	mux := http.NewServeMux()
+	mux.Handle("/selarti", selarti)
+	mux.Handle("/talkjs", talkjs)
+	srv := httptest.NewServer(mux)
+
+	post := func(ctx context.Context, path string, body []byte, h map[string]string) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+path, bytes.NewReader(body))
+		require.NoError(t, err)
+		for k, v := range h {
+			req.Header.Set(k, v)
+		}
+		resp, err := srv.Client().Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+	}
+	for i := range 20 {
+		post(context.Background(), "/selarti", selartiBody(t, map[string]any{"message_id": strconv.Itoa(i)}), nil)
+		ev := []byte(`{"id":"evt_` + strconv.Itoa(i) + `","type":"user.updated","createdAt":1,"data":{"user":{"id":"u"}}}`)
+		post(context.Background(), "/talkjs", ev, map[string]string{
+			"X-TalkJS-Timestamp": "1", "X-TalkJS-Signature": SignTalkJSWebhook(secret, "1", ev)})
+	}
+	post(context.Background(), "/selarti", []byte("not json"), nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	post(ctx, "/selarti", selartiBody(t, map[string]any{"message_id": "slow"}), nil)
+	cancel()
+
+	close(release)
+	srv.Close()
+	srv.Client().CloseIdleConnections()
+	noLeak()
+}
