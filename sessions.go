@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -207,19 +208,26 @@ type TalquiMessage struct {
 	CreatedAt    time.Time `json:"createdAt"`
 }
 
+// startedWire is the documented shape of Talqui's answer.
+type startedWire struct {
+	Contact *TalquiContact `json:"contact"`
+	Session *TalquiSession `json:"session"`
+	Message *TalquiMessage `json:"message"`
+}
+
 // UnmarshalJSON decodes the three parts leniently: a part whose shape is
 // not understood is left nil rather than failing a start that happened.
 func (s *StartedSession) UnmarshalJSON(b []byte) error {
-	// The common case, every part as documented, in one pass.
-	var typed struct {
-		Contact *TalquiContact `json:"contact"`
-		Session *TalquiSession `json:"session"`
-		Message *TalquiMessage `json:"message"`
-	}
+	var typed startedWire
 	if json.Unmarshal(b, &typed) == nil {
 		s.Contact, s.Session, s.Message = typed.Contact, typed.Session, typed.Message
 		return nil
 	}
+	return s.decodeLeniently(b)
+}
+
+// decodeLeniently decodes each part on its own.
+func (s *StartedSession) decodeLeniently(b []byte) error {
 	var parts struct {
 		Contact json.RawMessage `json:"contact"`
 		Session json.RawMessage `json:"session"`
@@ -289,6 +297,9 @@ func (s *SessionsService) Start(ctx context.Context, r SessionRequest) (*Started
 		return nil, err
 	}
 
+	// The answer is decoded in its documented shape in one pass; only when
+	// that fails is it decoded part by part.
+	var typed startedWire
 	out := &StartedSession{}
 	err = s.c.do(ctx, &request{
 		provider: ProviderTalqui,
@@ -296,17 +307,20 @@ func (s *SessionsService) Start(ctx context.Context, r SessionRequest) (*Started
 		path:     "/tenants/{tenantID}/sessions",
 		params:   []string{tq.tenantID},
 		body:     body,
-		out:      out,
+		out:      &typed,
 		raw:      (*[]byte)(&out.Raw),
 		auth:     tq.auth[conn],
 	})
-	if err != nil {
-		if out.Raw != nil {
-			return out, err
-		}
+	switch {
+	case err == nil:
+		out.Contact, out.Session, out.Message = typed.Contact, typed.Session, typed.Message
+		return out, nil
+	case out.Raw == nil:
 		return nil, err
+	case errors.Is(err, ErrBadResponse) && out.decodeLeniently(out.Raw) == nil:
+		return out, nil
 	}
-	return out, nil
+	return out, err
 }
 
 // connection finds the plugin connection with id, or the only one when id
