@@ -1,7 +1,9 @@
 package convo
 
 import (
+	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // The Talqui channel URNs the Talqui documentation names. Any other
@@ -39,9 +41,16 @@ type WhatsAppOfficial struct {
 func (w WhatsAppOfficial) SessionStart() (SessionStart, error) {
 	var ps problems
 	phone := ps.phone("Phone", w.Phone)
+	ps.utf8("Name", w.Name)
 	if blank(w.ModelID) {
 		ps.add("ModelID", "required: WhatsApp API Official opens a conversation only with an approved model")
+	} else {
+		ps.utf8("ModelID", w.ModelID)
 	}
+	for i, v := range w.Variables {
+		ps.utf8("Variables["+strconv.Itoa(i)+"]", v)
+	}
+	ps.utf8("Label", w.Label)
 	label := w.Label
 	if blank(label) {
 		label = w.ModelID
@@ -76,6 +85,7 @@ type WhatsAppBusiness struct {
 func (w WhatsAppBusiness) SessionStart() (SessionStart, error) {
 	var ps problems
 	phone := ps.phone("Phone", w.Phone)
+	ps.utf8("Name", w.Name)
 	ps.required("Text", w.Text)
 	return SessionStart{
 		Channel:            ChannelWhatsAppBusiness,
@@ -129,6 +139,7 @@ func (g GenericChannel) SessionStart() (SessionStart, error) {
 	var ps problems
 	ps.urn("Channel", g.Channel)
 	ps.required("ContactID", g.ContactID)
+	ps.utf8("Name", g.Name)
 	ps.required("Text", g.Text)
 	ps.extra("Extra", g.Extra)
 	return SessionStart{
@@ -177,6 +188,16 @@ func (ps *problems) phone(field, phone string) string {
 func (ps *problems) required(field, v string) {
 	if blank(v) {
 		ps.add(field, "required")
+		return
+	}
+	ps.utf8(field, v)
+}
+
+// utf8 refuses text that is not valid UTF-8: encoding/json would send
+// each bad byte as U+FFFD, and the contact would read "�".
+func (ps *problems) utf8(field, v string) {
+	if !utf8.ValidString(v) {
+		ps.add(field, "must be valid UTF-8")
 	}
 }
 
@@ -186,6 +207,8 @@ func (ps *problems) urn(field, v string) {
 		ps.add(field, "required: a urn:talqui: channel URN")
 	case !strings.HasPrefix(v, urnPrefix) || len(v) == len(urnPrefix):
 		ps.addf(field, "must be a urn:talqui: channel URN, got %q", truncate(v, 60))
+	default:
+		ps.utf8(field, v)
 	}
 }
 

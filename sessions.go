@@ -78,6 +78,11 @@ func (s SessionStart) SessionStart() (SessionStart, error) {
 		ps.required("ContactExternalID", s.ContactExternalID)
 	}
 	ps.required("MessageValue", s.MessageValue)
+	ps.utf8("ContactFullName", s.ContactFullName)
+	ps.utf8("MessageKey", s.MessageKey)
+	ps.utf8("SessionKind", s.SessionKind)
+	ps.utf8("SessionType", s.SessionType)
+	ps.utf8("CampaignModelID", s.CampaignModelID)
 	ps.extra("Extra", s.Extra)
 	return s, ps.err()
 }

@@ -335,3 +335,13 @@ func TestNoSecretInErrorsOrLogs(t *testing.T) {
 		assertNoSecret(t, "log", env.logs.String())
 	})
 }
+
+func TestInvalidUTF8Refused(t *testing.T) {
+	env := newTestEnv(t)
+	env.captureStart(200, `{}`)
+	_, err := env.c.Sessions.Start(context.Background(), WhatsAppBusiness{ConnectionID: "pc-wa", Phone: "5527999999999", Name: "Jo\xe3o", Text: "Ol\xe1"})
+	var ve *ValidationError
+	require.ErrorAs(t, err, &ve)
+	assert.Equal(t, []Problem{{"Name", "must be valid UTF-8"}, {"Text", "must be valid UTF-8"}}, ve.Problems)
+	assert.Equal(t, 0, env.mt.GetTotalCallCount())
+}
