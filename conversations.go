@@ -323,6 +323,8 @@ func validateMessages(ps *problems, field string, msgs []OutgoingMessage) {
 		}
 		if strings.TrimSpace(m.Text) == "" {
 			ps.add(f+".Text", "must not be empty")
+		} else {
+			ps.utf8(f+".Text", m.Text)
 		}
 	}
 }

@@ -509,3 +509,14 @@ func TestOpenValidation(t *testing.T) {
 	assert.Equal(t, []string{"conversationID", `o.Users["a"].Clear`, "o.Conversation.Clear", "o.Messages[0].Text"}, fields(ve))
 	assert.Equal(t, 0, mt.GetTotalCallCount())
 }
+
+func TestSendMessagesRefusesInvalidUTF8(t *testing.T) {
+	mt := httpmock.NewMockTransport()
+	c, err := convo.NewClient(convo.WithTalkJS("app", "sk_test_secret"), convo.WithHTTPClient(&http.Client{Transport: mt}))
+	require.NoError(t, err)
+	_, err = c.Conversations.SendMessages(context.Background(), "c1", convo.UserMessage("u1", "Ol\xe1"))
+	var ve *convo.ValidationError
+	require.ErrorAs(t, err, &ve)
+	assert.Equal(t, []convo.Problem{{Field: "msgs[0].Text", Reason: "must be valid UTF-8"}}, ve.Problems)
+	assert.Equal(t, 0, mt.GetTotalCallCount())
+}
