@@ -497,6 +497,10 @@ func (c *Client) do(ctx context.Context, r *request) error {
 	}
 	full := ep.origin + ep.prefix + path
 	path = full[len(ep.origin):]
+	if err := ctx.Err(); err != nil {
+		// Nothing is sent on a context that is already done.
+		return fmt.Errorf("convo: %s %s %s: %w", r.provider, r.method, path, err)
+	}
 	if r.query != nil {
 		v, err := query.Values(r.query)
 		if err != nil {

@@ -207,6 +207,8 @@ func TestContextCanceledBeforeCall(t *testing.T) {
 	cancel()
 	err := startCall(ctx, env.c)
 	assert.ErrorIs(t, err, context.Canceled)
+	assert.NotErrorIs(t, err, ErrOutcomeUnknown, "nothing was sent")
+	assert.Equal(t, 0, env.mt.GetTotalCallCount())
 }
 
 func TestPermanentTransportErrorNotRetried(t *testing.T) {
