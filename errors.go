@@ -196,7 +196,7 @@ func truncate(s string, n int) string {
 
 // Problem is one reason a request was refused before it was sent.
 type Problem struct {
-	Field  string // the Go field (or JSON key, for raw wire values) at fault
+	Field  string // the field at fault, named as in Go: "Phone", "msgs[3].Sender", `Extra["channel"]`
 	Reason string // the rule it breaks
 }
 
