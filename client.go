@@ -385,6 +385,15 @@ func NewClient(opts ...Option) (*Client, error) {
 	return c, nil
 }
 
+// CloseIdleConnections closes the idle connections of the client's
+// transport (the caller's, with WithHTTPClient). The pipeline itself never
+// does: the pool is shared by concurrent calls.
+func (c *Client) CloseIdleConnections() {
+	if ci, ok := c.rc.HTTPClient.Transport.(keepIdle).rt.(interface{ CloseIdleConnections() }); ok {
+		ci.CloseIdleConnections()
+	}
+}
+
 // newTransport is a pooled transport that keeps enough idle connections
 // for 64 concurrent calls to one host and waits at most 30 s for response
 // headers.

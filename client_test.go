@@ -420,6 +420,8 @@ func TestFailedCallKeepsSharedPool(t *testing.T) {
 	require.NoError(t, err)
 	require.Error(t, safeCall(context.Background(), c))
 	assert.Equal(t, 0, cc.closed, "a failed call must not flush the shared connection pool")
+	c.CloseIdleConnections()
+	assert.Equal(t, 1, cc.closed, "the caller may flush it")
 }
 
 func TestBackoffBounds(t *testing.T) {
