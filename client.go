@@ -30,6 +30,12 @@ const Version = "0.1.0"
 const (
 	DefaultTalquiURL = "https://api.talqui.chat"
 	DefaultTalkJSURL = "https://api.talkjs.com"
+	// DefaultTalkJSVersion is the TalkJS REST API version the SDK is
+	// written against, sent as TalkJS-REST-Version on every TalkJS call so
+	// that a change of the app's default version cannot change its
+	// behaviour (say, 2024-01-01 answers 404 for the conversations of a
+	// user that does not exist).
+	DefaultTalkJSVersion = "2024-01-01"
 
 	defaultMaxRetries      = 4
 	defaultMinWait         = 500 * time.Millisecond
@@ -81,6 +87,7 @@ type settings struct {
 	talkjs     *talkjsConfig
 	talquiURL  string
 	talkjsURL  string
+	talkjsVer  string
 	httpClient *http.Client
 	retry      RetryPolicy
 	logger     *slog.Logger
@@ -169,6 +176,19 @@ func WithTalkJSURL(u string) Option {
 	return func(s *settings) (err error) {
 		s.talkjsURL, err = checkBaseURL("talkjsURL", u)
 		return err
+	}
+}
+
+// WithTalkJSVersion sets the TalkJS-REST-Version header of TalkJS calls
+// (default DefaultTalkJSVersion); "" sends none, so the app's default
+// version applies.
+func WithTalkJSVersion(v string) Option {
+	return func(s *settings) error {
+		if strings.ContainsAny(v, "\r\n") {
+			return &ValidationError{Problems: []Problem{{Field: "talkjsVersion", Reason: "must not contain a line break"}}}
+		}
+		s.talkjsVer = v
+		return nil
 	}
 }
 
@@ -293,9 +313,10 @@ type Client struct {
 
 // endpoint is where a provider's calls go: origin + prefix + path.
 type endpoint struct {
-	origin string   // scheme://host[:port]
-	prefix string   // the base URL's path, plus "/v1/{appId}" for TalkJS
-	auth   []string // the Authorization header, when it does not vary by call; shared, never modified
+	origin string              // scheme://host[:port]
+	prefix string              // the base URL's path, plus "/v1/{appId}" for TalkJS
+	auth   []string            // the Authorization header, when it does not vary by call; shared, never modified
+	header map[string][]string // more headers of every call (canonical keys); shared, never modified
 }
 
 func newEndpoint(base, prefix, auth string) endpoint {
@@ -316,6 +337,7 @@ func NewClient(opts ...Option) (*Client, error) {
 	s := settings{
 		talquiURL: DefaultTalquiURL,
 		talkjsURL: DefaultTalkJSURL,
+		talkjsVer: DefaultTalkJSVersion,
 		retry:     RetryPolicy{MaxRetries: defaultMaxRetries, MinWait: defaultMinWait, MaxWait: defaultMaxWait},
 	}
 	var ps problems
@@ -350,6 +372,9 @@ func NewClient(opts ...Option) (*Client, error) {
 	}
 	if c.talkjs != nil {
 		c.talkjsAPI = newEndpoint(s.talkjsURL, "/v1/"+url.PathEscape(c.talkjs.appID), "Bearer "+c.talkjs.secret)
+		if s.talkjsVer != "" {
+			c.talkjsAPI.header = map[string][]string{"Talkjs-Rest-Version": {s.talkjsVer}}
+		}
 		c.secrets = append(c.secrets, []byte(c.talkjs.secret))
 	}
 
@@ -557,6 +582,9 @@ func (c *Client) do(ctx context.Context, r *request) error {
 	h["User-Agent"] = c.userAgent
 	if body != nil {
 		h["Content-Type"] = headerJSON
+	}
+	for k, v := range ep.header {
+		h[k] = v
 	}
 	req.SetResponseHandler(func(resp *http.Response) error { return readBody(st, resp) })
 

@@ -300,6 +300,15 @@ func TestHeadersAndUserAgent(t *testing.T) {
 	assert.Equal(t, "application/json", got.Get("Accept"))
 	assert.Equal(t, "convo-go/"+Version+" shop/1.2", got.Get("User-Agent"))
 	assert.Empty(t, got.Get("Content-Type"), "a GET has no body")
+	assert.Equal(t, DefaultTalkJSVersion, got.Get("TalkJS-REST-Version"))
+
+	env = newTestEnv(t, WithTalkJSVersion(""))
+	env.mt.RegisterResponder(http.MethodGet, talkjsUserURL, func(r *http.Request) (*http.Response, error) {
+		got = r.Header.Clone()
+		return httpmock.NewStringResponse(200, `{}`), nil
+	})
+	require.NoError(t, safeCall(context.Background(), env.c))
+	assert.NotContains(t, got, "Talkjs-Rest-Version", "an empty version sends none")
 }
 
 func TestPathSegmentsEscaped(t *testing.T) {
@@ -365,6 +374,7 @@ func TestOptionErrors(t *testing.T) {
 		{"negative retries", WithRetry(RetryPolicy{MaxRetries: -1}), "RetryPolicy.MaxRetries"},
 		{"min above max", WithRetry(RetryPolicy{MinWait: time.Minute, MaxWait: time.Second}), "RetryPolicy.MinWait"},
 		{"user agent with newline", WithUserAgent("a\r\nX-Evil: 1"), "userAgent"},
+		{"talkjs version with newline", WithTalkJSVersion("2024-01-01\nX: y"), "talkjsVersion"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
