@@ -156,7 +156,7 @@ func (s SessionStart) encodeBody() ([]byte, error) {
 		kb, _ := json.Marshal(k)
 		vb, err := json.Marshal(s.Extra[k])
 		if err != nil {
-			return nil, fmt.Errorf("Extra[%q]: %w", k, err)
+			return nil, fmt.Errorf("value of Extra[%q]: %w", k, err)
 		}
 		buf.WriteByte(',')
 		buf.Write(kb)

@@ -21,8 +21,6 @@ import (
 	"github.com/convokit/convo"
 )
 
-const base = "https://api.talkjs.com/v1/app"
-
 // call is one request as the mock saw it.
 type call struct {
 	Method string
