@@ -120,6 +120,23 @@ func (w *jsonObject) strs(k string, v []string) {
 
 // strMap writes k: {…} with sorted keys when m is not empty.
 func (w *jsonObject) strMap(k string, m map[string]string) {
+	writeMap(w, k, m, appendJSONString)
+}
+
+// trueOrNullMap writes k: {…} with true for a true value and null for a
+// false one, keys sorted, when m is not empty.
+func (w *jsonObject) trueOrNullMap(k string, m map[string]bool) {
+	writeMap(w, k, m, func(b []byte, v bool) []byte {
+		if v {
+			return append(b, "true"...)
+		}
+		return append(b, "null"...)
+	})
+}
+
+// writeMap writes k: {…} with sorted keys, each value by value, when m is
+// not empty.
+func writeMap[V any](w *jsonObject, k string, m map[string]V, value func([]byte, V) []byte) {
 	if len(m) == 0 {
 		return
 	}
@@ -132,30 +149,7 @@ func (w *jsonObject) strMap(k string, m map[string]string) {
 		}
 		w.b = appendJSONString(w.b, mk)
 		w.b = append(w.b, ':')
-		w.b = appendJSONString(w.b, m[mk])
-	}
-	w.b = append(w.b, '}')
-}
-
-// trueOrNullMap writes k: {…} with true for a true value and null for a
-// false one, keys sorted, when m is not empty.
-func (w *jsonObject) trueOrNullMap(k string, m map[string]bool) {
-	if len(m) == 0 {
-		return
-	}
-	w.key(k)
-	w.b = append(w.b, '{')
-	var buf [16]string
-	for i, mk := range sortInto(buf[:0], m) {
-		if i > 0 {
-			w.b = append(w.b, ',')
-		}
-		w.b = appendJSONString(w.b, mk)
-		if m[mk] {
-			w.b = append(w.b, ":true"...)
-		} else {
-			w.b = append(w.b, ":null"...)
-		}
+		w.b = value(w.b, m[mk])
 	}
 	w.b = append(w.b, '}')
 }
