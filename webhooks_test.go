@@ -24,7 +24,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-const selartiFixture = "../shared/fixtures/selarti-all-messages.json"
+const selartiFixture = "testdata/selarti-all-messages.json"
 
 func readSelartiFixture(tb testing.TB) []byte {
 	tb.Helper()
