@@ -1,0 +1,286 @@
+package convotest
+
+// This file holds the TalkJS conversations and their participants:
+// /v1/{appId}/conversations/{conversation} and .../participants/{user}.
+
+import (
+	"bytes"
+	"encoding/json"
+	"maps"
+	"net/http"
+	"slices"
+	"strconv"
+)
+
+// Participation is one participant's access to a conversation.
+type Participation struct {
+	// Access is "ReadWrite", "Read" or "None".
+	Access string `json:"access"`
+	// Notify is true, false or the string "MentionsOnly".
+	Notify any `json:"notify"`
+}
+
+// Conversation is a TalkJS conversation, in the JSON shape the API
+// answers.
+type Conversation struct {
+	ID              string                   `json:"id"`
+	Subject         *string                  `json:"subject"`
+	PhotoURL        *string                  `json:"photoUrl"`
+	WelcomeMessages []string                 `json:"welcomeMessages"`
+	Custom          map[string]string        `json:"custom"`
+	LastMessage     *Message                 `json:"lastMessage"`
+	Participants    map[string]Participation `json:"participants"`
+	CreatedAt       int64                    `json:"createdAt"` // Unix milliseconds
+	TopicID         *string                  `json:"topicId"`
+}
+
+// convState is a stored conversation with its messages.
+type convState struct {
+	conv     Conversation
+	activity int        // talkjsState.clock at the last creation or send
+	messages []*Message // oldest first
+	idem     map[string]string
+}
+
+// Conversation returns a copy of the TalkJS conversation with the id.
+func (s *Server) Conversation(id string) (Conversation, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return copyOne(s.talkjs.convs[id], (*convState).snapshot)
+}
+
+// snapshot is the conversation as the API answers it, a copy.
+func (c *convState) snapshot() Conversation {
+	out := c.conv
+	out.WelcomeMessages = slices.Clone(c.conv.WelcomeMessages)
+	out.Custom = maps.Clone(c.conv.Custom)
+	out.Participants = maps.Clone(c.conv.Participants)
+	if n := len(c.messages); n > 0 {
+		m := c.messages[n-1].clone()
+		out.LastMessage = &m
+	}
+	return out
+}
+
+// conversation finds the conversation the path names, or answers 404.
+func (s *Server) conversation(c call) (*convState, *response) {
+	conv, ok := s.talkjs.convs[c.param("conversation")]
+	if !ok {
+		resp := errorResponse(http.StatusNotFound, "conversation not found")
+		return nil, &resp
+	}
+	return conv, nil
+}
+
+// getConversation is GET conversations/{conversation}.
+func (s *Server) getConversation(c call) response {
+	conv, errResp := s.conversation(c)
+	if errResp != nil {
+		return *errResp
+	}
+	return jsonResponse(http.StatusOK, conv.snapshot())
+}
+
+// putConversation is PUT conversations/{conversation}. It merges: only
+// the fields sent change, null erases one, and participants are added
+// (ReadWrite, notify true), never removed or changed. Every participant
+// must be an existing user.
+func (s *Server) putConversation(c call) response {
+	fields, ok := object(c.body)
+	if !ok {
+		return errorResponse(http.StatusBadRequest, "body must be a JSON object")
+	}
+	id := c.param("conversation")
+	var conv Conversation
+	old, exists := s.talkjs.convs[id]
+	if exists {
+		conv = old.snapshot()
+		conv.LastMessage = nil
+	} else {
+		conv = Conversation{ID: id, Custom: map[string]string{}, Participants: map[string]Participation{}, CreatedAt: nowMillis()}
+	}
+	if p := s.mergeConversation(&conv, fields); len(p) > 0 {
+		return badRequest(p)
+	}
+	if exists {
+		old.conv = conv
+	} else {
+		s.talkjs.clock++
+		s.talkjs.convs[id] = &convState{conv: conv, activity: s.talkjs.clock, idem: map[string]string{}}
+	}
+	return emptyOK()
+}
+
+// mergeConversation applies the fields of an upsert to conv.
+func (s *Server) mergeConversation(conv *Conversation, fields map[string]json.RawMessage) problemList {
+	var p problemList
+	for k, raw := range fields {
+		switch k {
+		case "participants":
+			s.addParticipants(conv, raw, &p)
+		case "subject":
+			conv.Subject = p.stringOrNull(k, raw, conv.Subject)
+		case "photoUrl":
+			conv.PhotoURL = p.stringOrNull(k, raw, conv.PhotoURL)
+		case "welcomeMessages":
+			conv.WelcomeMessages = p.stringListOrNull(k, raw, conv.WelcomeMessages)
+		case "custom":
+			conv.Custom = p.custom(raw, conv.Custom)
+		default:
+			p.unknown(k)
+		}
+	}
+	return p
+}
+
+// addParticipants adds the users of an upsert's participants array who
+// do not participate yet, with ReadWrite access and notify true.
+func (s *Server) addParticipants(conv *Conversation, raw json.RawMessage, p *problemList) {
+	var ids []string
+	if json.Unmarshal(raw, &ids) != nil || isNull(raw) {
+		p.add("participants must be an array of user ids")
+		return
+	}
+	for _, uid := range ids {
+		if _, ok := s.talkjs.users[uid]; !ok {
+			p.add("participant " + strconv.Quote(uid) + " is not a user")
+			continue
+		}
+		if _, in := conv.Participants[uid]; !in {
+			conv.Participants[uid] = Participation{Access: "ReadWrite", Notify: true}
+		}
+	}
+}
+
+// deleteConversation is DELETE conversations/{conversation}: it removes
+// the conversation with its messages, participations and idempotency
+// keys.
+func (s *Server) deleteConversation(c call) response {
+	if _, errResp := s.conversation(c); errResp != nil {
+		return *errResp
+	}
+	delete(s.talkjs.convs, c.param("conversation"))
+	return emptyOK()
+}
+
+// listConversations is GET conversations.
+func (s *Server) listConversations(c call) response {
+	return s.conversationsPage(c, "")
+}
+
+// listUserConversations is GET users/{user}/conversations.
+func (s *Server) listUserConversations(c call) response {
+	userID := c.param("user")
+	if _, ok := s.talkjs.users[userID]; !ok {
+		return errorResponse(http.StatusNotFound, "user not found")
+	}
+	return s.conversationsPage(c, userID)
+}
+
+// conversationsPage lists every conversation, or those of a user, by
+// last activity, latest first.
+func (s *Server) conversationsPage(c call, userID string) response {
+	var convs []*convState
+	for _, conv := range s.talkjs.convs {
+		if _, in := conv.conv.Participants[userID]; userID == "" || in {
+			convs = append(convs, conv)
+		}
+	}
+	slices.SortFunc(convs, func(a, b *convState) int { return b.activity - a.activity })
+	all := make([]Conversation, len(convs))
+	for i, conv := range convs {
+		all[i] = conv.snapshot()
+	}
+	return listPage(c, all, func(c Conversation) string { return c.ID })
+}
+
+// putParticipant is PUT conversations/{conversation}/participants/{user}:
+// it overwrites the participation, ReadWrite and notify true by default.
+func (s *Server) putParticipant(c call) response { return s.setParticipant(c, false) }
+
+// patchParticipant is PATCH .../participants/{user}: only the fields sent
+// change, the user must already participate, and access may be "None".
+func (s *Server) patchParticipant(c call) response { return s.setParticipant(c, true) }
+
+func (s *Server) setParticipant(c call, patch bool) response {
+	conv, uid, errResp := s.participantPath(c)
+	if errResp != nil {
+		return *errResp
+	}
+	fields := map[string]json.RawMessage{}
+	if len(bytes.TrimSpace(c.body)) > 0 {
+		var ok bool
+		if fields, ok = object(c.body); !ok {
+			return errorResponse(http.StatusBadRequest, "body must be a JSON object")
+		}
+	}
+	cur, in := conv.conv.Participants[uid]
+	if patch && !in {
+		return errorResponse(http.StatusNotFound, "user is not a participant")
+	}
+	if !patch {
+		cur = Participation{Access: "ReadWrite", Notify: true}
+	}
+	if p := mergeParticipation(&cur, fields, patch); len(p) > 0 {
+		return badRequest(p)
+	}
+	conv.conv.Participants[uid] = cur
+	return emptyOK()
+}
+
+// mergeParticipation applies the fields of a PUT or PATCH to cur.
+func mergeParticipation(cur *Participation, fields map[string]json.RawMessage, patch bool) problemList {
+	var p problemList
+	for k, raw := range fields {
+		switch k {
+		case "access":
+			v, _ := asString(raw)
+			switch {
+			case v == "ReadWrite" || v == "Read" || (patch && v == "None"):
+				cur.Access = v
+			case patch:
+				p.add(`access must be "ReadWrite", "Read" or "None"`)
+			default:
+				p.add(`access must be "ReadWrite" or "Read"`)
+			}
+		case "notify":
+			var b bool
+			if v, ok := asString(raw); ok && v == "MentionsOnly" {
+				cur.Notify = v
+			} else if json.Unmarshal(raw, &b) == nil && !isNull(raw) {
+				cur.Notify = b
+			} else {
+				p.add(`notify must be true, false or "MentionsOnly"`)
+			}
+		default:
+			p.unknown(k)
+		}
+	}
+	return p
+}
+
+// removeParticipant is DELETE .../participants/{user}: the user leaves.
+// It is idempotent: a user who does not participate is no error.
+func (s *Server) removeParticipant(c call) response {
+	conv, uid, errResp := s.participantPath(c)
+	if errResp != nil {
+		return *errResp
+	}
+	delete(conv.conv.Participants, uid)
+	return emptyOK()
+}
+
+// participantPath finds the conversation and the user a participant path
+// names, or answers 404.
+func (s *Server) participantPath(c call) (*convState, string, *response) {
+	conv, errResp := s.conversation(c)
+	if errResp != nil {
+		return nil, "", errResp
+	}
+	uid := c.param("user")
+	if _, ok := s.talkjs.users[uid]; !ok {
+		resp := errorResponse(http.StatusNotFound, "user not found")
+		return nil, "", &resp
+	}
+	return conv, uid, nil
+}
