@@ -82,6 +82,25 @@ func (p *problemList) stringListOrNull(name string, raw json.RawMessage, old []s
 	return v
 }
 
+// fields applies the members of a body object: a member named in
+// nullable is decoded into its destination (a **string or a *[]string, see
+// stringOrNull and stringListOrNull); any other goes to other, which notes
+// an unknown one itself.
+func (p *problemList) fields(body map[string]json.RawMessage, nullable map[string]any, other func(name string, raw json.RawMessage)) {
+	for name, raw := range body {
+		switch dst := nullable[name].(type) {
+		case nil:
+			other(name, raw)
+		case **string:
+			*dst = p.stringOrNull(name, raw, *dst)
+		case *[]string:
+			*dst = p.stringListOrNull(name, raw, *dst)
+		default:
+			panic("convotest: nullable field " + name + " of an unsupported type")
+		}
+	}
+}
+
 // custom applies a custom-field patch: null erases all fields; an object
 // sets each key given, and a key given as null is removed. Values must be
 // strings.

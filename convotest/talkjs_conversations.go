@@ -114,22 +114,17 @@ func (s *Server) putConversation(c call) response {
 // mergeConversation applies the fields of an upsert to conv.
 func (s *Server) mergeConversation(conv *Conversation, fields map[string]json.RawMessage) problemList {
 	var p problemList
-	for k, raw := range fields {
+	nullable := map[string]any{"subject": &conv.Subject, "photoUrl": &conv.PhotoURL, "welcomeMessages": &conv.WelcomeMessages}
+	p.fields(fields, nullable, func(k string, raw json.RawMessage) {
 		switch k {
 		case "participants":
 			s.addParticipants(conv, raw, &p)
-		case "subject":
-			conv.Subject = p.stringOrNull(k, raw, conv.Subject)
-		case "photoUrl":
-			conv.PhotoURL = p.stringOrNull(k, raw, conv.PhotoURL)
-		case "welcomeMessages":
-			conv.WelcomeMessages = p.stringListOrNull(k, raw, conv.WelcomeMessages)
 		case "custom":
 			conv.Custom = p.custom(raw, conv.Custom)
 		default:
 			p.unknown(k)
 		}
-	}
+	})
 	return p
 }
 

@@ -131,7 +131,11 @@ func (s *Server) mergeUser(id string, fields map[string]json.RawMessage) (*User,
 		u = User{ID: id, Role: "default", Custom: map[string]string{}, PushTokens: map[string]bool{}, CreatedAt: nowMillis()}
 	}
 	var p problemList
-	for k, raw := range fields {
+	nullable := map[string]any{
+		"email": &u.Email, "phone": &u.Phone,
+		"photoUrl": &u.PhotoURL, "welcomeMessage": &u.WelcomeMessage, "locale": &u.Locale,
+	}
+	p.fields(fields, nullable, func(k string, raw json.RawMessage) {
 		switch k {
 		case "name":
 			if v, ok := asString(raw); ok && strings.TrimSpace(v) != "" {
@@ -139,16 +143,6 @@ func (s *Server) mergeUser(id string, fields map[string]json.RawMessage) (*User,
 			} else {
 				p.add("name must be a non-empty string")
 			}
-		case "email":
-			u.Email = p.stringListOrNull(k, raw, u.Email)
-		case "phone":
-			u.Phone = p.stringListOrNull(k, raw, u.Phone)
-		case "photoUrl":
-			u.PhotoURL = p.stringOrNull(k, raw, u.PhotoURL)
-		case "welcomeMessage":
-			u.WelcomeMessage = p.stringOrNull(k, raw, u.WelcomeMessage)
-		case "locale":
-			u.Locale = p.stringOrNull(k, raw, u.Locale)
 		case "role":
 			if r := p.stringOrNull(k, raw, &u.Role); r != nil {
 				u.Role = *r
@@ -162,7 +156,7 @@ func (s *Server) mergeUser(id string, fields map[string]json.RawMessage) (*User,
 		default:
 			p.unknown(k)
 		}
-	}
+	})
 	if !exists && u.Name == "" && len(p) == 0 {
 		p.add("name is required to create a user")
 	}
