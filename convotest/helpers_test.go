@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"testing"
 
 	"github.com/convokit/convo/convotest"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -87,4 +89,46 @@ func newServer(t *testing.T, opts ...convotest.ServerOption) *convotest.Server {
 	srv := convotest.NewServer(opts...)
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+// sessionBody is a valid Talqui session start on WhatsApp Business.
+func sessionBody() map[string]any {
+	return map[string]any{
+		"channel": "urn:talqui:whatsapp-internal:0", "pluginConnectionID": convotest.DefaultConnectionID,
+		"contactFullName": "Maria", "contactExternalID": "5527999999999",
+		"messageKey": "text", "messageValue": "Your order is ready",
+	}
+}
+
+// putUser upserts a TalkJS user and requires 200 {}.
+func putUser(t *testing.T, srv *convotest.Server, id string, body any) {
+	t.Helper()
+	a := talkjs(t, srv, "PUT", "/users/"+url.PathEscape(id), body)
+	require.Equal(t, http.StatusOK, a.Status, "%s", a.Body)
+	assert.JSONEq(t, `{}`, string(a.Body))
+}
+
+// putConversation upserts a TalkJS conversation and requires 200.
+func putConversation(t *testing.T, srv *convotest.Server, id string, body any) {
+	t.Helper()
+	a := talkjs(t, srv, "PUT", "/conversations/"+url.PathEscape(id), body)
+	require.Equal(t, http.StatusOK, a.Status, "%s", a.Body)
+}
+
+// ids reads the ids of a {"data": [...]} list.
+func ids(t *testing.T, a answer) []string {
+	t.Helper()
+	require.Equal(t, http.StatusOK, a.Status, "%s", a.Body)
+	var v struct {
+		Data []struct {
+			ID string `json:"id"`
+		} `json:"data"`
+	}
+	require.NoError(t, json.Unmarshal(a.Body, &v))
+	require.NotNil(t, v.Data, "data must be an array: %s", a.Body)
+	out := make([]string, len(v.Data))
+	for i, d := range v.Data {
+		out[i] = d.ID
+	}
+	return out
 }

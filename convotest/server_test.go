@@ -2,46 +2,16 @@ package convotest_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/convokit/convo"
 	"github.com/convokit/convo/convotest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-func sessionBody() map[string]any {
-	return map[string]any{
-		"channel": "urn:talqui:whatsapp-internal:0", "pluginConnectionID": convotest.DefaultConnectionID,
-		"contactFullName": "Maria", "contactExternalID": "5527999999999",
-		"messageKey": "text", "messageValue": "Your order is ready",
-	}
-}
-
-// rawPost sends a Talqui session start on a connection of its own and
-// returns the transport error, if any.
-func rawPost(t *testing.T, srv *convotest.Server, ctx context.Context) (*http.Response, error) {
-	t.Helper()
-	req, err := http.NewRequestWithContext(ctx, "POST", srv.URL+"/tenants/"+srv.TenantID()+"/sessions",
-		bytes.NewReader([]byte(`{"channel":"urn:talqui:whatsapp-internal:0","pluginConnectionID":"pc-convotest",`+
-			`"contactExternalID":"5527999999999","messageKey":"text","messageValue":"hi"}`)))
-	require.NoError(t, err)
-	req.Header.Set("Authorization", "PluginConnection "+convotest.DefaultConnectionToken)
-	req.Header.Set("Content-Type", "application/json")
-	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
-	resp, err := hc.Do(req)
-	if err == nil {
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-	}
-	return resp, err
-}
 
 func TestClient(t *testing.T) {
 	srv := newServer(t)
@@ -60,189 +30,6 @@ func TestClient(t *testing.T) {
 	assert.Len(t, custom.Connections(), 2)
 	_, err = custom.Client()
 	require.NoError(t, err)
-}
-
-func TestFaultStatusThenNormal(t *testing.T) {
-	srv := newServer(t)
-	putConversation(t, srv, "c1", map[string]any{})
-	srv.Inject(convotest.Fault{Method: "POST", Path: "/v1/" + srv.AppID() + "/conversations/*", Times: 2,
-		Status: http.StatusTooManyRequests, RetryAfter: "1"})
-	assert.Equal(t, 2, srv.PendingFaults())
-
-	msg := []any{map[string]any{"text": "hi", "type": "SystemMessage"}}
-	for range 2 {
-		a := talkjs(t, srv, "POST", "/conversations/c1/messages", msg)
-		assert.Equal(t, http.StatusTooManyRequests, a.Status)
-		assert.Equal(t, "1", a.Header.Get("Retry-After"))
-		assert.Equal(t, "Too Many Requests", a.Object(t)["message"])
-	}
-	assert.Empty(t, srv.Messages("c1"), "failed before acting: nothing stored")
-	assert.Equal(t, http.StatusOK, talkjs(t, srv, "GET", "/conversations/c1", nil).Status, "another path: no fault")
-	assert.Equal(t, http.StatusOK, talkjs(t, srv, "POST", "/conversations/c1/messages", msg).Status, "then normal")
-	assert.Len(t, srv.Messages("c1"), 1)
-	assert.Zero(t, srv.PendingFaults())
-	assert.Equal(t, 2, srv.Stats().FaultsApplied)
-
-	reqs := srv.Requests()
-	var statuses []int
-	for _, r := range reqs[1:] {
-		statuses = append(statuses, r.Status)
-	}
-	assert.Equal(t, []int{429, 429, 200, 200}, statuses)
-	require.NotNil(t, reqs[1].Fault)
-	assert.Equal(t, http.StatusTooManyRequests, reqs[1].Fault.Status)
-	assert.Nil(t, reqs[4].Fault)
-}
-
-func TestFaultsInOrderWithBodyAndMethod(t *testing.T) {
-	srv := newServer(t)
-	srv.Inject(
-		convotest.Fault{Method: "GET", Path: "/v1/*", Status: 503, Body: `{"message":"maintenance"}`},
-		convotest.Fault{Path: "/v1/*", Status: 500},
-	)
-	a := talkjs(t, srv, "PUT", "/users/alice", map[string]any{"name": "Alice"})
-	assert.Equal(t, 500, a.Status, "the PUT skips the GET-only fault and takes the next")
-	a = talkjs(t, srv, "GET", "/users/alice", nil)
-	assert.Equal(t, 503, a.Status)
-	assert.JSONEq(t, `{"message":"maintenance"}`, string(a.Body))
-	assert.Equal(t, 404, talkjs(t, srv, "GET", "/users/alice", nil).Status, "the faulted PUT stored nothing")
-
-	srv.Inject(convotest.Fault{Status: 500, Times: 5})
-	srv.ClearFaults()
-	assert.Zero(t, srv.PendingFaults())
-	assert.Equal(t, 404, talkjs(t, srv, "GET", "/users/alice", nil).Status)
-}
-
-func TestFaultActThenFail(t *testing.T) {
-	srv := newServer(t)
-	putConversation(t, srv, "c1", map[string]any{})
-	srv.Inject(convotest.Fault{Method: "POST", Status: http.StatusInternalServerError, AfterApply: true})
-	a := talkjs(t, srv, "POST", "/conversations/c1/messages", []any{map[string]any{"text": "hi", "type": "SystemMessage", "idempotencyKey": "k"}})
-	assert.Equal(t, http.StatusInternalServerError, a.Status)
-	require.Len(t, srv.Messages("c1"), 1, "the server acted before failing")
-
-	a = talkjs(t, srv, "POST", "/conversations/c1/messages", []any{map[string]any{"text": "hi", "type": "SystemMessage", "idempotencyKey": "k"}})
-	require.Equal(t, http.StatusOK, a.Status)
-	assert.Contains(t, string(a.Body), srv.Messages("c1")[0].ID, "a retry with the key answers the stored id")
-	assert.Len(t, srv.Messages("c1"), 1)
-	assert.Equal(t, 1, srv.Stats().TalkJSMessages)
-}
-
-func TestFaultDropBeforeActing(t *testing.T) {
-	srv := newServer(t)
-	srv.Inject(convotest.Fault{Path: "/tenants/*", Drop: true})
-	_, err := rawPost(t, srv, context.Background())
-	require.Error(t, err, "the client sees a dropped connection")
-	assert.Empty(t, srv.Sessions(), "nothing done")
-	assert.Zero(t, srv.Stats().TalquiSessions)
-	reqs := srv.Requests()
-	require.Len(t, reqs, 1)
-	assert.Zero(t, reqs[0].Status)
-
-	resp, err := rawPost(t, srv, context.Background())
-	require.NoError(t, err)
-	assert.Equal(t, http.StatusCreated, resp.StatusCode)
-	assert.Len(t, srv.Sessions(), 1)
-}
-
-func TestFaultActThenDrop(t *testing.T) {
-	srv := newServer(t)
-	srv.Inject(convotest.Fault{Path: "/tenants/*", Drop: true, AfterApply: true})
-	_, err := rawPost(t, srv, context.Background())
-	require.Error(t, err, "the client sees a dropped connection")
-	assert.Len(t, srv.Sessions(), 1, "but the session was opened")
-	assert.Equal(t, 1, srv.Stats().TalquiSessions)
-	assert.Zero(t, srv.Requests()[0].Status)
-}
-
-func TestFaultDelay(t *testing.T) {
-	srv := newServer(t)
-	srv.Inject(convotest.Fault{Delay: 80 * time.Millisecond})
-	start := time.Now()
-	resp, err := rawPost(t, srv, context.Background())
-	require.NoError(t, err)
-	assert.Equal(t, http.StatusCreated, resp.StatusCode, "a delay alone: handled normally")
-	assert.GreaterOrEqual(t, time.Since(start), 80*time.Millisecond)
-
-	// The client gives up during the delay; the server still acts.
-	srv.Inject(convotest.Fault{Delay: 150 * time.Millisecond})
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-	defer cancel()
-	_, err = rawPost(t, srv, ctx)
-	require.ErrorIs(t, err, context.DeadlineExceeded)
-	require.Eventually(t, func() bool { return srv.Stats().TalquiSessions == 2 }, 2*time.Second, 5*time.Millisecond)
-
-	// A delay then a status: nothing done.
-	srv.Inject(convotest.Fault{Delay: 10 * time.Millisecond, Status: 502})
-	resp, err = rawPost(t, srv, context.Background())
-	require.NoError(t, err)
-	assert.Equal(t, 502, resp.StatusCode)
-	assert.Equal(t, 2, srv.Stats().TalquiSessions)
-}
-
-func TestCloseCutsDelayShort(t *testing.T) {
-	srv := convotest.NewServer()
-	srv.Inject(convotest.Fault{Delay: time.Minute, Status: 500})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_, _ = rawPost(t, srv, context.Background())
-	}()
-	require.Eventually(t, func() bool { return len(srv.Requests()) == 1 }, 2*time.Second, time.Millisecond)
-	start := time.Now()
-	srv.Close()
-	<-done
-	assert.Less(t, time.Since(start), 10*time.Second)
-}
-
-func TestRecording(t *testing.T) {
-	srv := newServer(t)
-	before := time.Now()
-	a := talqui(t, srv, sessionBody())
-	require.Equal(t, http.StatusCreated, a.Status)
-	talkjs(t, srv, "GET", "/users?limit=5&startingAfter=x", nil)
-	talkjs(t, srv, "GET", "/users/a%2Fb", nil)
-
-	reqs := srv.Requests()
-	require.Len(t, reqs, 3)
-	r := reqs[0]
-	assert.Equal(t, "POST", r.Method)
-	assert.Equal(t, "/tenants/"+convotest.DefaultTenantID+"/sessions", r.Path)
-	assert.Equal(t, "PluginConnection "+convotest.DefaultConnectionToken, r.Header.Get("Authorization"))
-	assert.Equal(t, "application/json", r.Header.Get("Content-Type"))
-	assert.JSONEq(t, `{"channel":"urn:talqui:whatsapp-internal:0","pluginConnectionID":"pc-convotest",
-		"contactFullName":"Maria","contactExternalID":"5527999999999","messageKey":"text","messageValue":"Your order is ready"}`, string(r.Body))
-	assert.False(t, r.Time.Before(before))
-	assert.Equal(t, http.StatusCreated, r.Status)
-
-	assert.Equal(t, "5", reqs[1].Query.Get("limit"))
-	assert.Equal(t, "x", reqs[1].Query.Get("startingAfter"))
-	assert.Equal(t, http.StatusBadRequest, reqs[1].Status)
-	assert.Equal(t, "/v1/"+convotest.DefaultAppID+"/users/a%2Fb", reqs[2].Path)
-
-	// Requests returns copies.
-	reqs[0].Body[0] = 'X'
-	reqs[0].Header.Set("Authorization", "changed")
-	assert.Equal(t, byte('{'), srv.Requests()[0].Body[0])
-	assert.Equal(t, "PluginConnection "+convotest.DefaultConnectionToken, srv.Requests()[0].Header.Get("Authorization"))
-
-	assert.Equal(t, 1, srv.RequestCount("POST", "/tenants/"+convotest.DefaultTenantID+"/sessions"))
-	assert.Equal(t, 2, srv.RequestCount("GET", "/v1/*"))
-	assert.Equal(t, 3, srv.RequestCount("", "*"))
-	assert.Equal(t, 0, srv.RequestCount("PUT", "/v1/*"))
-	assert.Equal(t, 1, srv.RequestCount("get", "/v1/"+convotest.DefaultAppID+"/users"), "exact path, query apart")
-
-	srv.ClearRequests()
-	assert.Empty(t, srv.Requests())
-	assert.Len(t, srv.Sessions(), 1, "ClearRequests keeps the state")
-
-	srv.Inject(convotest.Fault{Status: 500})
-	srv.Reset()
-	assert.Empty(t, srv.Sessions())
-	assert.Empty(t, srv.Contacts())
-	assert.Zero(t, srv.PendingFaults())
-	assert.Equal(t, convotest.Stats{}, srv.Stats())
-	assert.Equal(t, http.StatusCreated, talqui(t, srv, sessionBody()).Status, "credentials survive Reset")
 }
 
 func TestConcurrentSends(t *testing.T) {

@@ -1,8 +1,9 @@
 package convotest
 
-// This file holds the Talqui session start, POST
-// /tenants/{tenantID}/sessions, in the order it runs: the caller's
-// credentials, the body, each channel's rules, the state, the answer.
+// This file holds the checks of a Talqui session start, POST
+// /tenants/{tenantID}/sessions, in the order they run: the caller's
+// credentials, the body, the common fields, each channel's rules. The
+// state it changes and its answer are in talqui.go.
 
 import (
 	"crypto/subtle"
@@ -11,7 +12,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"time"
 )
 
 // Talqui channel URNs with rules of their own in the fake.
@@ -218,47 +218,4 @@ func (st *sessionStart) setDefaults() {
 	if st.typ == "" {
 		st.typ = "auto"
 	}
-}
-
-// openSession stores a session start: the contact of its channel and
-// external id, made on first use, and a new session with its first
-// message.
-func (s *Server) openSession(st sessionStart) (*TalquiContact, *TalquiSession) {
-	now := time.Now().UTC().Truncate(time.Millisecond)
-	contact := s.talquiContact(st, now)
-	sess := &TalquiSession{
-		ID:                newUUID(),
-		ContactID:         contact.ID,
-		TenantID:          s.tenantID,
-		Channel:           st.channel,
-		ConnectionID:      st.connID,
-		Kind:              st.kind,
-		Type:              st.typ,
-		CampaignModelID:   st.modelID,
-		CampaignVariables: st.vars,
-		Extra:             st.extra,
-		CreatedAt:         now,
-	}
-	sess.Message = TalquiMessage{ID: newUUID(), SessionID: sess.ID, Key: st.key, Value: st.value, CreatedAt: now}
-	s.talqui.sessions = append(s.talqui.sessions, sess)
-	s.stats.TalquiSessions++
-	return contact, sess
-}
-
-// talquiContact returns the contact of the start's channel and external
-// id, made when new; a name sent updates an existing one.
-func (s *Server) talquiContact(st sessionStart, now time.Time) *TalquiContact {
-	key := [2]string{st.channel, st.externalID}
-	contact := s.talqui.byKey[key]
-	if contact != nil {
-		if st.fullName != "" {
-			contact.FullName = st.fullName
-		}
-		return contact
-	}
-	contact = &TalquiContact{ID: newUUID(), FullName: st.fullName, ExternalID: st.externalID, Channel: st.channel, CreatedAt: now}
-	s.talqui.byKey[key] = contact
-	s.talqui.contacts = append(s.talqui.contacts, contact)
-	s.stats.TalquiContacts++
-	return contact
 }

@@ -1,0 +1,164 @@
+package convotest_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestTalkJSMessages(t *testing.T) {
+	srv := newServer(t)
+	putUser(t, srv, "alice", map[string]any{"name": "Alice"})
+	putUser(t, srv, "bob", map[string]any{"name": "Bob"})
+	putConversation(t, srv, "c1", map[string]any{"participants": []string{"alice"}})
+
+	a := talkjs(t, srv, "POST", "/conversations/c1/messages", []any{
+		map[string]any{"text": "Hello Bob!", "sender": "alice", "type": "UserMessage", "custom": map[string]string{"k": "v"}},
+		map[string]any{"text": "Alice joined", "type": "SystemMessage"},
+	})
+	require.Equal(t, http.StatusOK, a.Status, "%s", a.Body)
+	var sent []struct {
+		ID string `json:"id"`
+	}
+	require.NoError(t, json.Unmarshal(a.Body, &sent))
+	require.Len(t, sent, 2)
+	assert.Regexp(t, `^msg_[0-9A-Za-z]{22}$`, sent[0].ID)
+	assert.NotEqual(t, sent[0].ID, sent[1].ID)
+
+	a = talkjs(t, srv, "GET", "/conversations/c1/messages", nil)
+	require.Equal(t, http.StatusOK, a.Status)
+	data := a.Object(t)["data"].([]any)
+	require.Len(t, data, 2)
+	sys, user := data[0].(map[string]any), data[1].(map[string]any)
+	assert.Equal(t, sent[1].ID, sys["id"], "newest first")
+	assert.Nil(t, sys["senderId"])
+	assert.Equal(t, "SystemMessage", sys["type"])
+	for _, k := range []string{"id", "conversationId", "type", "senderId", "readBy", "text", "attachment", "location", "origin", "createdAt", "editedAt", "referencedMessageId", "custom"} {
+		assert.Contains(t, user, k)
+	}
+	assert.Equal(t, "c1", user["conversationId"])
+	assert.Equal(t, "alice", user["senderId"])
+	assert.Equal(t, []any{}, user["readBy"])
+	assert.Equal(t, "rest", user["origin"])
+	assert.Nil(t, user["attachment"])
+	assert.Nil(t, user["editedAt"])
+	assert.Equal(t, map[string]any{"k": "v"}, user["custom"])
+	assert.Equal(t, map[string]any{}, sys["custom"])
+
+	conv := talkjs(t, srv, "GET", "/conversations/c1", nil).Object(t)
+	assert.Equal(t, sent[1].ID, conv["lastMessage"].(map[string]any)["id"])
+
+	one := talkjs(t, srv, "GET", "/conversations/c1/messages/"+sent[0].ID, nil)
+	require.Equal(t, http.StatusOK, one.Status)
+	assert.Equal(t, "Hello Bob!", one.Object(t)["text"])
+
+	bad := []struct {
+		name string
+		msgs any
+	}{
+		{"empty array", []any{}},
+		{"not an array", map[string]any{"text": "x", "type": "SystemMessage"}},
+		{"sender not a participant", []any{map[string]any{"text": "x", "sender": "bob", "type": "UserMessage"}}},
+		{"sender unknown", []any{map[string]any{"text": "x", "sender": "ghost", "type": "UserMessage"}}},
+		{"user message without sender", []any{map[string]any{"text": "x", "type": "UserMessage"}}},
+		{"system message with sender", []any{map[string]any{"text": "x", "sender": "alice", "type": "SystemMessage"}}},
+		{"no type", []any{map[string]any{"text": "x", "sender": "alice"}}},
+		{"no text", []any{map[string]any{"sender": "alice", "type": "UserMessage"}}},
+		{"unknown field", []any{map[string]any{"text": "x", "type": "SystemMessage", "senderId": "alice"}}},
+		{"one bad among good", []any{
+			map[string]any{"text": "ok", "type": "SystemMessage"},
+			map[string]any{"text": "x", "sender": "bob", "type": "UserMessage"},
+		}},
+	}
+	for _, tc := range bad {
+		a := talkjs(t, srv, "POST", "/conversations/c1/messages", tc.msgs)
+		assert.Equal(t, http.StatusBadRequest, a.Status, "%s: %s", tc.name, a.Body)
+	}
+	assert.Len(t, srv.Messages("c1"), 2, "nothing applied by a refused send")
+
+	var eleven []any
+	for i := range 11 {
+		eleven = append(eleven, map[string]any{"text": fmt.Sprint(i), "type": "SystemMessage"})
+	}
+	a = talkjs(t, srv, "POST", "/conversations/c1/messages", eleven)
+	assert.Equal(t, http.StatusBadRequest, a.Status, "more than 10 messages")
+	assert.Len(t, srv.Messages("c1"), 2, "nothing applied")
+	a = talkjs(t, srv, "POST", "/conversations/c1/messages", eleven[:10])
+	assert.Equal(t, http.StatusOK, a.Status, "10 is allowed")
+	assert.Equal(t, 12, srv.Stats().TalkJSMessages)
+
+	assert.Equal(t, http.StatusNotFound, talkjs(t, srv, "POST", "/conversations/nope/messages", eleven[:1]).Status)
+	assert.Equal(t, http.StatusNotFound, talkjs(t, srv, "GET", "/conversations/nope/messages", nil).Status)
+}
+
+func TestTalkJSMessagePagination(t *testing.T) {
+	srv := newServer(t)
+	putConversation(t, srv, "c1", map[string]any{})
+	var stored []string
+	for i := range 8 {
+		a := talkjs(t, srv, "POST", "/conversations/c1/messages", []any{map[string]any{"text": fmt.Sprint(i), "type": "SystemMessage"}})
+		require.Equal(t, http.StatusOK, a.Status)
+		var r []map[string]string
+		require.NoError(t, json.Unmarshal(a.Body, &r))
+		stored = append(stored, r[0]["id"])
+	}
+	p1 := ids(t, talkjs(t, srv, "GET", "/conversations/c1/messages?limit=3", nil))
+	p2 := ids(t, talkjs(t, srv, "GET", "/conversations/c1/messages?limit=3&startingAfter="+p1[2], nil))
+	p3 := ids(t, talkjs(t, srv, "GET", "/conversations/c1/messages?limit=3&startingAfter="+p2[2], nil))
+	assert.Len(t, p3, 2, "a short last page")
+	got := append(append(p1, p2...), p3...)
+	want := make([]string, len(stored))
+	for i, id := range stored {
+		want[len(stored)-1-i] = id
+	}
+	assert.Equal(t, want, got, "newest first, every message once")
+}
+
+func TestTalkJSIdempotencyKeys(t *testing.T) {
+	srv := newServer(t)
+	putConversation(t, srv, "c1", map[string]any{})
+	putConversation(t, srv, "c2", map[string]any{})
+	send := func(conv string, msgs ...map[string]any) []string {
+		t.Helper()
+		body := make([]any, len(msgs))
+		for i, m := range msgs {
+			body[i] = m
+		}
+		a := talkjs(t, srv, "POST", "/conversations/"+conv+"/messages", body)
+		require.Equal(t, http.StatusOK, a.Status, "%s", a.Body)
+		var r []map[string]string
+		require.NoError(t, json.Unmarshal(a.Body, &r))
+		out := make([]string, len(r))
+		for i, x := range r {
+			out[i] = x["id"]
+		}
+		return out
+	}
+	msg := func(text, key string) map[string]any {
+		m := map[string]any{"text": text, "type": "SystemMessage"}
+		if key != "" {
+			m["idempotencyKey"] = key
+		}
+		return m
+	}
+
+	first := send("c1", msg("hello", "k1"))
+	again := send("c1", msg("hello", "k1"))
+	assert.Equal(t, first, again, "same key: same id")
+	require.Len(t, srv.Messages("c1"), 1, "stored once")
+	assert.Equal(t, "k1", srv.Messages("c1")[0].IdempotencyKey)
+
+	mixed := send("c1", msg("new", "k2"), msg("hello", "k1"), msg("new again", "k2"), msg("no key", ""))
+	assert.Equal(t, first[0], mixed[1])
+	assert.Equal(t, mixed[0], mixed[2], "a key repeated within one request")
+	assert.Len(t, srv.Messages("c1"), 3)
+
+	other := send("c2", msg("hello", "k1"))
+	assert.NotEqual(t, first, other, "keys are per conversation")
+	assert.Equal(t, 3, srv.Stats().TalkJSReplays)
+	assert.Equal(t, 4, srv.Stats().TalkJSMessages)
+}
