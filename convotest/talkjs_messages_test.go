@@ -6,11 +6,16 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/convokit/convo/convotest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-func TestTalkJSMessages(t *testing.T) {
+// twoMessages makes users alice and bob and conversation c1 (alice
+// participates), then sends a UserMessage from alice and a SystemMessage
+// in one call; it returns their ids.
+func twoMessages(t *testing.T) (*convotest.Server, []string) {
+	t.Helper()
 	srv := newServer(t)
 	putUser(t, srv, "alice", map[string]any{"name": "Alice"})
 	putUser(t, srv, "bob", map[string]any{"name": "Bob"})
@@ -28,13 +33,17 @@ func TestTalkJSMessages(t *testing.T) {
 	require.Len(t, sent, 2)
 	assert.Regexp(t, `^msg_[0-9A-Za-z]{22}$`, sent[0].ID)
 	assert.NotEqual(t, sent[0].ID, sent[1].ID)
+	return srv, []string{sent[0].ID, sent[1].ID}
+}
 
-	a = talkjs(t, srv, "GET", "/conversations/c1/messages", nil)
+func TestTalkJSMessages(t *testing.T) {
+	srv, sent := twoMessages(t)
+	a := talkjs(t, srv, "GET", "/conversations/c1/messages", nil)
 	require.Equal(t, http.StatusOK, a.Status)
 	data := a.Object(t)["data"].([]any)
 	require.Len(t, data, 2)
 	sys, user := data[0].(map[string]any), data[1].(map[string]any)
-	assert.Equal(t, sent[1].ID, sys["id"], "newest first")
+	assert.Equal(t, sent[1], sys["id"], "newest first")
 	assert.Nil(t, sys["senderId"])
 	assert.Equal(t, "SystemMessage", sys["type"])
 	for _, k := range []string{"id", "conversationId", "type", "senderId", "readBy", "text", "attachment", "location", "origin", "createdAt", "editedAt", "referencedMessageId", "custom"} {
@@ -50,12 +59,15 @@ func TestTalkJSMessages(t *testing.T) {
 	assert.Equal(t, map[string]any{}, sys["custom"])
 
 	conv := talkjs(t, srv, "GET", "/conversations/c1", nil).Object(t)
-	assert.Equal(t, sent[1].ID, conv["lastMessage"].(map[string]any)["id"])
+	assert.Equal(t, sent[1], conv["lastMessage"].(map[string]any)["id"])
 
-	one := talkjs(t, srv, "GET", "/conversations/c1/messages/"+sent[0].ID, nil)
+	one := talkjs(t, srv, "GET", "/conversations/c1/messages/"+sent[0], nil)
 	require.Equal(t, http.StatusOK, one.Status)
 	assert.Equal(t, "Hello Bob!", one.Object(t)["text"])
+}
 
+func TestTalkJSMessagesRefused(t *testing.T) {
+	srv, _ := twoMessages(t)
 	bad := []struct {
 		name string
 		msgs any
@@ -84,7 +96,7 @@ func TestTalkJSMessages(t *testing.T) {
 	for i := range 11 {
 		eleven = append(eleven, map[string]any{"text": fmt.Sprint(i), "type": "SystemMessage"})
 	}
-	a = talkjs(t, srv, "POST", "/conversations/c1/messages", eleven)
+	a := talkjs(t, srv, "POST", "/conversations/c1/messages", eleven)
 	assert.Equal(t, http.StatusBadRequest, a.Status, "more than 10 messages")
 	assert.Len(t, srv.Messages("c1"), 2, "nothing applied")
 	a = talkjs(t, srv, "POST", "/conversations/c1/messages", eleven[:10])
