@@ -45,8 +45,8 @@ func statusResponder(code int, header ...string) httpmock.Responder {
 func safeCall(ctx context.Context, c *Client) error {
 	var out map[string]any
 	return c.do(ctx, &request{
-		provider: ProviderTalkJS, method: http.MethodGet,
-		path: "/users/{userID}", params: []string{"u1"}, out: &out, repeatable: true,
+		api: c.talkjs, method: http.MethodGet,
+		path: "/users/{userID}", params: []string{"u1"}, out: &out,
 	})
 }
 
@@ -319,8 +319,8 @@ func TestPathSegmentsEscaped(t *testing.T) {
 		return httpmock.NewStringResponse(200, `{}`), nil
 	})
 	err := env.c.do(context.Background(), &request{
-		provider: ProviderTalkJS, method: http.MethodGet,
-		path: "/users/{userID}", params: []string{"a/b?c#d e"}, repeatable: true,
+		api: env.c.talkjs, method: http.MethodGet,
+		path: "/users/{userID}", params: []string{"a/b?c#d e"},
 	})
 	require.NoError(t, err)
 	assert.Equal(t, "/v1/app1/users/a%2Fb%3Fc%23d%20e", path)
@@ -330,7 +330,7 @@ func TestBadPathSegmentsRefused(t *testing.T) {
 	env := newTestEnv(t)
 	for _, id := range []string{"", ".", ".."} {
 		err := env.c.do(context.Background(), &request{
-			provider: ProviderTalkJS, method: http.MethodGet,
+			api: env.c.talkjs, method: http.MethodGet,
 			path: "/conversations/{conversationID}/participants/{userID}", params: []string{"c1", id},
 		})
 		var ve *ValidationError
@@ -472,8 +472,8 @@ func TestPluginConnectionHidesToken(t *testing.T) {
 func TestDeleteNotFoundAfterRetryIsDone(t *testing.T) {
 	del := func(c *Client) error {
 		return c.do(context.Background(), &request{
-			provider: ProviderTalkJS, method: http.MethodDelete,
-			path: "/conversations/{conversationID}", params: []string{"c1"}, repeatable: true,
+			api: c.talkjs, method: http.MethodDelete,
+			path: "/conversations/{conversationID}", params: []string{"c1"},
 		})
 	}
 	const u = "https://api.talkjs.com/v1/app1/conversations/c1"

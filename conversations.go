@@ -385,13 +385,13 @@ func (s *ConversationsService) send(ctx context.Context, convID string, msgs []O
 			ID string `json:"id"`
 		}
 		err := s.c.do(ctx, &request{
-			provider:   ProviderTalkJS,
+			api:        s.c.talkjs,
 			method:     http.MethodPost,
 			path:       "/conversations/{conversationID}/messages",
 			params:     []string{convID},
 			body:       chunk,
 			out:        &resp,
-			repeatable: true, // every message carries an idempotencyKey
+			idempotent: true, // every message carries an idempotencyKey
 		})
 		if err == nil && len(resp) != len(chunk) {
 			err = fmt.Errorf("convo: talkjs POST /conversations/%s/messages: %w: %d ids for %d messages",
@@ -417,12 +417,11 @@ func (s *ConversationsService) Upsert(ctx context.Context, id string, u Conversa
 		return err
 	}
 	return s.c.do(ctx, &request{
-		provider:   ProviderTalkJS,
-		method:     http.MethodPut,
-		path:       "/conversations/{conversationID}",
-		params:     []string{id},
-		body:       u,
-		repeatable: true,
+		api:    s.c.talkjs,
+		method: http.MethodPut,
+		path:   "/conversations/{conversationID}",
+		params: []string{id},
+		body:   u,
 	})
 }
 
@@ -443,11 +442,10 @@ func (s *ConversationsService) List(ctx context.Context, opts *ConversationListO
 // for good (DELETE /conversations/{id}).
 func (s *ConversationsService) Delete(ctx context.Context, id string) error {
 	return s.c.do(ctx, &request{
-		provider:   ProviderTalkJS,
-		method:     http.MethodDelete,
-		path:       "/conversations/{conversationID}",
-		params:     []string{id},
-		repeatable: true,
+		api:    s.c.talkjs,
+		method: http.MethodDelete,
+		path:   "/conversations/{conversationID}",
+		params: []string{id},
 	})
 }
 
@@ -474,12 +472,11 @@ func (s *ConversationsService) participation(ctx context.Context, method, convID
 		return err
 	}
 	return s.c.do(ctx, &request{
-		provider:   ProviderTalkJS,
-		method:     method,
-		path:       "/conversations/{conversationID}/participants/{userID}",
-		params:     []string{convID, userID},
-		body:       p,
-		repeatable: true,
+		api:    s.c.talkjs,
+		method: method,
+		path:   "/conversations/{conversationID}/participants/{userID}",
+		params: []string{convID, userID},
+		body:   p,
 	})
 }
 
@@ -489,11 +486,10 @@ func (s *ConversationsService) participation(ctx context.Context, method, convID
 // UpdateParticipation with AccessNone.
 func (s *ConversationsService) Leave(ctx context.Context, convID, userID string) error {
 	return s.c.do(ctx, &request{
-		provider:   ProviderTalkJS,
-		method:     http.MethodDelete,
-		path:       "/conversations/{conversationID}/participants/{userID}",
-		params:     []string{convID, userID},
-		repeatable: true,
+		api:    s.c.talkjs,
+		method: http.MethodDelete,
+		path:   "/conversations/{conversationID}/participants/{userID}",
+		params: []string{convID, userID},
 	})
 }
 

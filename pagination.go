@@ -119,12 +119,11 @@ func conversationListQuery(opts *ConversationListOptions) pageSpec {
 func talkjsGet[T any](ctx context.Context, c *Client, path string, params ...string) (*T, error) {
 	v := new(T)
 	err := c.do(ctx, &request{
-		provider:   ProviderTalkJS,
-		method:     http.MethodGet,
-		path:       path,
-		params:     params,
-		out:        v,
-		repeatable: true,
+		api:    c.talkjs,
+		method: http.MethodGet,
+		path:   path,
+		params: params,
+		out:    v,
 	})
 	if err != nil {
 		return nil, err
@@ -148,13 +147,12 @@ func paginate[T any](ctx context.Context, c *Client, path string, params []strin
 				Data []T `json:"data"`
 			}
 			err := c.do(ctx, &request{
-				provider:   ProviderTalkJS,
-				method:     http.MethodGet,
-				path:       path,
-				params:     params,
-				query:      spec.query(after),
-				out:        &page,
-				repeatable: true,
+				api:    c.talkjs,
+				method: http.MethodGet,
+				path:   path,
+				params: params,
+				query:  spec.query(after),
+				out:    &page,
 			})
 			if err != nil {
 				yield(nil, err)

@@ -165,12 +165,11 @@ func (s *UsersService) Upsert(ctx context.Context, id string, u UserUpdate) erro
 		return err
 	}
 	return s.c.do(ctx, &request{
-		provider:   ProviderTalkJS,
-		method:     http.MethodPut,
-		path:       "/users/{userID}",
-		params:     []string{id},
-		body:       u,
-		repeatable: true,
+		api:    s.c.talkjs,
+		method: http.MethodPut,
+		path:   "/users/{userID}",
+		params: []string{id},
+		body:   u,
 	})
 }
 
@@ -257,11 +256,10 @@ func (s *UsersService) UpsertMany(ctx context.Context, users map[string]UserUpda
 	batches := slices.Collect(slices.Chunk(ids, UpsertManyBatchSize))
 	put := func(ctx context.Context, batch []string) error {
 		return s.c.do(ctx, &request{
-			provider:   ProviderTalkJS,
-			method:     http.MethodPut,
-			path:       "/users",
-			body:       userBatch{ids: batch, users: users},
-			repeatable: true,
+			api:    s.c.talkjs,
+			method: http.MethodPut,
+			path:   "/users",
+			body:   userBatch{ids: batch, users: users},
 		})
 	}
 	if len(batches) == 1 {
