@@ -15,7 +15,6 @@ import (
 	"time"
 )
 
-
 // checkRetry decides whether an attempt is repeated. See the package
 // documentation for the rules.
 func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
