@@ -501,12 +501,7 @@ func expandPath(tmpl string, params []string) (string, error) {
 		}
 		v := params[i]
 		i++
-		switch v {
-		case "":
-			ps.add(name, "must not be empty")
-		case ".", "..":
-			ps.addf(name, "must not be %q", v)
-		}
+		ps.segment(name, v)
 		b.WriteString(url.PathEscape(v))
 		tmpl = tmpl[end+1:]
 	}

@@ -329,13 +329,6 @@ func validateMessages(ps *problems, field string, msgs []OutgoingMessage) {
 	}
 }
 
-// checkConversationID reports convID problems with the pipeline's own
-// rules, so they come out together with the other problems.
-func checkConversationID(ps *problems, convID string) {
-	_, err := expandPath("{conversationID}", []string{convID})
-	_ = ps.merge(err) // expandPath fails only with a *ValidationError
-}
-
 func randomKey() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+ panics instead)
@@ -363,7 +356,7 @@ func randomKey() string {
 // ErrOutcomeUnknown, those of the failed request may have been).
 func (s *ConversationsService) SendMessages(ctx context.Context, convID string, msgs ...OutgoingMessage) ([]string, error) {
 	var ps problems
-	checkConversationID(&ps, convID)
+	ps.segment("conversationID", convID)
 	validateMessages(&ps, "msgs", msgs)
 	if err := ps.err(); err != nil {
 		return nil, err
@@ -543,7 +536,7 @@ func (s *ConversationsService) Open(ctx context.Context, convID string, o OpenCo
 		conv.Participants = sortedKeys(o.Users)
 	}
 	var ps problems
-	checkConversationID(&ps, convID)
+	ps.segment("conversationID", convID)
 	for _, id := range sortedKeys(o.Users) {
 		if id == "" {
 			ps.add(`o.Users[""]`, "user id must not be empty")
