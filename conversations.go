@@ -353,7 +353,7 @@ func (s *ConversationsService) Open(ctx context.Context, convID string, o OpenCo
 			ps.add(`o.Users[""]`, "user id must not be empty")
 		}
 		u := o.Users[id]
-		u.validate(&ps, fieldKey("o.Users", id)+".")
+		u.validate(&ps, func() string { return fieldKey("o.Users", id) + "." })
 	}
 	conv.validate(&ps, "o.Conversation.")
 	if len(o.Messages) > 0 {
