@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -355,3 +356,13 @@ func (s *UsersService) Conversations(ctx context.Context, userID string, opts *C
 }
 
 func userID(u *User) string { return u.ID }
+
+// sortedKeys gives the keys of m in order.
+func sortedKeys[V any](m map[string]V) []string {
+	if len(m) == 1 {
+		for k := range m {
+			return []string{k}
+		}
+	}
+	return slices.Sorted(maps.Keys(m))
+}

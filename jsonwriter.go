@@ -1,15 +1,13 @@
 package convo
 
 import (
-	"maps"
 	"slices"
 	"unicode/utf8"
 )
 
-// This file holds what UserUpdate and ConversationUpdate share: the Clear
-// mechanism (fields named by their JSON names, sent as null) and a small
-// JSON object writer, so that the update bodies are encoded directly
-// instead of through a map[string]any.
+// This file holds the JSON writer of the update bodies (UserUpdate,
+// ConversationUpdate and UpsertMany's batch): set fields only, maps with
+// sorted keys, true-or-null push tokens, and null for each name in Clear.
 
 // jsonObject appends a JSON object to b, field by field. Keys are trusted
 // constants (documented field names); values are escaped.
@@ -138,15 +136,6 @@ func mapHint[V any](m map[string]V) int {
 		n += len(k) + 8
 	}
 	return n
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	if len(m) == 1 {
-		for k := range m {
-			return []string{k}
-		}
-	}
-	return slices.Sorted(maps.Keys(m))
 }
 
 const hexDigits = "0123456789abcdef"
