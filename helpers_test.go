@@ -3,9 +3,9 @@ package convo
 import (
 	"bytes"
 	"io"
-	"slices"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"testing"
 	"time"

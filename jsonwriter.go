@@ -9,6 +9,10 @@ import (
 // ConversationUpdate and UpsertMany's batch): set fields only, maps with
 // sorted keys, true-or-null push tokens, and null for each name in Clear.
 
+// It pays in bench/: through encoding/json instead, BenchmarkUpsertMany
+// (10,000 users) took 61.0k allocs and 6.7 MB an op against 20.5k and
+// 4.1 MB, and InMemory/op=Upsert 32 allocs against 31.
+
 // jsonObject appends a JSON object to b, field by field. Keys are trusted
 // constants (documented field names); values are escaped.
 type jsonObject struct {

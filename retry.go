@@ -40,16 +40,22 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 	return retry, err
 }
 
+// decide applies the retry rules, in the order of the table in doc.go and
+// the README (rule numbers in the comments). A call is "safe to repeat"
+// when request.repeatable says so: GET, PUT, PATCH, DELETE, and a message
+// send whose messages all carry idempotency keys; a Talqui session start
+// never is.
 func (c *Client) decide(st *callState, resp *http.Response, err error) (bool, string) {
 	if err != nil {
 		switch {
-		case errors.Is(err, errBodyTooLarge):
+		case errors.Is(err, errBodyTooLarge): // 1. a success body over 16 MiB: never
 			return false, ""
-		case isDialError(err):
+		case isDialError(err): // 2. a dial failure: always, nothing was sent
 			return true, "dial failed"
-		case isPermanent(err):
+		case isPermanent(err): // 3. a certificate, scheme, header or redirect-policy error: never
 			return false, ""
 		}
+		// 4. a reset, EOF or timeout after sending: when safe to repeat
 		st.unknown = resp == nil
 		st.reached = true
 		return st.repeatable, "transport error after sending"
@@ -59,21 +65,21 @@ func (c *Client) decide(st *callState, resp *http.Response, err error) (bool, st
 	st.lastStatus = code
 	var retry bool
 	switch {
-	case code == http.StatusTooManyRequests:
+	case code == http.StatusTooManyRequests: // 5. 429: always
 		retry = true
-	case code == http.StatusRequestTimeout:
+	case code == http.StatusRequestTimeout: // 6. 408: when safe to repeat
 		retry = st.repeatable
-	case code == http.StatusNotImplemented:
+	case code == http.StatusNotImplemented: // 7. 501: never
 		retry = false
-	case code >= 500:
+	case code >= 500: // 8. any other 5xx: when safe to repeat
 		retry = st.repeatable
-	}
+	} // 9. any other status (3xx, 4xx): never
 	if code == http.StatusRequestTimeout || code >= 500 {
 		st.reached = true
 	}
 	if retry && st.retryAfter > c.policy.MaxWait {
-		// The server asks for a longer wait than the policy allows: give
-		// the caller the error, with RetryAfter, at once.
+		// 10. Retry-After beyond MaxWait: stop, and give the caller the
+		// error with its RetryAfter at once.
 		return false, ""
 	}
 	return retry, "" // checkRetry names the status when it logs the retry
