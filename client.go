@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -54,7 +55,8 @@ type Client struct {
 
 	rc        *retryablehttp.Client
 	logger    *slog.Logger
-	userAgent []string // the User-Agent header; shared, never modified
+	observer  *Observer // nil when no hook is set
+	userAgent []string  // the User-Agent header; shared, never modified
 	policy    RetryPolicy
 	secrets   secrets // every configured credential, redacted from error bodies
 
@@ -68,17 +70,33 @@ type endpoint struct {
 	provider Provider
 	origin   string              // scheme://host[:port]
 	prefix   string              // the base URL's path, plus "/v1/{appId}" for TalkJS
+	template string              // prefix with "{appID}" for the app id, for observers and logs
+	host     string              // the base URL's host, without the port
+	port     int                 // the base URL's port, or the scheme's
 	auth     []string            // the Authorization header; shared, never modified
 	header   map[string][]string // more headers of every call (canonical keys); shared, never modified
 	err      error               // ErrNotConfigured: the provider was left out, nothing is sent
 }
 
-func newEndpoint(p Provider, base, prefix, auth string) *endpoint {
+// newEndpoint builds the endpoint at base; prefix is added to every path,
+// and template is prefix as observers and logs see it.
+func newEndpoint(p Provider, base, prefix, template, auth string) *endpoint {
 	u, _ := url.Parse(base) // checked by checkBaseURL
+	port, _ := strconv.Atoi(u.Port())
+	if port == 0 {
+		port = 443
+		if u.Scheme == "http" {
+			port = 80
+		}
+	}
+	path := strings.TrimRight(u.EscapedPath(), "/")
 	return &endpoint{
 		provider: p,
 		origin:   u.Scheme + "://" + u.Host,
-		prefix:   strings.TrimRight(u.EscapedPath(), "/") + prefix,
+		prefix:   path + prefix,
+		template: path + template,
+		host:     u.Hostname(),
+		port:     port,
 		auth:     []string{auth},
 	}
 }
@@ -127,6 +145,10 @@ func NewClient(opts ...Option) (*Client, error) {
 	}
 
 	c := &Client{logger: s.logger, policy: s.retry, talqui: s.talqui}
+	if s.observer != nil && !s.observer.empty() {
+		o := *s.observer
+		c.observer = &o
+	}
 	ua := "convo-go/" + Version
 	if s.userAgent != "" {
 		ua += " " + s.userAgent
@@ -134,13 +156,13 @@ func NewClient(opts ...Option) (*Client, error) {
 	c.userAgent = []string{ua}
 	if tq := c.talqui; tq != nil {
 		for _, pc := range tq.conns {
-			tq.apis = append(tq.apis, newEndpoint(ProviderTalqui, s.talquiURL, "", "PluginConnection "+pc.Token))
+			tq.apis = append(tq.apis, newEndpoint(ProviderTalqui, s.talquiURL, "", "", "PluginConnection "+pc.Token))
 			c.secrets = append(c.secrets, []byte(pc.Token))
 		}
 	}
 	c.talkjs = &endpoint{provider: ProviderTalkJS, err: notConfigured(ProviderTalkJS, "WithTalkJS")}
 	if tj := s.talkjs; tj != nil {
-		c.talkjs = newEndpoint(ProviderTalkJS, s.talkjsURL, "/v1/"+url.PathEscape(tj.appID), "Bearer "+tj.secret)
+		c.talkjs = newEndpoint(ProviderTalkJS, s.talkjsURL, "/v1/"+url.PathEscape(tj.appID), "/v1/{appID}", "Bearer "+tj.secret)
 		if s.talkjsVer != "" {
 			c.talkjs.header = map[string][]string{"Talkjs-Rest-Version": {s.talkjsVer}}
 		}
@@ -221,6 +243,9 @@ func passthrough(resp *http.Response, err error, _ int) (*http.Response, error) 
 
 // request describes one call for the pipeline.
 type request struct {
+	// op names the SDK method for observers and logs:
+	// "<provider>.<service>.<method>" in snake case (see CallInfo).
+	op     string
 	api    *endpoint // where the call goes: c.talkjs, or a Talqui connection's
 	method string
 	// path is a template such as "/users/{userID}/conversations"; each
@@ -235,6 +260,17 @@ type request struct {
 	// it carries has an idempotencyKey. Other calls are repeatable by
 	// their method alone.
 	idempotent bool
+	// invalid is the problem the method found in its arguments: the call
+	// ends with it and nothing is sent (observers still see the call).
+	invalid error
+}
+
+// provider names the API of the call.
+func (r *request) provider() Provider {
+	if r.api == nil {
+		return ""
+	}
+	return r.api.provider
 }
 
 // repeatable says whether the call may be sent again after it may have
@@ -272,7 +308,8 @@ type callState struct {
 	path          string
 	body          []byte // the final response body, read within the attempt
 	bodyErr       error
-	discard       bool // the call has no use for a success body
+	discard       bool         // the call has no use for a success body
+	ob            *observation // nil unless the call is observed
 }
 
 type stateKey struct{}
@@ -289,6 +326,9 @@ func countAttempt(_ retryablehttp.Logger, r *http.Request, i int) {
 	st := stateOf(r.Context())
 	st.attempts = i + 1
 	st.body, st.bodyErr, st.unknown = nil, nil, false
+	if st.ob != nil {
+		st.ob.attemptStart(r, i+1)
+	}
 	if st.logger != nil {
 		st.logger.LogAttrs(r.Context(), slog.LevelDebug, "convo: sending",
 			slog.String("provider", string(st.provider)), slog.String("method", st.method),
@@ -300,15 +340,29 @@ func countAttempt(_ retryablehttp.Logger, r *http.Request, i int) {
 // send it with retries, and turn the final response into r.out or an
 // error.
 func (c *Client) do(ctx context.Context, r *request) error {
-	if r.api.err != nil {
-		return r.api.err
-	}
 	st := &callState{
 		repeatable: r.repeatable(),
 		logger:     c.logger,
-		provider:   r.api.provider,
+		provider:   r.provider(),
 		method:     r.method,
 		discard:    r.out == nil,
+	}
+	if !c.observing(ctx) {
+		return c.send(ctx, r, st)
+	}
+	ctx = c.observeStart(ctx, r, st)
+	err := c.send(ctx, r, st)
+	c.observeEnd(st, err)
+	return err
+}
+
+// send is the call itself: refuse it, or build, send and read it.
+func (c *Client) send(ctx context.Context, r *request, st *callState) error {
+	if r.invalid != nil {
+		return r.invalid
+	}
+	if r.api.err != nil {
+		return r.api.err
 	}
 	ctx = context.WithValue(ctx, stateKey{}, st)
 	req, err := c.newRequest(ctx, r, st)

@@ -228,35 +228,35 @@ type Conversation struct {
 func (s *ConversationsService) Upsert(ctx context.Context, id string, u ConversationUpdate) error {
 	var ps problems
 	u.validate(&ps, "u.")
-	if err := ps.err(); err != nil {
-		return err
-	}
 	return s.c.do(ctx, &request{
-		api:    s.c.talkjs,
-		method: http.MethodPut,
-		path:   "/conversations/{conversationID}",
-		params: []string{id},
-		body:   u,
+		op:      "talkjs.conversations.upsert",
+		api:     s.c.talkjs,
+		method:  http.MethodPut,
+		path:    "/conversations/{conversationID}",
+		params:  []string{id},
+		body:    u,
+		invalid: ps.err(),
 	})
 }
 
 // Get returns conversation id (GET /conversations/{id}). A conversation
 // that does not exist gives an error matching ErrNotFound.
 func (s *ConversationsService) Get(ctx context.Context, id string) (*Conversation, error) {
-	return talkjsGet[Conversation](ctx, s.c, "/conversations/{conversationID}", id)
+	return talkjsGet[Conversation](ctx, s.c, "talkjs.conversations.get", "/conversations/{conversationID}", id)
 }
 
 // List iterates over the app's conversations (GET /conversations), one
 // page at a time. opts may be nil (pages of DefaultConversationListLimit).
 // See ListOptions for how the iteration ends.
 func (s *ConversationsService) List(ctx context.Context, opts *ConversationListOptions) iter.Seq2[*Conversation, error] {
-	return paginate(ctx, s.c, "/conversations", nil, conversationListQuery(opts), conversationID)
+	return paginate(ctx, s.c, "talkjs.conversations.list", "/conversations", nil, conversationListQuery(opts), conversationID)
 }
 
 // Delete deletes conversation id with its messages and participations,
 // for good (DELETE /conversations/{id}).
 func (s *ConversationsService) Delete(ctx context.Context, id string) error {
 	return s.c.do(ctx, &request{
+		op:     "talkjs.conversations.delete",
 		api:    s.c.talkjs,
 		method: http.MethodDelete,
 		path:   "/conversations/{conversationID}",
@@ -269,7 +269,7 @@ func (s *ConversationsService) Delete(ctx context.Context, id string) error {
 // zero field takes the server's default (ReadWrite, notify on), not the
 // previous value. Access may be ReadWrite or Read. It is idempotent.
 func (s *ConversationsService) Join(ctx context.Context, convID, userID string, p Participation) error {
-	return s.participation(ctx, http.MethodPut, convID, userID, p, false)
+	return s.participation(ctx, "talkjs.conversations.join", http.MethodPut, convID, userID, p, false)
 }
 
 // UpdateParticipation changes the fields p sets, leaving the others as
@@ -277,21 +277,20 @@ func (s *ConversationsService) Join(ctx context.Context, convID, userID string, 
 // may also be AccessNone, which revokes access but keeps the conversation
 // in the user's list. It is idempotent.
 func (s *ConversationsService) UpdateParticipation(ctx context.Context, convID, userID string, p Participation) error {
-	return s.participation(ctx, http.MethodPatch, convID, userID, p, true)
+	return s.participation(ctx, "talkjs.conversations.update_participation", http.MethodPatch, convID, userID, p, true)
 }
 
-func (s *ConversationsService) participation(ctx context.Context, method, convID, userID string, p Participation, allowNone bool) error {
+func (s *ConversationsService) participation(ctx context.Context, op, method, convID, userID string, p Participation, allowNone bool) error {
 	var ps problems
 	p.validate(&ps, allowNone)
-	if err := ps.err(); err != nil {
-		return err
-	}
 	return s.c.do(ctx, &request{
-		api:    s.c.talkjs,
-		method: method,
-		path:   "/conversations/{conversationID}/participants/{userID}",
-		params: []string{convID, userID},
-		body:   p,
+		op:      op,
+		api:     s.c.talkjs,
+		method:  method,
+		path:    "/conversations/{conversationID}/participants/{userID}",
+		params:  []string{convID, userID},
+		body:    p,
+		invalid: ps.err(),
 	})
 }
 
@@ -301,6 +300,7 @@ func (s *ConversationsService) participation(ctx context.Context, method, convID
 // UpdateParticipation with AccessNone.
 func (s *ConversationsService) Leave(ctx context.Context, convID, userID string) error {
 	return s.c.do(ctx, &request{
+		op:     "talkjs.conversations.leave",
 		api:    s.c.talkjs,
 		method: http.MethodDelete,
 		path:   "/conversations/{conversationID}/participants/{userID}",
@@ -360,7 +360,8 @@ func (s *ConversationsService) Open(ctx context.Context, convID string, o OpenCo
 		validateMessages(&ps, "o.Messages", o.Messages)
 	}
 	if err := ps.err(); err != nil {
-		return nil, err
+		// Open sends nothing: observers see one refused call of its own.
+		return nil, s.c.do(ctx, &request{op: "talkjs.conversations.open", api: s.c.talkjs, invalid: err})
 	}
 
 	if len(o.Users) > 0 {

@@ -151,7 +151,7 @@ func (s *ConversationsService) SendMessages(ctx context.Context, convID string, 
 	ps.segment("conversationID", convID)
 	validateMessages(&ps, "msgs", msgs)
 	if err := ps.err(); err != nil {
-		return nil, err
+		return nil, s.c.do(ctx, s.sendRequest(convID, nil, nil, err))
 	}
 	out := slices.Clone(msgs)
 	for i := range out {
@@ -169,15 +169,7 @@ func (s *ConversationsService) send(ctx context.Context, convID string, msgs []O
 		var resp []struct {
 			ID string `json:"id"`
 		}
-		err := s.c.do(ctx, &request{
-			api:        s.c.talkjs,
-			method:     http.MethodPost,
-			path:       "/conversations/{conversationID}/messages",
-			params:     []string{convID},
-			body:       chunk,
-			out:        &resp,
-			idempotent: true, // every message carries an idempotencyKey
-		})
+		err := s.c.do(ctx, s.sendRequest(convID, chunk, &resp, nil))
 		if err == nil && len(resp) != len(chunk) {
 			err = fmt.Errorf("convo: talkjs POST /conversations/%s/messages: %w: %d ids for %d messages",
 				convID, ErrBadResponse, len(resp), len(chunk))
@@ -192,12 +184,28 @@ func (s *ConversationsService) send(ctx context.Context, convID string, msgs []O
 	return ids, nil
 }
 
+// sendRequest describes one request of a send: POST msgs, every one with
+// a key, into out; or the refused call when invalid is set.
+func (s *ConversationsService) sendRequest(convID string, msgs []OutgoingMessage, out any, invalid error) *request {
+	return &request{
+		op:         "talkjs.conversations.send_messages",
+		api:        s.c.talkjs,
+		method:     http.MethodPost,
+		path:       "/conversations/{conversationID}/messages",
+		params:     []string{convID},
+		body:       msgs,
+		out:        out,
+		idempotent: true, // every message carries an idempotencyKey
+		invalid:    invalid,
+	}
+}
+
 // Messages iterates over the messages of conversation convID, newest
 // first (GET /conversations/{id}/messages), one page at a time. opts may
 // be nil (pages of DefaultListLimit). See ListOptions for how the
 // iteration ends.
 func (s *ConversationsService) Messages(ctx context.Context, convID string, opts *ListOptions) iter.Seq2[*Message, error] {
-	return paginate(ctx, s.c, "/conversations/{conversationID}/messages", []string{convID},
+	return paginate(ctx, s.c, "talkjs.conversations.messages", "/conversations/{conversationID}/messages", []string{convID},
 		listQuery(opts, DefaultListLimit), messageID)
 }
 

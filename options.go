@@ -54,6 +54,7 @@ type settings struct {
 	httpClient *http.Client
 	retry      RetryPolicy
 	logger     *slog.Logger
+	observer   *Observer
 	userAgent  string
 }
 
@@ -196,11 +197,23 @@ func WithRetry(p RetryPolicy) Option {
 	}
 }
 
-// WithLogger makes the client log each attempt (debug) and each retry
-// (info) to l. No log line holds a token, a secret or a header.
+// WithLogger makes the client log each attempt (debug), each retry (info)
+// and the end of each call (debug: "convo: call done" with the provider,
+// operation, method, path template, status, attempts, duration, request id
+// and outcome) to l. No log line holds a token, a secret or a header.
 func WithLogger(l *slog.Logger) Option {
 	return func(s *settings) error {
 		s.logger = l
+		return nil
+	}
+}
+
+// WithObserver makes the client report every call and every attempt to o
+// (see Observer). A later WithObserver replaces an earlier one. A client
+// without one pays nothing for it.
+func WithObserver(o Observer) Option {
+	return func(s *settings) error {
+		s.observer = &o
 		return nil
 	}
 }

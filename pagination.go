@@ -117,9 +117,10 @@ func conversationListQuery(opts *ConversationListOptions) pageSpec {
 }
 
 // talkjsGet reads one TalkJS resource (GET path, with params) into a new T.
-func talkjsGet[T any](ctx context.Context, c *Client, path string, params ...string) (*T, error) {
+func talkjsGet[T any](ctx context.Context, c *Client, op, path string, params ...string) (*T, error) {
 	v := new(T)
 	err := c.do(ctx, &request{
+		op:     op,
 		api:    c.talkjs,
 		method: http.MethodGet,
 		path:   path,
@@ -135,10 +136,10 @@ func talkjsGet[T any](ctx context.Context, c *Client, path string, params ...str
 // paginate is the one pager of every TalkJS list: GET path (with params)
 // one page ({"data": [...]}) at a time. id gives an item's id, the cursor
 // of the next page.
-func paginate[T any](ctx context.Context, c *Client, path string, params []string, spec pageSpec, id func(*T) string) iter.Seq2[*T, error] {
+func paginate[T any](ctx context.Context, c *Client, op, path string, params []string, spec pageSpec, id func(*T) string) iter.Seq2[*T, error] {
 	return func(yield func(*T, error) bool) {
 		if spec.err != nil {
-			yield(nil, spec.err)
+			yield(nil, c.do(ctx, &request{op: op, api: c.talkjs, method: http.MethodGet, path: path, invalid: spec.err}))
 			return
 		}
 		after := spec.first
@@ -148,6 +149,7 @@ func paginate[T any](ctx context.Context, c *Client, path string, params []strin
 				Data []T `json:"data"`
 			}
 			err := c.do(ctx, &request{
+				op:     op,
 				api:    c.talkjs,
 				method: http.MethodGet,
 				path:   path,

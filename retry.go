@@ -19,11 +19,18 @@ import (
 // documentation for the rules.
 func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
 	st := stateOf(ctx)
+	if st.ob != nil {
+		st.ob.note(resp, err)
+	}
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		st.unknown = err != nil && resp == nil && !isDialError(err)
 		return false, ctxErr
 	}
 	retry, reason := c.decide(st, resp, err)
+	if retry && st.ob != nil {
+		// The attempt is over: the next one follows, or retries ran out.
+		st.ob.attemptDone(st, "")
+	}
 	if retry && st.logger != nil {
 		if reason == "" && resp != nil {
 			reason = "status " + strconv.Itoa(resp.StatusCode)

@@ -287,18 +287,17 @@ func decodePart[T any](raw json.RawMessage) *T {
 // When Talqui answered 2xx with a body that could not be read, the error
 // matches ErrBadResponse and the returned StartedSession holds Raw.
 func (s *SessionsService) Start(ctx context.Context, r SessionRequest) (*StartedSession, error) {
-	body, api, err := s.c.talqui.resolve(r)
-	if err != nil {
-		return nil, err
-	}
+	body, api, invalid := s.c.talqui.resolve(r)
 	out := &StartedSession{}
-	err = s.c.do(ctx, &request{
-		api:    api,
-		method: http.MethodPost,
-		path:   "/tenants/{tenantID}/sessions",
-		params: []string{s.c.talqui.tenantID},
-		body:   body,
-		out:    out,
+	err := s.c.do(ctx, &request{
+		op:      "talqui.sessions.start",
+		api:     api,
+		method:  http.MethodPost,
+		path:    "/tenants/{tenantID}/sessions",
+		params:  []string{s.c.talqui.tenant()},
+		body:    body,
+		out:     out,
+		invalid: invalid,
 	})
 	if err != nil && out.Raw == nil {
 		return nil, err
@@ -309,18 +308,19 @@ func (s *SessionsService) Start(ctx context.Context, r SessionRequest) (*Started
 // resolve checks r and picks its plugin connection: it gives the wire body,
 // with the connection's id filled in, and the endpoint that sends that
 // connection's token. A nil t (Talqui not configured) gives
-// ErrNotConfigured.
+// ErrNotConfigured. On an error the endpoint is still Talqui's, so that
+// the refused call is observed as one.
 func (t *talquiConfig) resolve(r SessionRequest) (SessionStart, *endpoint, error) {
 	if t == nil {
-		return SessionStart{}, nil, notConfigured(ProviderTalqui, "WithTalqui")
+		return SessionStart{}, talquiOff, talquiOff.err
 	}
 	if r == nil {
-		return SessionStart{}, nil, &ValidationError{Problems: []Problem{{Field: "SessionRequest", Reason: "must not be nil"}}}
+		return SessionStart{}, t.apis[0], &ValidationError{Problems: []Problem{{Field: "SessionRequest", Reason: "must not be nil"}}}
 	}
 	var ps problems
 	body, err := r.SessionStart()
 	if err := ps.merge(err); err != nil {
-		return SessionStart{}, nil, err
+		return SessionStart{}, t.apis[0], err
 	}
 	field := "ConnectionID" // as the builders name it
 	switch r.(type) {
@@ -339,10 +339,21 @@ func (t *talquiConfig) resolve(r SessionRequest) (SessionStart, *endpoint, error
 		ps.addf(field, "unknown plugin connection %q", truncate(string(t.secrets.redact([]byte(id))), 100))
 	}
 	if err := ps.err(); err != nil {
-		return SessionStart{}, nil, err
+		return SessionStart{}, t.apis[0], err
 	}
 	return body, t.apis[i], nil
 }
+
+// tenant is the tenant id; "" when Talqui is not configured.
+func (t *talquiConfig) tenant() string {
+	if t == nil {
+		return ""
+	}
+	return t.tenantID
+}
+
+// talquiOff is where the calls of a client without Talqui go: nowhere.
+var talquiOff = &endpoint{provider: ProviderTalqui, err: notConfigured(ProviderTalqui, "WithTalqui")}
 
 // connection finds the plugin connection with id, or the only one when id
 // is empty. It gives the connection's index, or -1.

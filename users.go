@@ -167,15 +167,14 @@ type User struct {
 func (s *UsersService) Upsert(ctx context.Context, id string, u UserUpdate) error {
 	var ps problems
 	u.validate(&ps, func() string { return "u." })
-	if err := ps.err(); err != nil {
-		return err
-	}
 	return s.c.do(ctx, &request{
-		api:    s.c.talkjs,
-		method: http.MethodPut,
-		path:   "/users/{userID}",
-		params: []string{id},
-		body:   u,
+		op:      "talkjs.users.upsert",
+		api:     s.c.talkjs,
+		method:  http.MethodPut,
+		path:    "/users/{userID}",
+		params:  []string{id},
+		body:    u,
+		invalid: ps.err(),
 	})
 }
 
@@ -253,20 +252,23 @@ func (s *UsersService) UpsertMany(ctx context.Context, users map[string]UserUpda
 		u := users[id]
 		u.validate(&ps, func() string { return fieldKey("users", id) + "." })
 	}
+	batch := func(ids []string, invalid error) *request {
+		return &request{
+			op:      "talkjs.users.upsert_many",
+			api:     s.c.talkjs,
+			method:  http.MethodPut,
+			path:    "/users",
+			body:    userBatch{ids: ids, users: users},
+			invalid: invalid,
+		}
+	}
 	if err := ps.err(); err != nil {
-		return err
+		return s.c.do(ctx, batch(nil, err))
 	}
 	if len(users) == 0 {
 		return nil
 	}
-	put := func(ctx context.Context, batch []string) error {
-		return s.c.do(ctx, &request{
-			api:    s.c.talkjs,
-			method: http.MethodPut,
-			path:   "/users",
-			body:   userBatch{ids: batch, users: users},
-		})
-	}
+	put := func(ctx context.Context, ids []string) error { return s.c.do(ctx, batch(ids, nil)) }
 	if len(ids) <= UpsertManyBatchSize {
 		if err := put(ctx, ids); err != nil {
 			return &UpsertManyError{Failed: ids, Err: err}
@@ -336,14 +338,14 @@ func putBatches(ctx context.Context, batches [][]string, put func(context.Contex
 // Get returns the user id (GET /users/{id}). A user that does not exist
 // gives an error matching ErrNotFound.
 func (s *UsersService) Get(ctx context.Context, id string) (*User, error) {
-	return talkjsGet[User](ctx, s.c, "/users/{userID}", id)
+	return talkjsGet[User](ctx, s.c, "talkjs.users.get", "/users/{userID}", id)
 }
 
 // List iterates over the app's users (GET /users), one page at a time as
 // the loop asks for more. opts may be nil (pages of DefaultListLimit). See
 // ListOptions for how the iteration ends.
 func (s *UsersService) List(ctx context.Context, opts *ListOptions) iter.Seq2[*User, error] {
-	return paginate(ctx, s.c, "/users", nil, listQuery(opts, DefaultListLimit), userID)
+	return paginate(ctx, s.c, "talkjs.users.list", "/users", nil, listQuery(opts, DefaultListLimit), userID)
 }
 
 // Conversations iterates over the conversations user userID takes part in
@@ -351,7 +353,7 @@ func (s *UsersService) List(ctx context.Context, opts *ListOptions) iter.Seq2[*U
 // (pages of DefaultConversationListLimit). A user that does not exist
 // yields an error matching ErrNotFound.
 func (s *UsersService) Conversations(ctx context.Context, userID string, opts *ConversationListOptions) iter.Seq2[*Conversation, error] {
-	return paginate(ctx, s.c, "/users/{userID}/conversations", []string{userID},
+	return paginate(ctx, s.c, "talkjs.users.conversations", "/users/{userID}/conversations", []string{userID},
 		conversationListQuery(opts), conversationID)
 }
 

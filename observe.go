@@ -1,0 +1,292 @@
+package convo
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Observer watches every call of a Client and every attempt of a call,
+// for metrics and tracing (see WithObserver, and the otelconvo module for
+// OpenTelemetry). Every field is optional; a nil one is not called. The
+// functions are called from the goroutine of the call and must be safe
+// for concurrent use, since calls run concurrently.
+//
+// Nothing an Observer is given holds a credential, a filled-in path (ids
+// are personal data and would blow up a metric's label set) or a query
+// value: paths are templates such as "/v1/{appID}/users/{userID}".
+//
+// New events may be added as new fields in later versions; an Observer
+// written today keeps compiling.
+type Observer struct {
+	// CallStart is called once a call begins, before anything is checked
+	// or sent. The context it returns (say, with a span) is the parent of
+	// every attempt's request and is passed to AttemptStart and CallDone.
+	CallStart func(ctx context.Context, call CallInfo) context.Context
+	// AttemptStart is called before each attempt is sent, with the
+	// context from CallStart. a.Header adds headers (say, trace context)
+	// to that attempt's request. The context it returns is passed to the
+	// attempt's AttemptDone.
+	AttemptStart func(ctx context.Context, a AttemptInfo) context.Context
+	// AttemptDone is called when an attempt has its answer, or failed.
+	AttemptDone func(ctx context.Context, a AttemptResult)
+	// CallDone is called once a call ends, with the context from
+	// CallStart. A call refused before anything was sent (a
+	// *ValidationError, ErrNotConfigured, a context already done) has no
+	// attempt and Attempts 0.
+	CallDone func(ctx context.Context, c CallResult)
+}
+
+func (o *Observer) empty() bool {
+	return o.CallStart == nil && o.AttemptStart == nil && o.AttemptDone == nil && o.CallDone == nil
+}
+
+// CallInfo names a call. Every field has few values: it fits a metric
+// label.
+type CallInfo struct {
+	Provider Provider
+	// Operation is the stable name of the SDK method: provider, service
+	// and method in snake case, such as "talkjs.conversations.send_messages"
+	// or "talqui.sessions.start". A method that sends several requests
+	// (UpsertMany's batches, a list's pages) makes one call per request.
+	Operation string
+	Method    string // the HTTP method
+	// PathTemplate is the path with its placeholders, never their values:
+	// "/v1/{appID}/conversations/{conversationID}/messages". It starts
+	// with the base URL's own path, if it has one.
+	PathTemplate  string
+	ServerAddress string // the host of the provider's base URL
+	ServerPort    int    // its port, 443 or 80 when the URL has none
+}
+
+// AttemptInfo describes an attempt about to be sent.
+type AttemptInfo struct {
+	Call    CallInfo
+	Attempt int // 1 for the first try
+	// Header adds headers to this attempt's request.
+	Header AttemptHeader
+}
+
+// AttemptResult describes an attempt that got its answer, or failed.
+type AttemptResult struct {
+	Call     CallInfo
+	Attempt  int
+	Status   int     // the HTTP status; 0 when no response came
+	Outcome  Outcome // how this attempt ended (see Outcome)
+	Duration time.Duration
+	// RequestID is the server's request id header (X-Request-Id,
+	// Request-Id or X-Correlation-Id), if any.
+	RequestID string
+}
+
+// CallResult describes a call that ended.
+type CallResult struct {
+	Call      CallInfo
+	Attempts  int     // how many requests were sent; 0 when refused before sending
+	Status    int     // the status of the last response; 0 when none came
+	Outcome   Outcome // the class of the call's error (see Outcome)
+	Duration  time.Duration
+	RequestID string // of the last response, as in AttemptResult
+}
+
+// Outcome classifies how a call or an attempt ended, in few values: fit
+// for a metric label.
+//
+// A call's outcome is the first of these that its error matches:
+// OutcomeOK (no error), OutcomeValidation (ErrValidation or
+// ErrNotConfigured), OutcomeBadResponse (ErrBadResponse),
+// OutcomeUnknown (ErrOutcomeUnknown, which includes 408 and most 5xx
+// answers: Status tells them apart), the class of an *APIError's status,
+// and OutcomeTransport for anything else. An attempt's outcome is the
+// class of its status, or OutcomeUnknown or OutcomeTransport when no
+// response came, whether or not the request may have reached the server.
+type Outcome string
+
+// The outcomes.
+const (
+	OutcomeOK             Outcome = "ok"
+	OutcomeValidation     Outcome = "validation"      // refused before sending: nothing was sent
+	OutcomeNotFound       Outcome = "not_found"       // 404
+	OutcomeUnauthorized   Outcome = "unauthorized"    // 401, 403
+	OutcomeRateLimited    Outcome = "rate_limited"    // 429
+	OutcomeInvalidRequest Outcome = "invalid_request" // 400, 409, 422
+	OutcomeServerError    Outcome = "server_error"    // a 5xx that leaves no doubt (501)
+	OutcomeAPIError       Outcome = "api_error"       // any other status that is not a success
+	OutcomeUnknown        Outcome = "outcome_unknown" // the server may have acted
+	OutcomeBadResponse    Outcome = "bad_response"    // a 2xx whose body could not be read
+	OutcomeTransport      Outcome = "transport"       // no answer, and nothing reached the server (dial, TLS, context)
+)
+
+// outcomeOf classifies a call's error.
+func outcomeOf(err error) Outcome {
+	switch {
+	case err == nil:
+		return OutcomeOK
+	case errors.Is(err, ErrValidation), errors.Is(err, ErrNotConfigured):
+		return OutcomeValidation
+	case errors.Is(err, ErrBadResponse):
+		return OutcomeBadResponse
+	case errors.Is(err, ErrOutcomeUnknown):
+		return OutcomeUnknown
+	}
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return statusOutcome(ae.StatusCode)
+	}
+	return OutcomeTransport
+}
+
+// statusOutcome classifies a status.
+func statusOutcome(s int) Outcome {
+	switch {
+	case s >= 200 && s <= 299:
+		return OutcomeOK
+	case s == http.StatusNotFound:
+		return OutcomeNotFound
+	case s == http.StatusUnauthorized || s == http.StatusForbidden:
+		return OutcomeUnauthorized
+	case s == http.StatusTooManyRequests:
+		return OutcomeRateLimited
+	case s == http.StatusBadRequest || s == http.StatusConflict || s == http.StatusUnprocessableEntity:
+		return OutcomeInvalidRequest
+	case s >= 500 && s <= 599:
+		return OutcomeServerError
+	}
+	return OutcomeAPIError
+}
+
+// AttemptHeader adds headers to one attempt's request. It cannot read the
+// request's headers (they hold the credentials) nor replace those the
+// client sets itself.
+type AttemptHeader struct{ h http.Header }
+
+// Set sets header key to value on the attempt's request, replacing a value
+// set on an earlier attempt. It does nothing for a header the client sets
+// (Authorization, Accept, Content-Type, User-Agent, a provider's own) or a
+// value with a line break.
+func (a AttemptHeader) Set(key, value string) {
+	if a.h == nil || strings.ContainsAny(value, "\r\n") {
+		return
+	}
+	key = http.CanonicalHeaderKey(key)
+	switch key {
+	case "Authorization", "Accept", "Content-Type", "Content-Length", "User-Agent", "Host",
+		"Proxy-Authorization", "Cookie", "Talkjs-Rest-Version":
+		return
+	}
+	a.h[key] = []string{value}
+}
+
+// observation is the state of one observed call; the pipeline allocates
+// it only when an Observer or a debug logger is set.
+type observation struct {
+	o          *Observer // nil when only the debug line is wanted
+	ctx        context.Context
+	info       CallInfo
+	start      time.Time
+	attemptCtx context.Context
+	attemptAt  time.Time
+	open       bool // an attempt started and its AttemptDone is due
+	status     int  // of the attempt's response, 0 if none
+	failed     bool // the attempt ended with an error (transport, body)
+	header     http.Header
+}
+
+// observing says whether calls are watched: by an Observer, or by a
+// logger that writes the debug line at the end of every call.
+func (c *Client) observing(ctx context.Context) bool {
+	return c.observer != nil || (c.logger != nil && c.logger.Enabled(ctx, slog.LevelDebug))
+}
+
+// observeStart begins watching the call r; it gives the context the call
+// continues with.
+func (c *Client) observeStart(ctx context.Context, r *request, st *callState) context.Context {
+	ob := &observation{o: c.observer, start: time.Now()}
+	ob.info = CallInfo{Provider: r.provider(), Operation: r.op, Method: r.method}
+	if ep := r.api; ep != nil {
+		ob.info.PathTemplate = ep.template + r.path
+		ob.info.ServerAddress, ob.info.ServerPort = ep.host, ep.port
+	}
+	if ob.o != nil && ob.o.CallStart != nil {
+		if octx := ob.o.CallStart(ctx, ob.info); octx != nil {
+			ctx = octx
+		}
+	}
+	ob.ctx = ctx
+	st.ob = ob
+	return ctx
+}
+
+// attemptStart is called before each attempt is sent, with its request.
+func (ob *observation) attemptStart(r *http.Request, attempt int) {
+	ob.attemptAt = time.Now()
+	ob.open, ob.status, ob.failed, ob.header = true, 0, false, nil
+	ob.attemptCtx = ob.ctx
+	if ob.o != nil && ob.o.AttemptStart != nil {
+		a := AttemptInfo{Call: ob.info, Attempt: attempt, Header: AttemptHeader{r.Header}}
+		if actx := ob.o.AttemptStart(ob.ctx, a); actx != nil {
+			ob.attemptCtx = actx
+		}
+	}
+}
+
+// note records what CheckRetry saw of the current attempt.
+func (ob *observation) note(resp *http.Response, err error) {
+	if resp != nil {
+		ob.status, ob.header = resp.StatusCode, resp.Header
+	}
+	ob.failed = err != nil
+}
+
+// attemptDone reports the current attempt; unknown says that it failed
+// with no response after it may have reached the server.
+func (ob *observation) attemptDone(st *callState, final Outcome) {
+	if !ob.open {
+		return
+	}
+	ob.open = false
+	if ob.o == nil || ob.o.AttemptDone == nil {
+		return
+	}
+	res := AttemptResult{Call: ob.info, Attempt: st.attempts, Status: ob.status,
+		Duration: time.Since(ob.attemptAt), RequestID: requestID(ob.header)}
+	ok := ob.status >= 200 && ob.status <= 299
+	switch {
+	case ob.status == 0 && st.unknown:
+		res.Outcome = OutcomeUnknown
+	case ob.status == 0:
+		res.Outcome = OutcomeTransport
+	case ok && (ob.failed || final == OutcomeBadResponse):
+		res.Outcome = OutcomeBadResponse
+	default:
+		res.Outcome = statusOutcome(ob.status)
+	}
+	ob.o.AttemptDone(ob.attemptCtx, res)
+}
+
+// observeEnd reports the end of the call: the last attempt, CallDone and
+// the debug line.
+func (c *Client) observeEnd(st *callState, err error) {
+	ob := st.ob
+	out := outcomeOf(err)
+	ob.attemptDone(st, out)
+	res := CallResult{Call: ob.info, Attempts: st.attempts, Outcome: out,
+		Duration: time.Since(ob.start), RequestID: requestID(ob.header)}
+	if st.attempts > 0 {
+		res.Status = ob.status
+	}
+	if ob.o != nil && ob.o.CallDone != nil {
+		ob.o.CallDone(ob.ctx, res)
+	}
+	if c.logger != nil {
+		c.logger.LogAttrs(ob.ctx, slog.LevelDebug, "convo: call done",
+			slog.String("provider", string(res.Call.Provider)), slog.String("operation", res.Call.Operation),
+			slog.String("method", res.Call.Method), slog.String("path", res.Call.PathTemplate),
+			slog.Int("status", res.Status), slog.Int("attempts", res.Attempts),
+			slog.Duration("duration", res.Duration), slog.String("request_id", res.RequestID),
+			slog.String("outcome", string(res.Outcome)))
+	}
+}
