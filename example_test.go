@@ -249,3 +249,26 @@ func ExampleAPIError() {
 	// talkjs 404 true
 	// true 2m0s 1
 }
+
+func ExampleWithObserver() {
+	srv := convotest.NewServer()
+	defer srv.Close()
+
+	// One line per call: operation, path template, attempts, status and
+	// outcome. A metrics library would count them instead.
+	obs := convo.Observer{
+		CallDone: func(ctx context.Context, r convo.CallResult) {
+			fmt.Println(r.Call.Operation, r.Call.Method, r.Call.PathTemplate, r.Attempts, r.Status, r.Outcome)
+		},
+	}
+	c, _ := srv.Client(convo.WithObserver(obs))
+	ctx := context.Background()
+
+	_ = c.Users.Upsert(ctx, "12081", convo.UserUpdate{Name: "Alice"})
+	_, _ = c.Users.Get(ctx, "no-such-user")
+	_, _ = c.Conversations.SendMessages(ctx, "order_391_fc") // no message: refused, nothing sent
+	// Output:
+	// talkjs.users.upsert PUT /v1/{appID}/users/{userID} 1 200 ok
+	// talkjs.users.get GET /v1/{appID}/users/{userID} 1 404 not_found
+	// talkjs.conversations.send_messages POST /v1/{appID}/conversations/{conversationID}/messages 0 0 validation
+}

@@ -3,13 +3,15 @@
 # $COUNT rounds) and prints benchstat tables and the
 # SDK/net/http and resty/net/http ratios. Usage: ./run.sh [out-dir]
 # Environment: COUNT (default 8), MANY_COUNT (default 2; 0 skips
-# BenchmarkUpsertMany, which takes ~12 s a round on a quiet machine).
+# BenchmarkUpsertMany, which takes ~12 s a round on a quiet machine),
+# OBSERVER_COUNT (default 8; 0 skips BenchmarkObserver).
 set -euo pipefail
 cd "$(dirname "$0")"
 out=${1:-results}
 mkdir -p "$out"
 count=${COUNT:-8}
 many=${MANY_COUNT:-2}
+observer=${OBSERVER_COUNT:-8}
 benchstat=$(command -v benchstat || echo "$(go env GOPATH)/bin/benchstat")
 [ -x "$benchstat" ] || go install golang.org/x/perf/cmd/benchstat@latest
 
@@ -35,6 +37,16 @@ if [ "$many" != 0 ]; then
 	echo "== BenchmarkUpsertMany (-count $many)"
 	"$out/bench.test" -test.run '^$' -test.bench '^BenchmarkUpsertMany$' \
 		-test.count "$many" -test.benchmem | tee "$out/many.txt"
+fi
+
+if [ "$observer" != 0 ]; then
+	echo "== BenchmarkObserver ($observer rounds): the SDK without an Observer, with a no-op one, and net/http"
+	: >"$out/observer.txt"
+	for i in $(seq "$observer"); do
+		"$out/bench.test" -test.run '^$' -test.bench '^BenchmarkObserver$' \
+			-test.count 1 -test.benchmem | tee -a "$out/observer.txt"
+	done
+	"$benchstat" -col '/client@(sdk sdk-observer nethttp)' "$out/observer.txt" | tee "$out/observer-benchstat.txt"
 fi
 
 echo "== heap of a 100,000-message list"

@@ -1,0 +1,228 @@
+// Package otelconvo traces and measures the calls of a convo.Client with
+// OpenTelemetry. It is a module of its own, so that the SDK does not
+// depend on OpenTelemetry.
+//
+//	c, err := convo.NewClient(
+//		convo.WithTalkJS(appID, secretKey),
+//		convo.WithObserver(otelconvo.NewObserver()), // the global providers and propagator
+//	)
+//
+// Every call is a span of kind client named after its operation
+// ("talkjs.conversations.send_messages"), with one child span per attempt
+// (each HTTP request sent) named "<method> <url.template>". The
+// attempts carry the OpenTelemetry HTTP client attributes
+// (http.request.method, url.template, server.address, server.port,
+// http.response.status_code, http.request.resend_count, error.type) and
+// the trace context, injected into each attempt's headers by the
+// configured propagator. Both carry convo.provider, convo.operation and
+// convo.outcome. No attribute holds a credential, a filled-in path or a
+// query value.
+//
+// Metrics: convo.client.call.duration (histogram, seconds),
+// convo.client.attempts (counter) and convo.client.outcome_unknown (counter
+// of calls that ended with convo.ErrOutcomeUnknown).
+package otelconvo
+
+import (
+	"context"
+	"strconv"
+
+	"github.com/convokit/convo"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// ScopeName is the instrumentation scope of the tracer and the meter.
+const ScopeName = "github.com/convokit/convo/otelconvo"
+
+// The attributes of convo's own.
+const (
+	ProviderKey  = attribute.Key("convo.provider")   // "talkjs", "talqui", "selarti"
+	OperationKey = attribute.Key("convo.operation")  // "talkjs.users.upsert"
+	OutcomeKey   = attribute.Key("convo.outcome")    // a convo.Outcome
+	AttemptsKey  = attribute.Key("convo.attempts")   // the attempts of a call
+	RequestIDKey = attribute.Key("convo.request_id") // the provider's request id
+)
+
+// Option configures NewObserver.
+type Option func(*config)
+
+type config struct {
+	tp    trace.TracerProvider
+	mp    metric.MeterProvider
+	props propagation.TextMapPropagator
+}
+
+// WithTracerProvider sets the tracer provider (default: the global one).
+func WithTracerProvider(tp trace.TracerProvider) Option { return func(c *config) { c.tp = tp } }
+
+// WithMeterProvider sets the meter provider (default: the global one).
+func WithMeterProvider(mp metric.MeterProvider) Option { return func(c *config) { c.mp = mp } }
+
+// WithPropagators sets the propagator that writes the trace context into
+// each attempt's headers (default: the global one, otel.GetTextMapPropagator).
+func WithPropagators(p propagation.TextMapPropagator) Option {
+	return func(c *config) { c.props = p }
+}
+
+func newConfig(opts []Option) *config {
+	c := &config{}
+	for _, o := range opts {
+		o(c)
+	}
+	if c.tp == nil {
+		c.tp = otel.GetTracerProvider()
+	}
+	if c.mp == nil {
+		c.mp = otel.GetMeterProvider()
+	}
+	if c.props == nil {
+		c.props = otel.GetTextMapPropagator()
+	}
+	return c
+}
+
+// durationBuckets are the boundaries OpenTelemetry recommends for HTTP
+// durations, in seconds.
+var durationBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10}
+
+type observer struct {
+	tracer   trace.Tracer
+	props    propagation.TextMapPropagator
+	duration metric.Float64Histogram
+	attempts metric.Int64Counter
+	unknown  metric.Int64Counter
+}
+
+// NewObserver gives the convo.Observer that traces and measures every
+// call; pass it to convo.WithObserver.
+func NewObserver(opts ...Option) convo.Observer {
+	cfg := newConfig(opts)
+	meter := cfg.mp.Meter(ScopeName)
+	o := &observer{
+		tracer: cfg.tp.Tracer(ScopeName),
+		props:  cfg.props,
+	}
+	var err error
+	if o.duration, err = meter.Float64Histogram("convo.client.call.duration",
+		metric.WithUnit("s"), metric.WithExplicitBucketBoundaries(durationBuckets...),
+		metric.WithDescription("Duration of convo client calls, every attempt and wait included.")); err != nil {
+		otel.Handle(err)
+	}
+	if o.attempts, err = meter.Int64Counter("convo.client.attempts", metric.WithUnit("{attempt}"),
+		metric.WithDescription("HTTP requests sent by convo client calls, retries included.")); err != nil {
+		otel.Handle(err)
+	}
+	if o.unknown, err = meter.Int64Counter("convo.client.outcome_unknown", metric.WithUnit("{call}"),
+		metric.WithDescription("convo client calls that ended with an outcome unknown: the provider may have acted.")); err != nil {
+		otel.Handle(err)
+	}
+	return convo.Observer{
+		CallStart:    o.callStart,
+		AttemptStart: o.attemptStart,
+		AttemptDone:  o.attemptDone,
+		CallDone:     o.callDone,
+	}
+}
+
+// common are the attributes of both the call and its attempts.
+func common(c convo.CallInfo) []attribute.KeyValue {
+	return []attribute.KeyValue{
+		ProviderKey.String(string(c.Provider)),
+		OperationKey.String(c.Operation),
+		semconv.HTTPRequestMethodKey.String(c.Method),
+		semconv.URLTemplate(c.PathTemplate),
+		semconv.ServerAddress(c.ServerAddress),
+		semconv.ServerPort(c.ServerPort),
+	}
+}
+
+func (o *observer) callStart(ctx context.Context, c convo.CallInfo) context.Context {
+	ctx, _ = o.tracer.Start(ctx, c.Operation, trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(common(c)...))
+	return ctx
+}
+
+func (o *observer) attemptStart(ctx context.Context, a convo.AttemptInfo) context.Context {
+	name := a.Call.Method + " " + a.Call.PathTemplate
+	attrs := common(a.Call)
+	if a.Attempt > 1 {
+		attrs = append(attrs, semconv.HTTPRequestResendCount(a.Attempt-1))
+	}
+	ctx, _ = o.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+	o.props.Inject(ctx, headerCarrier{a.Header})
+	return ctx
+}
+
+func (o *observer) attemptDone(ctx context.Context, a convo.AttemptResult) {
+	span := trace.SpanFromContext(ctx)
+	attrs := []attribute.KeyValue{OutcomeKey.String(string(a.Outcome))}
+	if a.Status > 0 {
+		attrs = append(attrs, semconv.HTTPResponseStatusCode(a.Status))
+	}
+	if a.RequestID != "" {
+		attrs = append(attrs, RequestIDKey.String(a.RequestID))
+	}
+	if et := errorType(a.Status, a.Outcome); et != "" {
+		attrs = append(attrs, semconv.ErrorTypeKey.String(et))
+		span.SetStatus(codes.Error, string(a.Outcome))
+	}
+	span.SetAttributes(attrs...)
+	span.End()
+
+	m := append(common(a.Call)[:3:3], OutcomeKey.String(string(a.Outcome)))
+	if a.Status > 0 {
+		m = append(m, semconv.HTTPResponseStatusCode(a.Status))
+	}
+	o.attempts.Add(ctx, 1, metric.WithAttributes(m...))
+}
+
+func (o *observer) callDone(ctx context.Context, c convo.CallResult) {
+	span := trace.SpanFromContext(ctx)
+	attrs := []attribute.KeyValue{OutcomeKey.String(string(c.Outcome)), AttemptsKey.Int(c.Attempts)}
+	if c.Status > 0 {
+		attrs = append(attrs, semconv.HTTPResponseStatusCode(c.Status))
+	}
+	if c.RequestID != "" {
+		attrs = append(attrs, RequestIDKey.String(c.RequestID))
+	}
+	if c.Outcome != convo.OutcomeOK {
+		attrs = append(attrs, semconv.ErrorTypeKey.String(string(c.Outcome)))
+		span.SetStatus(codes.Error, string(c.Outcome))
+	}
+	span.SetAttributes(attrs...)
+	span.End()
+
+	m := append(common(c.Call)[:3:3], OutcomeKey.String(string(c.Outcome)))
+	o.duration.Record(ctx, c.Duration.Seconds(), metric.WithAttributes(m...))
+	if c.Outcome == convo.OutcomeUnknown {
+		o.unknown.Add(ctx, 1, metric.WithAttributes(m[:3]...))
+	}
+}
+
+// errorType is an attempt's error.type as the HTTP conventions have it:
+// the status code for a status that is not a success (the client follows
+// no redirect), the outcome when no
+// response came or a 2xx could not be read; "" for a success.
+func errorType(status int, out convo.Outcome) string {
+	switch {
+	case status >= 300:
+		return strconv.Itoa(status)
+	case out != convo.OutcomeOK:
+		return string(out)
+	}
+	return ""
+}
+
+// headerCarrier lets a propagator write into an attempt's headers; it
+// reads nothing.
+type headerCarrier struct{ h convo.AttemptHeader }
+
+func (c headerCarrier) Get(string) string     { return "" }
+func (c headerCarrier) Set(key, value string) { c.h.Set(key, value) }
+func (c headerCarrier) Keys() []string        { return nil }
