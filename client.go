@@ -145,7 +145,7 @@ func NewClient(opts ...Option) (*Client, error) {
 	}
 
 	c := &Client{logger: s.logger, policy: s.retry, talqui: s.talqui}
-	if s.observer != nil && !s.observer.empty() {
+	if s.observer != nil && s.observer.forCalls() {
 		o := *s.observer
 		c.observer = &o
 	}

@@ -9,11 +9,13 @@ import (
 	"time"
 )
 
-// Observer watches every call of a Client and every attempt of a call,
-// for metrics and tracing (see WithObserver, and the otelconvo module for
-// OpenTelemetry). Every field is optional; a nil one is not called. The
-// functions are called from the goroutine of the call and must be safe
-// for concurrent use, since calls run concurrently.
+// Observer watches every call of a Client and every attempt of a call
+// (WithObserver), and every delivery a webhook handler answers
+// (WithHandlerObserver), for metrics and tracing; the otelconvo module is
+// one for OpenTelemetry. Every field is optional; a nil one is not
+// called, and a client or handler uses only its own hooks. The functions
+// are called from the goroutine of the call or delivery and must be safe
+// for concurrent use.
 //
 // Nothing an Observer is given holds a credential, a filled-in path (ids
 // are personal data and would blow up a metric's label set) or a query
@@ -38,10 +40,24 @@ type Observer struct {
 	// *ValidationError, ErrNotConfigured, a context already done) has no
 	// attempt and Attempts 0.
 	CallDone func(ctx context.Context, c CallResult)
+
+	// DeliveryStart is called when a webhook handler gets a request,
+	// before anything is checked. The context it returns is the one the
+	// handler's callback gets (so that the calls it makes are its
+	// children) and is passed to DeliveryDone.
+	DeliveryStart func(ctx context.Context, d DeliveryInfo) context.Context
+	// DeliveryDone is called once the handler has answered.
+	DeliveryDone func(ctx context.Context, d DeliveryResult)
 }
 
-func (o *Observer) empty() bool {
-	return o.CallStart == nil && o.AttemptStart == nil && o.AttemptDone == nil && o.CallDone == nil
+// forCalls says whether o has a hook of a client.
+func (o *Observer) forCalls() bool {
+	return o.CallStart != nil || o.AttemptStart != nil || o.AttemptDone != nil || o.CallDone != nil
+}
+
+// forDeliveries says whether o has a hook of a webhook handler.
+func (o *Observer) forDeliveries() bool {
+	return o.DeliveryStart != nil || o.DeliveryDone != nil
 }
 
 // CallInfo names a call. Every field has few values: it fits a metric
@@ -178,6 +194,63 @@ func (a AttemptHeader) Set(key, value string) {
 		return
 	}
 	a.h[key] = []string{value}
+}
+
+// DeliveryInfo describes a webhook delivery as it arrives.
+type DeliveryInfo struct {
+	Provider Provider // whose handler got it
+	Method   string   // the request's method
+	// Header reads the request's trace context headers, and no other.
+	Header DeliveryHeader
+}
+
+// DeliveryResult describes the answer to a webhook delivery.
+type DeliveryResult struct {
+	Provider Provider
+	// EventType is the event's type: a TalkJS event's "type"
+	// ("message.sent"), Selarti's wh_type ("all_messages", or "other" for
+	// a type Selarti does not document, since an unsigned sender could
+	// send anything). It is "" when the request was refused before its
+	// body was decoded.
+	EventType string
+	Status    int  // the status answered
+	Duplicate bool // the event was handled before: answered 200 without a call
+	Duration  time.Duration
+}
+
+// DeliveryHeader reads the trace context headers of a webhook request
+// (W3C traceparent, tracestate and baggage, B3, Jaeger, AWS X-Ray, Google
+// Cloud): it sees none of the others, which may carry a signature or a
+// shared secret. Its methods make it an OpenTelemetry TextMapCarrier.
+type DeliveryHeader struct{ h http.Header }
+
+// traceHeaders are the headers a DeliveryHeader reads, canonical.
+var traceHeaders = []string{"Traceparent", "Tracestate", "Baggage", "B3", "X-B3-Traceid", "X-B3-Spanid",
+	"X-B3-Parentspanid", "X-B3-Sampled", "X-B3-Flags", "Uber-Trace-Id", "X-Amzn-Trace-Id", "X-Cloud-Trace-Context"}
+
+// Get gives the first value of a trace context header, "" for any other.
+func (d DeliveryHeader) Get(key string) string {
+	key = http.CanonicalHeaderKey(key)
+	for _, k := range traceHeaders {
+		if k == key {
+			return d.h.Get(k)
+		}
+	}
+	return ""
+}
+
+// Set does nothing: a delivery's header is read-only.
+func (DeliveryHeader) Set(string, string) {}
+
+// Keys lists the trace context headers the request has.
+func (d DeliveryHeader) Keys() []string {
+	var ks []string
+	for _, k := range traceHeaders {
+		if _, ok := d.h[k]; ok {
+			ks = append(ks, k)
+		}
+	}
+	return ks
 }
 
 // observation is the state of one observed call; the pipeline allocates

@@ -47,6 +47,8 @@ const (
 	OutcomeKey   = attribute.Key("convo.outcome")    // a convo.Outcome
 	AttemptsKey  = attribute.Key("convo.attempts")   // the attempts of a call
 	RequestIDKey = attribute.Key("convo.request_id") // the provider's request id
+	EventTypeKey = attribute.Key("convo.event_type") // a webhook event's type: "message.sent"
+	DuplicateKey = attribute.Key("convo.duplicate")  // a webhook delivery handled before
 )
 
 // Option configures NewObserver.
@@ -97,6 +99,7 @@ type observer struct {
 	duration metric.Float64Histogram
 	attempts metric.Int64Counter
 	unknown  metric.Int64Counter
+	delivery metric.Float64Histogram
 }
 
 // NewObserver gives the convo.Observer that traces and measures every
@@ -122,11 +125,18 @@ func NewObserver(opts ...Option) convo.Observer {
 		metric.WithDescription("convo client calls that ended with an outcome unknown: the provider may have acted.")); err != nil {
 		otel.Handle(err)
 	}
+	if o.delivery, err = meter.Float64Histogram("convo.webhook.delivery.duration",
+		metric.WithUnit("s"), metric.WithExplicitBucketBoundaries(durationBuckets...),
+		metric.WithDescription("Duration of convo webhook deliveries, the callback included.")); err != nil {
+		otel.Handle(err)
+	}
 	return convo.Observer{
-		CallStart:    o.callStart,
-		AttemptStart: o.attemptStart,
-		AttemptDone:  o.attemptDone,
-		CallDone:     o.callDone,
+		CallStart:     o.callStart,
+		AttemptStart:  o.attemptStart,
+		AttemptDone:   o.attemptDone,
+		CallDone:      o.callDone,
+		DeliveryStart: o.deliveryStart,
+		DeliveryDone:  o.deliveryDone,
 	}
 }
 
@@ -203,6 +213,34 @@ func (o *observer) callDone(ctx context.Context, c convo.CallResult) {
 	if c.Outcome == convo.OutcomeUnknown {
 		o.unknown.Add(ctx, 1, metric.WithAttributes(m[:3]...))
 	}
+}
+
+// deliveryStart starts the server span of a webhook delivery, the child
+// of a trace context the sender put in the headers, if any.
+func (o *observer) deliveryStart(ctx context.Context, d convo.DeliveryInfo) context.Context {
+	ctx = o.props.Extract(ctx, d.Header)
+	ctx, _ = o.tracer.Start(ctx, string(d.Provider)+".webhook", trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(ProviderKey.String(string(d.Provider)), semconv.HTTPRequestMethodKey.String(d.Method)))
+	return ctx
+}
+
+func (o *observer) deliveryDone(ctx context.Context, d convo.DeliveryResult) {
+	m := []attribute.KeyValue{
+		ProviderKey.String(string(d.Provider)),
+		EventTypeKey.String(d.EventType),
+		semconv.HTTPResponseStatusCode(d.Status),
+		DuplicateKey.Bool(d.Duplicate),
+	}
+	span := trace.SpanFromContext(ctx)
+	span.SetAttributes(m[1:]...)
+	if d.Status >= 500 {
+		// A server span is an error only for a 5xx: a 4xx is the
+		// sender's fault.
+		span.SetAttributes(semconv.ErrorTypeKey.String(strconv.Itoa(d.Status)))
+		span.SetStatus(codes.Error, strconv.Itoa(d.Status))
+	}
+	span.End()
+	o.delivery.Record(ctx, d.Duration.Seconds(), metric.WithAttributes(m...))
 }
 
 // errorType is an attempt's error.type as the HTTP conventions have it:
