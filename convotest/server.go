@@ -154,6 +154,12 @@ type Stats struct {
 	// their idempotencyKey had been seen: the first message's id was
 	// answered instead.
 	TalkJSReplays int
+	// TalkJSImported is how many of the TalkJS messages stored were
+	// imported (POST /import/...): they count in TalkJSMessages too.
+	TalkJSImported int
+	// TalkJSNotifications is how many notification triggers TalkJS took
+	// (POST .../notifications).
+	TalkJSNotifications int
 	// FaultsApplied is how many requests got an injected fault.
 	FaultsApplied int
 }
