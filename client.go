@@ -69,6 +69,7 @@ type endpoint struct {
 	origin   string              // scheme://host[:port]
 	prefix   string              // the base URL's path, plus "/v1/{appId}" for TalkJS
 	auth     []string            // the Authorization header; shared, never modified
+	tokens   *appTokens          // when set, mints the Authorization instead of auth (see auth.go)
 	header   map[string][]string // more headers of every call (canonical keys); shared, never modified
 	err      error               // ErrNotConfigured: the provider was left out, nothing is sent
 }
@@ -122,6 +123,9 @@ func NewClient(opts ...Option) (*Client, error) {
 			return nil, err
 		}
 	}
+	if s.tokenAuth && s.talkjs == nil {
+		ps.add("tokenAuth", "WithTalkJSTokenAuth needs WithTalkJS")
+	}
 	if err := ps.err(); err != nil {
 		return nil, err
 	}
@@ -141,6 +145,9 @@ func NewClient(opts ...Option) (*Client, error) {
 	c.talkjs = &endpoint{provider: ProviderTalkJS, err: notConfigured(ProviderTalkJS, "WithTalkJS")}
 	if tj := s.talkjs; tj != nil {
 		c.talkjs = newEndpoint(ProviderTalkJS, s.talkjsURL, "/v1/"+url.PathEscape(tj.appID), "Bearer "+tj.secret)
+		if s.tokenAuth {
+			c.talkjs.auth, c.talkjs.tokens = nil, newAppTokens(tj.appID, tj.secret)
+		}
 		if s.talkjsVer != "" {
 			c.talkjs.header = map[string][]string{"Talkjs-Rest-Version": {s.talkjsVer}}
 		}
@@ -181,6 +188,7 @@ func (c *Client) newRetryClient(hc *http.Client) *retryablehttp.Client {
 		ErrorHandler: passthrough,
 		// Logger stays a true nil: the pipeline logs for itself.
 		RequestLogHook: countAttempt,
+		PrepareRetry:   prepareRetry,
 	}
 }
 
@@ -231,9 +239,10 @@ type request struct {
 	query  any // a struct encoded with go-querystring, or nil
 	body   any // encoded with encoding/json; nil sends no body
 	out    any // the success body is decoded into it (see bodyDecoder); nil discards it
-	// idempotent marks a POST that is safe to repeat because every message
-	// it carries has an idempotencyKey. Other calls are repeatable by
-	// their method alone.
+	// idempotent marks a POST that is safe to repeat: a message send
+	// whose every message has an idempotencyKey, or a query that changes
+	// nothing (presence). Other calls are repeatable by their method
+	// alone.
 	idempotent bool
 }
 
@@ -259,6 +268,7 @@ type bodyEncoder interface {
 
 // callState travels in the request context to the retry hooks.
 type callState struct {
+	api           *endpoint
 	repeatable    bool
 	attempts      int
 	retryAfter    time.Duration // of the last response
@@ -304,6 +314,7 @@ func (c *Client) do(ctx context.Context, r *request) error {
 		return r.api.err
 	}
 	st := &callState{
+		api:        r.api,
 		repeatable: r.repeatable(),
 		logger:     c.logger,
 		provider:   r.api.provider,
@@ -380,7 +391,7 @@ func (c *Client) newRequest(ctx context.Context, r *request, st *callState) (*re
 	// call in bench/ (InMemory Upsert 31 instead of 36, SendMessage 44
 	// instead of 49).
 	h := req.Header
-	h["Authorization"] = ep.auth
+	h["Authorization"] = ep.authorization()
 	h["Accept"] = headerJSON
 	h["User-Agent"] = c.userAgent
 	if body != nil {
@@ -454,7 +465,8 @@ func (c *Client) finish(r *request, st *callState, resp *http.Response) error {
 		e.Message = st.bodyErr.Error()
 	} else {
 		e.Body = c.secrets.redact(st.body)
-		e.Message = string(c.secrets.redact([]byte(messageFromBody(e.Body))))
+		e.Problems = reasonsFromBody(e.Body)
+		e.Message = string(c.secrets.redact([]byte(errorMessage(e.Body, e.Problems))))
 	}
 	return e
 }

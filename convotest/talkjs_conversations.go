@@ -287,9 +287,9 @@ func (s *Server) participantPath(c call) (*convState, string, *response) {
 // Stats.TalkJSNotifications and answers {}. channels is required (one or
 // more of "email" and "sms"); recipients, when sent, names one or more
 // participants (left out, TalkJS notifies everyone with unanswered
-// messages); smsSettings takes smsTemplate; emailSettings takes string
-// values (the reference lists footer, header, subject and inboxUrl, and
-// more keys it could not read, so the fake takes any key).
+// messages); smsSettings takes smsTemplate; emailSettings takes the
+// strings footer, header, subject and inboxUrl, and any other key (the
+// reference lists more keys it could not read).
 func (s *Server) triggerNotifications(c call) response {
 	conv, errResp := s.conversation(c)
 	if errResp != nil {
@@ -326,9 +326,11 @@ func (s *Server) triggerNotifications(c call) response {
 				p.add("smsSettings", "must be an object with the string smsTemplate")
 			}
 		case "emailSettings":
-			var email map[string]string
-			if json.Unmarshal(raw, &email) != nil || email == nil {
-				p.add("emailSettings", "must be an object of string values")
+			var email struct {
+				Subject, Header, Footer, InboxURL *string
+			}
+			if _, ok := object(raw); !ok || json.Unmarshal(raw, &email) != nil {
+				p.add("emailSettings", "must be an object; subject, header, footer and inboxUrl strings")
 			}
 		default:
 			p.unknown(k)

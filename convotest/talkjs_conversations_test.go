@@ -167,7 +167,7 @@ func TestTalkJSNotifications(t *testing.T) {
 		{map[string]any{"channels": []string{"sms"}, "recipients": []string{"bob"}}, "recipients", `"bob" is not a participant of the conversation`},
 		{map[string]any{"channels": []string{"sms"}, "recipients": []string{}}, "recipients", "must be a non-empty array of user ids, or left out to notify everyone"},
 		{map[string]any{"channels": []string{"sms"}, "smsSettings": map[string]any{"template": "x"}}, "smsSettings", "must be an object with the string smsTemplate"},
-		{map[string]any{"channels": []string{"email"}, "emailSettings": map[string]any{"subject": 1}}, "emailSettings", "must be an object of string values"},
+		{map[string]any{"channels": []string{"email"}, "emailSettings": map[string]any{"subject": 1}}, "emailSettings", "must be an object; subject, header, footer and inboxUrl strings"},
 		{map[string]any{"channels": []string{"email"}, "channel": "email"}, "channel", "is not a known field"},
 	}
 	for _, tc := range bad {
