@@ -103,8 +103,10 @@ func formatRequest(r capturedRequest, secrets []string) string {
 		}
 	}
 	b.WriteString("\n")
-	b.Write(bytes.TrimRight(r.body, "\n"))
-	b.WriteString("\n")
+	b.Write(r.body)
+	if !bytes.HasSuffix(r.body, []byte("\n")) {
+		b.WriteString("\n")
+	}
 	return redact(b.String(), secrets)
 }
 
