@@ -46,7 +46,10 @@ func runListen(c cmdIO, args []string) int {
 	fs := newFlagSet(name, "listen -selarti ADDR -talkjs ADDR [-forward URL]\n\n"+
 		"Serves the Selarti and TalkJS webhook handlers (any path) and prints each accepted\n"+
 		"delivery as one JSON line. TalkJS signatures are checked with TALKJS_SECRET_KEY.\n"+
-		"Refused deliveries are reported on stderr. Stops on SIGINT or SIGTERM.")
+		"Refused deliveries are reported on stderr. As the SDK's handlers do by default, Selarti\n"+
+		"user messages and other wh_types are answered 200 and not printed, and a redelivered\n"+
+		"id is not printed twice. A failed -forward answers 500, so the provider delivers again.\n"+
+		"Stops on SIGINT or SIGTERM.")
 	selartiAddr := fs.String("selarti", "", "`host:port` for Selarti webhooks")
 	talkjsAddr := fs.String("talkjs", "", "`host:port` for TalkJS webhooks (needs TALKJS_SECRET_KEY)")
 	forward := fs.String("forward", "", "`URL` to POST each accepted body to, with its signature headers")

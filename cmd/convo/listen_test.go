@@ -128,3 +128,19 @@ func TestListenUsage(t *testing.T) {
 	assert.Equal(t, exitUsage, r.code)
 	assert.Contains(t, r.stderr, "-forward")
 }
+
+// TestListenFailedForwardAnswers500: the provider is told to deliver again.
+func TestListenFailedForwardAnswers500(t *testing.T) {
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer target.Close()
+	cmd := startCmd(t, map[string]string{"TALKJS_SECRET_KEY": testSecret},
+		"listen", "-talkjs", "127.0.0.1:0", "-forward", target.URL)
+	url := await(t, cmd.stderr, `talkjs webhooks: (http://\S+)`)
+	body := []byte(`{"id":"evt_x","createdAt":1700000000000,"type":"user.created","data":{}}`)
+	assert.Equal(t, http.StatusInternalServerError, postTalkJS(t, url, testSecret, body))
+	await(t, cmd.stderr, `forward of talkjs delivery "evt_x" failed: .*503`)
+	assert.Equal(t, exitOK, cmd.wait(t))
+	assertNoSecret(t, cmd.stdout.String(), cmd.stderr.String())
+}
