@@ -5,11 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"net"
 	"net/http"
-	"net/http/httputil"
-	"net/url"
 	"time"
 
 	"github.com/convokit/convo/convotest"
@@ -70,33 +67,11 @@ func runFake(c cmdIO, args []string) int {
 		c.errorf(name, "%v", err)
 		return exitUsage
 	}
-	srv := convotest.NewServer()
-	defer srv.Close()
-	handler, err := proxyTo(srv.URL, c.stderr)
-	if err != nil {
-		ln.Close()
-		c.errorf(name, "%v", err)
-		return exitAPI
-	}
-	printBlocks(c.stdout, fakeBlocks(srv, "http://"+ln.Addr().String()))
-	return serveUntilDone(c, name, endpoint{ln, handler})
-}
-
-// proxyTo forwards every request to the convotest server at target.
-// convotest.Server listens on its own 127.0.0.1 port and does not expose
-// its http.Handler, so the fake is served on -addr through this proxy.
-func proxyTo(target string, errLog io.Writer) (http.Handler, error) {
-	u, err := url.Parse(target)
-	if err != nil {
-		return nil, err
-	}
-	return &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.SetURL(u)
-			pr.Out.Host = pr.In.Host
-		},
-		ErrorLog: log.New(errLog, "convo fake: ", 0),
-	}, nil
+	srv := convotest.NewServer(convotest.WithListener(ln))
+	printBlocks(c.stdout, fakeBlocks(srv, srv.URL))
+	<-c.ctx.Done()
+	srv.Close()
+	return exitOK
 }
 
 // endpoint is one server of a command: a listener and its handler.
