@@ -134,7 +134,7 @@ func TestTalkJSTokenAuthConcurrent(t *testing.T) {
 }
 
 func TestTalkJSTokenAuthNeedsTalkJS(t *testing.T) {
-	_, err := NewClient(WithTalkJSTokenAuth())
+	_, err := NewClient(WithTalqui(testTenant, PluginConnection{ID: "pc-wa", Token: testTokenWA}), WithTalkJSTokenAuth())
 	var ve *ValidationError
 	require.ErrorAs(t, err, &ve)
 	assert.Equal(t, []Problem{{Field: "tokenAuth", Reason: "WithTalkJSTokenAuth needs WithTalkJS"}}, ve.Problems)

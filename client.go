@@ -123,6 +123,9 @@ func NewClient(opts ...Option) (*Client, error) {
 			return nil, err
 		}
 	}
+	if s.talqui == nil && s.talkjs == nil {
+		ps.add("opts", "configure at least one provider: WithTalqui or WithTalkJS")
+	}
 	if s.tokenAuth && s.talkjs == nil {
 		ps.add("tokenAuth", "WithTalkJSTokenAuth needs WithTalkJS")
 	}
@@ -310,6 +313,9 @@ func countAttempt(_ retryablehttp.Logger, r *http.Request, i int) {
 // send it with retries, and turn the final response into r.out or an
 // error.
 func (c *Client) do(ctx context.Context, r *request) error {
+	if ctx == nil {
+		return &ValidationError{Problems: []Problem{{Field: "ctx", Reason: "must not be nil (use context.Background())"}}}
+	}
 	if r.api.err != nil {
 		return r.api.err
 	}

@@ -37,7 +37,7 @@ func ExampleNewClient() {
 	fmt.Println("upsert:", err)
 
 	// An option with bad input makes NewClient fail.
-	_, err = convo.NewClient(convo.WithTalkJSURL("http://api.example.com"))
+	_, err = convo.NewClient(convo.WithTalkJS("app-id", "sk_test_secret"), convo.WithTalkJSURL("http://api.example.com"))
 	fmt.Println(err)
 
 	// A provider that was not configured answers ErrNotConfigured and sends
@@ -47,7 +47,7 @@ func ExampleNewClient() {
 	fmt.Println(errors.Is(err, convo.ErrNotConfigured))
 	// Output:
 	// upsert: <nil>
-	// convo: invalid request: talkjsURL: plain http is allowed only to a loopback host
+	// convo: validation failed: talkjsURL: plain http is allowed only to a loopback host
 	// true
 }
 
@@ -158,7 +158,7 @@ func ExampleConversationsService_SendMessages() {
 	// 2 ids, <nil>
 	// UserMessage Hello Alice!
 	// SystemMessage Order #391 shipped
-	// convo: invalid request: msgs[0].Sender: a user message needs a sender
+	// convo: validation failed: msgs[0].Sender: a user message needs a sender
 }
 
 func ExampleConversationsService_Messages() {
@@ -278,7 +278,7 @@ func ExampleConversationsService_EditMessage() {
 	// Output:
 	// edit: <nil>
 	// Your order ships today. false false
-	// convo: invalid request: e: nothing to edit: set Text or Custom, or name custom in Clear
+	// convo: validation failed: e: nothing to edit: set Text or Custom, or name custom in Clear
 }
 
 func ExampleConversationsService_ImportMessages() {

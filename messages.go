@@ -147,7 +147,8 @@ func randomKey() string {
 
 // SendMessages sends msgs to conversation convID (POST
 // /conversations/{id}/messages) and returns the new message ids in the
-// order of msgs.
+// order of msgs. Each request expects a 200 answer listing one object per
+// message sent, in order: [{"id": "msg_1"}, …].
 //
 // Before anything is sent, every message is checked (a user message needs
 // a sender, a system message has none, the text is not blank, the type is
@@ -211,7 +212,8 @@ func (s *ConversationsService) send(ctx context.Context, convID string, msgs []O
 }
 
 // Messages iterates over the messages of conversation convID, newest
-// first (GET /conversations/{id}/messages), one page at a time. opts may
+// first (GET /conversations/{id}/messages), one page ({"data": [message,
+// …]}) at a time. opts may
 // be nil (pages of DefaultListLimit). See ListOptions for how the
 // iteration ends.
 func (s *ConversationsService) Messages(ctx context.Context, convID string, opts *ListOptions) iter.Seq2[*Message, error] {
@@ -225,8 +227,9 @@ func (s *ConversationsService) Messages(ctx context.Context, convID string, opts
 func messageID(m *Message) string { return m.ID }
 
 // Message returns message msgID of conversation convID (GET
-// /conversations/{convID}/messages/{msgID}). A message or conversation
-// that does not exist gives an error matching ErrNotFound.
+// /conversations/{convID}/messages/{msgID}). It expects a 200 answer
+// whose body is the message object. A message or conversation that does
+// not exist gives an error matching ErrNotFound.
 func (s *ConversationsService) Message(ctx context.Context, convID, msgID string) (*Message, error) {
 	return talkjsGet[Message](ctx, s.c, "/conversations/{conversationID}/messages/{messageID}", convID, msgID)
 }
@@ -294,6 +297,7 @@ func (e MessageEdit) encodeBody() ([]byte, error) {
 // /conversations/{convID}/messages/{msgID}): the fields e sets, and those
 // it clears. The edit is checked first; a problem comes back as a
 // *ValidationError and nothing is sent. It is repeatable, like every PUT.
+// It expects a 2xx answer; the body is ignored.
 func (s *ConversationsService) EditMessage(ctx context.Context, convID, msgID string, e MessageEdit) error {
 	var ps problems
 	e.validate(&ps)
@@ -312,7 +316,8 @@ func (s *ConversationsService) EditMessage(ctx context.Context, convID, msgID st
 // DeleteMessage deletes message msgID of conversation convID for good
 // (DELETE /conversations/{convID}/messages/{msgID}). Like every DELETE it
 // is retried after a failure that may have reached TalkJS, and a 404 to
-// such a retry is a success: an earlier attempt deleted the message.
+// such a retry is a success: an earlier attempt deleted the message. It
+// expects a 2xx answer; the body is ignored.
 func (s *ConversationsService) DeleteMessage(ctx context.Context, convID, msgID string) error {
 	return s.c.do(ctx, &request{
 		api:    s.c.talkjs,
@@ -446,7 +451,8 @@ func (e *ImportError) Unwrap() error { return e.Err }
 // (a 5xx, a reset, a timeout), only after a failure that surely left it
 // untouched (a dial error, a 429). The import stops at the first request
 // that fails, with an *ImportError saying which messages went in.
-// TalkJS answers an import with {} (not confirmed); its body is not read.
+// Each request expects a 2xx answer; the body is ignored (TalkJS answers
+// {}, by the reference's reading, not confirmed).
 func (s *ConversationsService) ImportMessages(ctx context.Context, convID string, msgs ...ImportMessage) error {
 	var ps problems
 	ps.segment("conversationID", convID)
