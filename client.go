@@ -74,6 +74,7 @@ type endpoint struct {
 	host     string              // the base URL's host, without the port
 	port     int                 // the base URL's port, or the scheme's
 	auth     []string            // the Authorization header; shared, never modified
+	tokens   *appTokens          // when set, mints the Authorization instead of auth (see auth.go)
 	header   map[string][]string // more headers of every call (canonical keys); shared, never modified
 	err      error               // ErrNotConfigured: the provider was left out, nothing is sent
 }
@@ -140,6 +141,12 @@ func NewClient(opts ...Option) (*Client, error) {
 			return nil, err
 		}
 	}
+	if s.talqui == nil && s.talkjs == nil {
+		ps.add("opts", "configure at least one provider: WithTalqui or WithTalkJS")
+	}
+	if s.tokenAuth && s.talkjs == nil {
+		ps.add("tokenAuth", "WithTalkJSTokenAuth needs WithTalkJS")
+	}
 	if err := ps.err(); err != nil {
 		return nil, err
 	}
@@ -163,6 +170,9 @@ func NewClient(opts ...Option) (*Client, error) {
 	c.talkjs = &endpoint{provider: ProviderTalkJS, err: notConfigured(ProviderTalkJS, "WithTalkJS")}
 	if tj := s.talkjs; tj != nil {
 		c.talkjs = newEndpoint(ProviderTalkJS, s.talkjsURL, "/v1/"+url.PathEscape(tj.appID), "/v1/{appID}", "Bearer "+tj.secret)
+		if s.tokenAuth {
+			c.talkjs.auth, c.talkjs.tokens = nil, newAppTokens(tj.appID, tj.secret)
+		}
 		if s.talkjsVer != "" {
 			c.talkjs.header = map[string][]string{"Talkjs-Rest-Version": {s.talkjsVer}}
 		}
@@ -203,6 +213,7 @@ func (c *Client) newRetryClient(hc *http.Client) *retryablehttp.Client {
 		ErrorHandler: passthrough,
 		// Logger stays a true nil: the pipeline logs for itself.
 		RequestLogHook: countAttempt,
+		PrepareRetry:   prepareRetry,
 	}
 }
 
@@ -256,9 +267,10 @@ type request struct {
 	query  any // a struct encoded with go-querystring, or nil
 	body   any // encoded with encoding/json; nil sends no body
 	out    any // the success body is decoded into it (see bodyDecoder); nil discards it
-	// idempotent marks a POST that is safe to repeat because every message
-	// it carries has an idempotencyKey. Other calls are repeatable by
-	// their method alone.
+	// idempotent marks a POST that is safe to repeat: a message send
+	// whose every message has an idempotencyKey, or a query that changes
+	// nothing (presence). Other calls are repeatable by their method
+	// alone.
 	idempotent bool
 	// invalid is the problem the method found in its arguments: the call
 	// ends with it and nothing is sent (observers still see the call).
@@ -295,6 +307,7 @@ type bodyEncoder interface {
 
 // callState travels in the request context to the retry hooks.
 type callState struct {
+	api           *endpoint
 	repeatable    bool
 	attempts      int
 	retryAfter    time.Duration // of the last response
@@ -340,7 +353,15 @@ func countAttempt(_ retryablehttp.Logger, r *http.Request, i int) {
 // send it with retries, and turn the final response into r.out or an
 // error.
 func (c *Client) do(ctx context.Context, r *request) error {
+	if ctx == nil {
+		// Refused: observers see the call with a background context.
+		ctx = context.Background()
+		if r.invalid == nil {
+			r.invalid = &ValidationError{Problems: []Problem{{Field: "ctx", Reason: "must not be nil (use context.Background())"}}}
+		}
+	}
 	st := &callState{
+		api:        r.api,
 		repeatable: r.repeatable(),
 		logger:     c.logger,
 		provider:   r.provider(),
@@ -434,7 +455,7 @@ func (c *Client) newRequest(ctx context.Context, r *request, st *callState) (*re
 	// call in bench/ (InMemory Upsert 31 instead of 36, SendMessage 44
 	// instead of 49).
 	h := req.Header
-	h["Authorization"] = ep.auth
+	h["Authorization"] = ep.authorization()
 	h["Accept"] = headerJSON
 	h["User-Agent"] = c.userAgent
 	if body != nil {
@@ -508,7 +529,8 @@ func (c *Client) finish(r *request, st *callState, resp *http.Response) error {
 		e.Message = st.bodyErr.Error()
 	} else {
 		e.Body = c.secrets.redact(st.body)
-		e.Message = string(c.secrets.redact([]byte(messageFromBody(e.Body))))
+		e.Problems = reasonsFromBody(e.Body)
+		e.Message = string(c.secrets.redact([]byte(errorMessage(e.Body, e.Problems))))
 	}
 	return e
 }

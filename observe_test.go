@@ -245,6 +245,13 @@ func TestObserverSeesRefusedCalls(t *testing.T) {
 	require.ErrorIs(t, err, ErrValidation)
 	_, err = c.Sessions.Start(bg, nil)
 	require.ErrorIs(t, err, ErrValidation)
+	require.ErrorIs(t, c.Conversations.ImportMessages(bg, "c1", ImportMessage{Text: "no sender"}), ErrValidation)
+	require.ErrorIs(t, c.Conversations.EditMessage(bg, "c1", "m1", MessageEdit{}), ErrValidation)
+	require.ErrorIs(t, c.Conversations.TriggerNotifications(bg, "c1", NotificationTrigger{}), ErrValidation)
+	_, err = c.Users.Presence(bg, PresenceQuery{UserIDs: []string{""}})
+	require.ErrorIs(t, err, ErrValidation)
+	var nilCtx context.Context // a caller's forgotten context
+	require.ErrorIs(t, c.Users.Upsert(nilCtx, "12081", UserUpdate{}), ErrValidation)
 
 	onlyTalkJS, err := NewClient(WithTalkJS("app", "sk_x"), WithObserver(w.observer()))
 	require.NoError(t, err)
@@ -267,6 +274,11 @@ func TestObserverSeesRefusedCalls(t *testing.T) {
 		"talkjs talkjs.conversations.open /v1/{appID} validation",
 		"talqui talqui.sessions.start /tenants/{tenantID}/sessions validation",
 		"talqui talqui.sessions.start /tenants/{tenantID}/sessions validation",
+		"talkjs talkjs.conversations.import_messages /v1/{appID}/import/conversations/{conversationID}/messages validation",
+		"talkjs talkjs.conversations.edit_message /v1/{appID}/conversations/{conversationID}/messages/{messageID} validation",
+		"talkjs talkjs.conversations.trigger_notifications /v1/{appID}/conversations/{conversationID}/notifications validation",
+		"talkjs talkjs.users.presence /v1/{appID}/presences validation",
+		"talkjs talkjs.users.upsert /v1/{appID}/users/{userID} validation",
 		"talqui talqui.sessions.start /tenants/{tenantID}/sessions validation",
 	}, got)
 }
@@ -314,6 +326,16 @@ func TestObserverOperations(t *testing.T) {
 	for _, err := range c.Conversations.Messages(bg, "order_391_fc", nil) {
 		require.NoError(t, err)
 	}
+	_, err = c.Conversations.Message(bg, "order_391_fc", "msg_1")
+	require.NoError(t, err)
+	require.NoError(t, c.Conversations.EditMessage(bg, "order_391_fc", "msg_1", MessageEdit{Text: "edited"}))
+	require.NoError(t, c.Conversations.DeleteMessage(bg, "order_391_fc", "msg_1"))
+	require.NoError(t, c.Conversations.ImportMessages(bg, "order_391_fc",
+		ImportMessage{Sender: "12081", Text: "old", Timestamp: time.UnixMilli(1700000000000)}))
+	require.NoError(t, c.Conversations.TriggerNotifications(bg, "order_391_fc",
+		NotificationTrigger{Channels: []NotificationChannel{ChannelEmail}}))
+	_, err = c.Users.Presence(bg, PresenceQuery{})
+	require.NoError(t, err)
 
 	var got []string
 	for _, d := range w.done {
@@ -340,6 +362,12 @@ func TestObserverOperations(t *testing.T) {
 		"talkjs.conversations.leave DELETE" + tj + "/conversations/{conversationID}/participants/{userID}" + host,
 		"talkjs.conversations.send_messages POST" + tj + "/conversations/{conversationID}/messages" + host,
 		"talkjs.conversations.messages GET" + tj + "/conversations/{conversationID}/messages" + host,
+		"talkjs.conversations.message GET" + tj + "/conversations/{conversationID}/messages/{messageID}" + host,
+		"talkjs.conversations.edit_message PUT" + tj + "/conversations/{conversationID}/messages/{messageID}" + host,
+		"talkjs.conversations.delete_message DELETE" + tj + "/conversations/{conversationID}/messages/{messageID}" + host,
+		"talkjs.conversations.import_messages POST" + tj + "/import/conversations/{conversationID}/messages" + host,
+		"talkjs.conversations.trigger_notifications POST" + tj + "/conversations/{conversationID}/notifications" + host,
+		"talkjs.users.presence POST" + tj + "/presences" + host,
 	}, got)
 }
 

@@ -51,6 +51,7 @@ type settings struct {
 	talquiURL  string
 	talkjsURL  string
 	talkjsVer  string
+	tokenAuth  bool // WithTalkJSTokenAuth
 	httpClient *http.Client
 	retry      RetryPolicy
 	logger     *slog.Logger
@@ -120,6 +121,20 @@ func WithTalkJS(appID, secretKey string) Option {
 			return err
 		}
 		s.talkjs = &talkjsConfig{appID: appID, secret: secretKey}
+		return nil
+	}
+}
+
+// WithTalkJSTokenAuth makes every TalkJS call carry a short-lived
+// app-scoped token, as TalkJS recommends, instead of the secret key
+// itself, which then never goes on the wire: a JWT signed HS256 with the
+// secret key, with the claims tokenType "app", iss the app id, iat, and an
+// exp 30 seconds ahead. One token serves every call until 5 seconds before
+// it expires; the next call (or retry) mints a new one. It needs
+// WithTalkJS.
+func WithTalkJSTokenAuth() Option {
+	return func(s *settings) error {
+		s.tokenAuth = true
 		return nil
 	}
 }
