@@ -299,6 +299,12 @@ func (ob *observation) attemptStart(r *http.Request, attempt int) {
 	ob.open, ob.status, ob.failed, ob.header = true, 0, false, nil
 	ob.attemptCtx = ob.ctx
 	if ob.o != nil && ob.o.AttemptStart != nil {
+		if attempt > 1 {
+			// A retry is a shallow copy of the previous request, whose
+			// header map the transport may still be reading (a write cut
+			// short by a timeout): copy it before the observer adds to it.
+			r.Header = r.Header.Clone()
+		}
 		a := AttemptInfo{Call: ob.info, Attempt: attempt, Header: AttemptHeader{r.Header}}
 		if actx := ob.o.AttemptStart(ob.ctx, a); actx != nil {
 			ob.attemptCtx = actx
