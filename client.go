@@ -169,8 +169,11 @@ func (c *Client) newRetryClient(hc *http.Client) *retryablehttp.Client {
 	if inner == nil {
 		inner = http.DefaultTransport
 	}
+	// A copy, so that the caller's client is never changed: it never
+	// follows a redirect (a 3xx is the answer, see finish).
 	wrapped := *hc
 	wrapped.Transport = keepIdle{inner}
+	wrapped.CheckRedirect = noRedirect
 	return &retryablehttp.Client{
 		HTTPClient:   &wrapped,
 		RetryWaitMin: c.policy.MinWait,
@@ -218,6 +221,11 @@ type keepIdle struct{ rt http.RoundTripper }
 func (k keepIdle) RoundTrip(r *http.Request) (*http.Response, error) { return k.rt.RoundTrip(r) }
 
 func passthrough(resp *http.Response, err error, _ int) (*http.Response, error) { return resp, err }
+
+// noRedirect makes an http.Client return a 3xx as the response: a redirect
+// would re-send a POST and the Authorization header to wherever a server
+// points.
+func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // request describes one call for the pipeline.
 type request struct {
@@ -450,14 +458,23 @@ func (c *Client) finish(r *request, st *callState, resp *http.Response) error {
 		RetryAfter: st.retryAfter,
 		Attempts:   st.attempts,
 	}
-	if ok {
+	switch {
+	case ok:
 		e.Message = st.bodyErr.Error()
-	} else {
+	case isRedirect(resp.StatusCode):
+		// Its Location, and the body that repeats it, may carry a URL
+		// with a secret in it: neither is kept.
+		e.Message = "redirect not followed"
+	default:
 		e.Body = c.secrets.redact(st.body)
 		e.Message = string(c.secrets.redact([]byte(messageFromBody(e.Body))))
 	}
+	e.unknown = st.reached
 	return e
 }
+
+// isRedirect reports a 3xx status, which the pipeline never follows.
+func isRedirect(code int) bool { return code >= 300 && code <= 399 }
 
 // transportError wraps a failure that left no response to read. It
 // matches ErrOutcomeUnknown when the last attempt may have reached the

@@ -80,6 +80,18 @@ func TestRetryRules(t *testing.T) {
 		{"404", statusResponder(404), 1, 1, ErrNotFound, false},
 		{"501", statusResponder(501), 1, 1, ErrServer, false},
 	}
+	// A redirect is never followed nor repeated; it answered a request that
+	// reached the server, so a session start may have been applied.
+	for _, code := range []int{301, 302, 303, 307, 308} {
+		cases = append(cases, struct {
+			name      string
+			responder httpmock.Responder
+			safe      int
+			start     int
+			is        error
+			unknown   bool
+		}{fmt.Sprint(code), statusResponder(code, "Location", redirectTarget), 1, 1, nil, true})
+	}
 	for _, tc := range cases {
 		t.Run(tc.name+"/safe", func(t *testing.T) {
 			env := NewTestEnv(t)
@@ -499,4 +511,67 @@ func TestExpandPathPlaceholderMismatch(t *testing.T) {
 	p, err := expandPath("/a/{x}", []string{"é/1"})
 	require.NoError(t, err)
 	assert.Equal(t, "/a/%C3%A9%2F1", p)
+}
+
+// redirectTarget is a Location that carries a secret in its query, on
+// another host.
+const redirectTarget = "https://evil.example.com/steal?token=" + testTalkJSToken + "&k=REDIRECT-MARK"
+
+func TestRedirectNotFollowed(t *testing.T) {
+	for _, code := range []int{301, 302, 303, 307, 308} {
+		t.Run(fmt.Sprint(code), func(t *testing.T) {
+			env := NewTestEnv(t)
+			env.mt.RegisterResponder(http.MethodPost, talquiSessionsURL,
+				httpmock.NewStringResponder(code, `<a href="`+redirectTarget+`">moved</a>`).
+					HeaderSet(http.Header{"Location": {redirectTarget}}))
+			env.mt.RegisterNoResponder(httpmock.NewStringResponder(200, `{}`))
+			err := startCall(context.Background(), env.c)
+			var ae *APIError
+			require.ErrorAs(t, err, &ae)
+			assert.Equal(t, code, ae.StatusCode)
+			assert.Equal(t, 1, ae.Attempts)
+			assert.Empty(t, ae.Body, "a redirect's body repeats its Location")
+			assert.ErrorIs(t, err, ErrOutcomeUnknown, "a session start answered by a redirect may have been applied")
+			for _, s := range []string{err.Error(), fmt.Sprintf("%+v", ae), env.logs.String()} {
+				assert.NotContains(t, s, "REDIRECT-MARK")
+				assert.NotContains(t, s, "evil.example.com")
+				assertNoSecret(t, "redirect error", s)
+			}
+			calls := env.Calls()
+			require.Len(t, calls, 1, "the redirect must not be followed")
+			assert.Equal(t, http.MethodPost, calls[0].Method)
+			assert.Nil(t, env.hc.CheckRedirect, "the caller's client must not be changed")
+		})
+	}
+}
+
+func TestRedirectOnSafeCall(t *testing.T) {
+	env := NewTestEnv(t)
+	env.mt.RegisterResponder(http.MethodGet, talkjsUserURL, statusResponder(302, "Location", redirectTarget))
+	err := safeCall(context.Background(), env.c)
+	var ae *APIError
+	require.ErrorAs(t, err, &ae)
+	assert.Equal(t, 302, ae.StatusCode)
+	assert.NotErrorIs(t, err, ErrOutcomeUnknown, "a GET may be sent again")
+	assert.Len(t, env.Calls(), 1)
+}
+
+func TestCallersClientNotChanged(t *testing.T) {
+	mt := httpmock.NewMockTransport()
+	mt.RegisterResponder(http.MethodGet, talkjsUserURL, statusResponder(307, "Location", "https://api.talkjs.com/elsewhere"))
+	mt.RegisterResponder(http.MethodGet, "https://api.talkjs.com/elsewhere", statusResponder(200))
+	var redirects int
+	check := func(*http.Request, []*http.Request) error { redirects++; return nil }
+	hc := &http.Client{Transport: mt, CheckRedirect: check, Timeout: time.Hour}
+	c, err := NewClient(WithTalkJS(testAppID, testTalkJSToken), WithHTTPClient(hc), WithRetry(fastRetry))
+	require.NoError(t, err)
+	assert.ErrorContains(t, safeCall(context.Background(), c), "307")
+	assert.Equal(t, 0, redirects, "the caller's CheckRedirect is not asked: the SDK never follows")
+	assert.Equal(t, 1, mt.GetTotalCallCount())
+	assert.Equal(t, time.Hour, hc.Timeout)
+	assert.NotNil(t, hc.CheckRedirect)
+	resp, err := hc.Get(talkjsUserURL)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, 1, redirects, "the caller's client still follows redirects for the caller")
 }

@@ -49,15 +49,18 @@
 //
 //  1. A success body over 16 MiB: never repeated.
 //  2. A dial failure (nothing was sent): always repeated.
-//  3. A certificate, scheme, header or redirect-policy error: never repeated.
+//  3. A certificate, scheme or header error: never repeated.
 //  4. A reset, EOF or per-attempt timeout after the request was written:
 //     repeated only when the call is safe to repeat.
 //  5. A 429 (the server did not act): always repeated.
 //  6. A 408: repeated only when the call is safe to repeat.
 //  7. A 501: never repeated.
 //  8. Any other 5xx: repeated only when the call is safe to repeat.
-//  9. Any other status (3xx, 4xx): never repeated.
-//  10. A Retry-After beyond MaxWait: not repeated; the call returns the
+//  9. A redirect (3xx): never followed, never repeated; the call returns
+//     an *APIError with its status and without the Location. On a call
+//     that is not safe to repeat it also matches ErrOutcomeUnknown.
+//  10. Any other status (4xx): never repeated.
+//  11. A Retry-After beyond MaxWait: not repeated; the call returns the
 //     *APIError at once with its RetryAfter.
 //
 // Waits grow exponentially with jitter between RetryPolicy.MinWait and

@@ -76,6 +76,12 @@ type APIError struct {
 	RequestID  string        // the server's request id header, if any
 	RetryAfter time.Duration // the server's Retry-After, if any
 	Attempts   int           // how many times the request was sent
+
+	// unknown: an attempt of the call may have been applied by the
+	// server (an earlier 5xx, a reset after sending, a redirect answering
+	// a call that is not safe to repeat). It matches ErrOutcomeUnknown
+	// whatever status ended the call, but a 2xx.
+	unknown bool
 }
 
 // Error describes the failed call, without any secret.
@@ -132,7 +138,10 @@ func (e *APIError) Is(target error) bool {
 	case ErrBadResponse:
 		return s >= 200 && s <= 299
 	case ErrOutcomeUnknown:
-		return s == http.StatusRequestTimeout || (s >= 500 && s <= 599 && s != http.StatusNotImplemented)
+		if s >= 200 && s <= 299 {
+			return false // the server acted: see ErrBadResponse
+		}
+		return e.unknown || s == http.StatusRequestTimeout || (s >= 500 && s <= 599 && s != http.StatusNotImplemented)
 	}
 	return false
 }

@@ -56,6 +56,7 @@ var WithTestApp = WithTalkJS("app", "sk_test_secret")
 // debug logger into a buffer, and fast retries.
 type TestEnv struct {
 	c    *Client
+	hc   *http.Client // the caller's client given to WithHTTPClient
 	mt   *httpmock.MockTransport
 	logs *logBuffer
 	rec  *recorder
@@ -68,18 +69,19 @@ func NewTestEnv(t testing.TB, opts ...Option) *TestEnv {
 	mt := httpmock.NewMockTransport()
 	rec := &recorder{rt: mt}
 	logs := &logBuffer{}
+	hc := &http.Client{Transport: rec}
 	base := []Option{
 		WithTalqui(testTenant,
 			PluginConnection{ID: "pc-wa", Token: testTokenWA},
 			PluginConnection{ID: "pc-food", Token: testTokenFood}),
 		WithTalkJS(testAppID, testTalkJSToken),
-		WithHTTPClient(&http.Client{Transport: rec}),
+		WithHTTPClient(hc),
 		WithRetry(fastRetry),
 		WithLogger(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))),
 	}
 	c, err := NewClient(append(base, opts...)...)
 	require.NoError(t, err)
-	return &TestEnv{c: c, mt: mt, logs: logs, rec: rec}
+	return &TestEnv{c: c, hc: hc, mt: mt, logs: logs, rec: rec}
 }
 
 // Answer makes the mock answer every request with r, and gives the

@@ -155,7 +155,9 @@ func WithTalkJSVersion(v string) Option {
 }
 
 // WithHTTPClient makes the client send through hc: its transport and its
-// timeouts apply. The client never closes hc's idle connections.
+// timeouts apply. The client sends through a copy of hc that never follows
+// a redirect; hc itself is not changed. The client never closes hc's idle
+// connections.
 func WithHTTPClient(hc *http.Client) Option {
 	return func(s *settings) error {
 		if hc == nil {

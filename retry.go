@@ -52,7 +52,7 @@ func (c *Client) decide(st *callState, resp *http.Response, err error) (bool, st
 			return false, ""
 		case isDialError(err): // 2. a dial failure: always, nothing was sent
 			return true, "dial failed"
-		case isPermanent(err): // 3. a certificate, scheme, header or redirect-policy error: never
+		case isPermanent(err): // 3. a certificate, scheme or header error: never
 			return false, ""
 		}
 		// 4. a reset, EOF or timeout after sending: when safe to repeat
@@ -73,12 +73,16 @@ func (c *Client) decide(st *callState, resp *http.Response, err error) (bool, st
 		retry = false
 	case code >= 500: // 8. any other 5xx: when safe to repeat
 		retry = st.repeatable
-	} // 9. any other status (3xx, 4xx): never
-	if code == http.StatusRequestTimeout || code >= 500 {
+	case isRedirect(code): // 9. a redirect (3xx): never, and never followed
+		// It answered a request that reached the server: a call that is
+		// not safe to repeat may have been applied.
+		st.reached = st.reached || !st.repeatable
+	} // 10. any other status (4xx): never
+	if code == http.StatusRequestTimeout || (code >= 500 && code != http.StatusNotImplemented) {
 		st.reached = true
 	}
 	if retry && st.retryAfter > c.policy.MaxWait {
-		// 10. Retry-After beyond MaxWait: stop, and give the caller the
+		// 11. Retry-After beyond MaxWait: stop, and give the caller the
 		// error with its RetryAfter at once.
 		return false, ""
 	}
@@ -142,7 +146,7 @@ func isPermanent(err error) bool {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		msg := ue.Error()
-		for _, s := range []string{"stopped after", "unsupported protocol scheme", "invalid header", "certificate is not trusted"} {
+		for _, s := range []string{"unsupported protocol scheme", "invalid header", "certificate is not trusted"} {
 			if strings.Contains(msg, s) {
 				return true
 			}
