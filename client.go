@@ -272,8 +272,7 @@ type callState struct {
 	retryAfter    time.Duration // of the last response
 	hasRetryAfter bool
 	lastStatus    int  // status of the last response, 0 if none
-	unknown       bool // the last attempt failed after it may have reached the server
-	reached       bool // an earlier attempt may have been applied by the server
+	reached       bool // an attempt may have been applied; it stays set, whatever ends the call
 	logger        *slog.Logger
 	provider      Provider
 	method        string
@@ -296,7 +295,7 @@ func stateOf(ctx context.Context) *callState {
 func countAttempt(_ retryablehttp.Logger, r *http.Request, i int) {
 	st := stateOf(r.Context())
 	st.attempts = i + 1
-	st.body, st.bodyErr, st.unknown = nil, nil, false
+	st.body, st.bodyErr = nil, nil
 	if st.logger != nil {
 		st.logger.LogAttrs(r.Context(), slog.LevelDebug, "convo: sending",
 			slog.String("provider", string(st.provider)), slog.String("method", st.method),
@@ -326,21 +325,18 @@ func (c *Client) do(ctx context.Context, r *request) error {
 	req.SetResponseHandler(func(resp *http.Response) error { return readBody(st, resp) })
 
 	resp, err := c.rc.Do(req)
-	if resp != nil {
-		// The response handler read and closed the body of the final
-		// response; a response passed through after exhausted retries has
-		// not been read yet.
-		if st.body == nil && st.bodyErr == nil {
-			_ = readBody(st, resp)
-		}
-		resp.Body.Close()
+	if resp == nil {
+		return c.transportError(ctx, r, st, err)
 	}
-	if err != nil {
-		if resp == nil || !errors.Is(err, errBodyRead) {
-			return c.transportError(ctx, r, st, err)
-		}
+	// A status arrived: it is the answer, whatever err says (a body that
+	// could not be read, the context ending meanwhile). The response
+	// handler read and closed the body of the final response; a response
+	// passed through after exhausted retries has not been read yet.
+	if st.body == nil && st.bodyErr == nil {
+		_ = readBody(st, resp)
 	}
-	return c.finish(r, st, resp)
+	resp.Body.Close()
+	return c.finish(ctx, r, st, resp)
 }
 
 // newRequest builds the HTTP request of r: the URL from the endpoint, the
@@ -427,8 +423,11 @@ func decodeJSON(body []byte, out any) error {
 	return nil
 }
 
-// finish turns the final response into r.out or an *APIError.
-func (c *Client) finish(r *request, st *callState, resp *http.Response) error {
+// finish turns the final response into r.out or an *APIError. The error
+// matches ErrOutcomeUnknown when any attempt may have been applied (but
+// after a 2xx, which matches ErrBadResponse), and keeps the context's
+// error when the context ended the call.
+func (c *Client) finish(ctx context.Context, r *request, st *callState, resp *http.Response) error {
 	ok := resp.StatusCode >= 200 && resp.StatusCode <= 299
 	if resp.StatusCode == http.StatusNotFound && r.method == http.MethodDelete && st.attempts > 1 && st.reached {
 		// An earlier attempt of this DELETE may have been applied: the
@@ -470,6 +469,7 @@ func (c *Client) finish(r *request, st *callState, resp *http.Response) error {
 		e.Message = string(c.secrets.redact([]byte(messageFromBody(e.Body))))
 	}
 	e.unknown = st.reached
+	e.cause = ctx.Err()
 	return e
 }
 
@@ -477,22 +477,26 @@ func (c *Client) finish(r *request, st *callState, resp *http.Response) error {
 func isRedirect(code int) bool { return code >= 300 && code <= 399 }
 
 // transportError wraps a failure that left no response to read. It
-// matches ErrOutcomeUnknown when the last attempt may have reached the
-// server, and keeps the context's error when the context ended.
+// matches ErrOutcomeUnknown when any attempt may have reached the server
+// (a later dial failure or the context ending in the backoff does not
+// undo that), and keeps the context's error when the context ended.
 func (c *Client) transportError(ctx context.Context, r *request, st *callState, err error) error {
 	if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
 		err = fmt.Errorf("%w (%w)", ctxErr, err)
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "convo: %s %s %s: ", st.provider, r.method, st.path)
-	if st.attempts > 1 {
+	switch {
+	case st.attempts > 1:
 		fmt.Fprintf(&b, "after %d attempts", st.attempts)
 		if st.lastStatus != 0 {
 			fmt.Fprintf(&b, " (last status %d)", st.lastStatus)
 		}
 		b.WriteString(": ")
+	case st.lastStatus != 0:
+		fmt.Fprintf(&b, "after status %d: ", st.lastStatus)
 	}
-	if st.unknown {
+	if st.reached {
 		return fmt.Errorf("%s%w (%w)", b.String(), err, ErrOutcomeUnknown)
 	}
 	return fmt.Errorf("%s%w", b.String(), err)

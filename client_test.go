@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -209,7 +210,7 @@ func TestContextEndsDuringWait(t *testing.T) {
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Less(t, elapsed, 150*time.Millisecond, "returned %s after the deadline", elapsed-50*time.Millisecond)
 	assert.Equal(t, 1, env.mt.GetTotalCallCount())
-	assert.False(t, errors.Is(err, ErrOutcomeUnknown), "the last attempt got an answer")
+	assert.ErrorIs(t, err, ErrOutcomeUnknown, "the 503 may have been applied: the context ending in the backoff does not undo that")
 }
 
 func TestContextCanceledBeforeCall(t *testing.T) {
@@ -575,3 +576,85 @@ func TestCallersClientNotChanged(t *testing.T) {
 	resp.Body.Close()
 	assert.Equal(t, 1, redirects, "the caller's client still follows redirects for the caller")
 }
+
+const talkjsMessagesURL = "https://api.talkjs.com/v1/app1/conversations/c1/messages"
+
+func sendCall(ctx context.Context, c *Client) error {
+	_, err := c.Conversations.SendMessages(ctx, "c1", UserMessage("u1", "Hello"))
+	return err
+}
+
+// cancelOnRetry is a slog handler that ends a call's context when the
+// pipeline logs that it is about to wait and retry: the context ends in
+// the backoff, whatever the machine's speed.
+type cancelOnRetry struct {
+	slog.Handler
+	cancel context.CancelFunc
+}
+
+func (h cancelOnRetry) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h cancelOnRetry) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == "convo: retrying" {
+		h.cancel()
+	}
+	return nil
+}
+
+func TestAmbiguityIsSticky(t *testing.T) {
+	long := WithRetry(RetryPolicy{MaxRetries: 3, MinWait: time.Hour, MaxWait: time.Hour})
+	t.Run("context ends in the backoff after a 502", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		env := NewTestEnv(t, long, WithLogger(slog.New(cancelOnRetry{cancel: cancel})))
+		env.mt.RegisterResponder(http.MethodPost, talkjsMessagesURL, statusResponder(502))
+		err := sendCall(ctx, env.c)
+		assert.ErrorIs(t, err, ErrOutcomeUnknown, "the send may have been applied")
+		assert.ErrorIs(t, err, context.Canceled)
+		assert.Equal(t, 1, env.mt.GetTotalCallCount())
+	})
+	t.Run("context ends while a 201 body is read", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		env := NewTestEnv(t)
+		env.mt.RegisterResponder(http.MethodPost, talquiSessionsURL, func(*http.Request) (*http.Response, error) {
+			return &http.Response{StatusCode: 201, Header: http.Header{}, ContentLength: -1,
+				Body: io.NopCloser(readerFunc(func([]byte) (int, error) { cancel(); return 0, context.Canceled }))}, nil
+		})
+		err := startCall(ctx, env.c)
+		assert.ErrorIs(t, err, ErrBadResponse, "Talqui answered 201: the session exists")
+		assert.ErrorIs(t, err, context.Canceled)
+		assert.NotErrorIs(t, err, ErrOutcomeUnknown, "a 2xx arrived: the outcome is known")
+		assert.Equal(t, 1, env.mt.GetTotalCallCount())
+	})
+	t.Run("a later dial failure", func(t *testing.T) {
+		env := NewTestEnv(t)
+		env.mt.RegisterResponder(http.MethodGet, talkjsUserURL,
+			httpmock.NewErrorResponder(io.ErrUnexpectedEOF).Then(httpmock.NewErrorResponder(dialError())))
+		err := safeCall(context.Background(), env.c)
+		assert.ErrorIs(t, err, ErrOutcomeUnknown, "the first attempt may have been applied")
+		assert.Equal(t, 4, env.mt.GetTotalCallCount())
+	})
+	t.Run("retries run out on a 429", func(t *testing.T) {
+		env := NewTestEnv(t)
+		env.mt.RegisterResponder(http.MethodPost, talkjsMessagesURL, statusResponder(503).Then(statusResponder(429)))
+		err := sendCall(context.Background(), env.c)
+		assert.ErrorIs(t, err, ErrRateLimited)
+		assert.ErrorIs(t, err, ErrOutcomeUnknown, "the 503 may have been applied")
+		assert.Equal(t, 4, env.mt.GetTotalCallCount())
+	})
+	t.Run("context ends in the backoff after a 429 only", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		env := NewTestEnv(t, long, WithLogger(slog.New(cancelOnRetry{cancel: cancel})))
+		env.mt.RegisterResponder(http.MethodPost, talkjsMessagesURL, statusResponder(429))
+		err := sendCall(ctx, env.c)
+		assert.ErrorIs(t, err, context.Canceled)
+		assert.NotErrorIs(t, err, ErrOutcomeUnknown, "a 429 was not applied")
+	})
+}
+
+// readerFunc is an io.Reader from a function.
+type readerFunc func([]byte) (int, error)
+
+func (f readerFunc) Read(p []byte) (int, error) { return f(p) }

@@ -33,8 +33,10 @@
 // A server's error status gives an *APIError; errors.Is tells its class:
 // ErrNotFound, ErrUnauthorized, ErrRateLimited, ErrInvalidRequest,
 // ErrServer. A transport failure keeps its cause, so
-// errors.Is(err, context.DeadlineExceeded) works; when the request may
-// have reached the server, the error also matches ErrOutcomeUnknown.
+// errors.Is(err, context.DeadlineExceeded) works; once any attempt may
+// have reached the server, the call's error also matches
+// ErrOutcomeUnknown, whatever ends the call afterwards (ErrBadResponse
+// instead when a 2xx arrived).
 // No error text and no log line holds a token, a secret key or an
 // Authorization header.
 //

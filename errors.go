@@ -32,10 +32,15 @@ var (
 	ErrNotConfigured = errors.New("convo: provider not configured")
 	// ErrOutcomeUnknown matches a failure after which the server may have
 	// acted: a transport failure after the request may have reached it (a
-	// reset, an EOF, a timeout), and an *APIError with a 5xx status (but
-	// 501) or a 408. For a call that sends something to a person, such as
-	// Sessions.Start, the message may have been delivered: check before
-	// you send it again.
+	// reset, an EOF, a timeout), an *APIError with a 5xx status (but 501)
+	// or a 408, and a redirect (3xx) answering a call that is not safe to
+	// repeat. It is sticky: once any attempt of a call may have reached
+	// the server, the call's error matches it whatever ends the call
+	// afterwards (the context ending in a backoff, a later dial failure,
+	// a 429 when retries run out), but a 2xx, which matches
+	// ErrBadResponse. For a call that sends something to a person, such
+	// as Sessions.Start, the message may have been delivered: check
+	// before you send it again.
 	ErrOutcomeUnknown = errors.New("convo: outcome unknown, the request may have reached the server")
 	// ErrPermanent, wrapped in the error a webhook callback returns, says
 	// that handling the delivery again cannot succeed (say, a message for
@@ -44,8 +49,9 @@ var (
 	// other error answers 500 and lets a redelivery be handled.
 	ErrPermanent = errors.New("convo: permanent failure, do not redeliver")
 	// ErrBadResponse matches an *APIError for a successful (2xx) status
-	// whose body could not be read or decoded. The call took effect on the
-	// server: do not repeat a send because of it.
+	// whose body could not be read or decoded, also when the context
+	// ended while it was read (the context's error is in the chain). The
+	// call took effect on the server: do not repeat a send because of it.
 	ErrBadResponse = errors.New("convo: unreadable response")
 )
 
@@ -82,6 +88,8 @@ type APIError struct {
 	// a call that is not safe to repeat). It matches ErrOutcomeUnknown
 	// whatever status ended the call, but a 2xx.
 	unknown bool
+	// cause is the context's error when the context ended the call.
+	cause error
 }
 
 // Error describes the failed call, without any secret.
@@ -116,8 +124,17 @@ func (e *APIError) Error() string {
 	if e.Attempts > 1 {
 		fmt.Fprintf(&b, " after %d attempts", e.Attempts)
 	}
+	if e.cause != nil {
+		b.WriteString(" (")
+		b.WriteString(e.cause.Error())
+		b.WriteByte(')')
+	}
 	return b.String()
 }
+
+// Unwrap gives the context's error when the context ended the call, so
+// that errors.Is(err, context.Canceled) works on an *APIError too.
+func (e *APIError) Unwrap() error { return e.cause }
 
 // Is reports whether the status of e falls in the class of target, one of
 // ErrNotFound, ErrUnauthorized, ErrRateLimited, ErrInvalidRequest,

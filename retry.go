@@ -20,7 +20,9 @@ import (
 func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
 	st := stateOf(ctx)
 	if ctxErr := ctx.Err(); ctxErr != nil {
-		st.unknown = err != nil && resp == nil && !isDialError(err)
+		if err != nil && resp == nil && !isDialError(err) && !isPermanent(err) {
+			st.reached = true // the context ended an attempt that was sent
+		}
 		return false, ctxErr
 	}
 	retry, reason := c.decide(st, resp, err)
@@ -56,7 +58,6 @@ func (c *Client) decide(st *callState, resp *http.Response, err error) (bool, st
 			return false, ""
 		}
 		// 4. a reset, EOF or timeout after sending: when safe to repeat
-		st.unknown = resp == nil
 		st.reached = true
 		return st.repeatable, "transport error after sending"
 	}
