@@ -31,6 +31,9 @@ const (
 	// behaviour (say, 2024-01-01 answers 404 for the conversations of a
 	// user that does not exist).
 	DefaultTalkJSVersion = "2024-01-01"
+	// DefaultTimeout bounds one attempt of a call as a whole (connect,
+	// headers and body); see WithTimeout.
+	DefaultTimeout = 30 * time.Second
 
 	defaultMaxRetries      = 4
 	defaultMinWait         = 500 * time.Millisecond
@@ -111,6 +114,7 @@ func NewClient(opts ...Option) (*Client, error) {
 		talquiURL: DefaultTalquiURL,
 		talkjsURL: DefaultTalkJSURL,
 		talkjsVer: DefaultTalkJSVersion,
+		timeout:   DefaultTimeout,
 		retry:     RetryPolicy{MaxRetries: defaultMaxRetries, MinWait: defaultMinWait, MaxWait: defaultMaxWait},
 	}
 	var ps problems
@@ -149,7 +153,7 @@ func NewClient(opts ...Option) (*Client, error) {
 	if c.talqui != nil {
 		c.talqui.secrets = c.secrets
 	}
-	c.rc = c.newRetryClient(s.httpClient)
+	c.rc = c.newRetryClient(s.httpClient, s.timeout)
 	c.Sessions = &SessionsService{c: c}
 	c.Users = &UsersService{c: c}
 	c.Conversations = &ConversationsService{c: c}
@@ -158,7 +162,8 @@ func NewClient(opts ...Option) (*Client, error) {
 
 // newRetryClient configures retryablehttp around hc (or a pooled transport
 // when hc is nil) with the pipeline's hooks; its defaults are never used.
-func (c *Client) newRetryClient(hc *http.Client) *retryablehttp.Client {
+// Each attempt is bounded by timeout as a whole, body included.
+func (c *Client) newRetryClient(hc *http.Client, timeout time.Duration) *retryablehttp.Client {
 	if hc == nil {
 		hc = &http.Client{Transport: newTransport()}
 	}
@@ -174,6 +179,12 @@ func (c *Client) newRetryClient(hc *http.Client) *retryablehttp.Client {
 	wrapped := *hc
 	wrapped.Transport = keepIdle{inner}
 	wrapped.CheckRedirect = noRedirect
+	// http.Client.Timeout covers the connection, the headers and the
+	// body of one Do: one attempt, since readBody reads the body within
+	// the attempt. The caller's shorter timeout wins.
+	if wrapped.Timeout <= 0 || wrapped.Timeout > timeout {
+		wrapped.Timeout = timeout
+	}
 	return &retryablehttp.Client{
 		HTTPClient:   &wrapped,
 		RetryWaitMin: c.policy.MinWait,

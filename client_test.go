@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -419,6 +421,7 @@ func TestDefaults(t *testing.T) {
 	assert.Equal(t, RetryPolicy{MaxRetries: 4, MinWait: 500 * time.Millisecond, MaxWait: 30 * time.Second}, c.policy)
 	tr := c.rc.HTTPClient.Transport.(keepIdle).rt.(*http.Transport)
 	assert.Equal(t, 30*time.Second, tr.ResponseHeaderTimeout)
+	assert.Equal(t, 30*time.Second, c.rc.HTTPClient.Timeout, "one attempt as a whole")
 	assert.GreaterOrEqual(t, tr.MaxIdleConnsPerHost, 64)
 	assert.Nil(t, c.rc.Logger, "retryablehttp's logger must be a true nil")
 
@@ -658,3 +661,63 @@ func TestAmbiguityIsSticky(t *testing.T) {
 type readerFunc func([]byte) (int, error)
 
 func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
+
+// trickleServer answers 200 with a 100-byte Content-Length, then sends
+// the body one byte a second until the client gives up.
+func trickleServer(t *testing.T) (*httptest.Server, *atomic.Int32) {
+	var seen atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen.Add(1)
+		w.Header().Set("Content-Length", "100")
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		for range 100 {
+			if _, err := w.Write([]byte(" ")); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(time.Second):
+			}
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &seen
+}
+
+func TestTimeoutBoundsTheBody(t *testing.T) {
+	srv, seen := trickleServer(t)
+	// Through a caller's client without a timeout, like most.
+	env := NewTestEnv(t, WithHTTPClient(&http.Client{}), WithTalkJSURL(srv.URL), WithTalquiURL(srv.URL),
+		WithTimeout(300*time.Millisecond), WithRetry(RetryPolicy{MaxRetries: 1, MinWait: time.Millisecond, MaxWait: time.Millisecond}))
+
+	start := time.Now()
+	err := startCall(context.Background(), env.c)
+	assert.ErrorIs(t, err, ErrBadResponse, "the 2xx arrived; its body did not")
+	assert.Less(t, time.Since(start), 2*time.Second)
+	assert.EqualValues(t, 1, seen.Load(), "a session start is not repeated")
+
+	seen.Store(0)
+	start = time.Now()
+	err = safeCall(context.Background(), env.c)
+	assert.ErrorIs(t, err, ErrBadResponse)
+	assert.Less(t, time.Since(start), 3*time.Second, "two attempts of 300 ms each")
+	assert.EqualValues(t, 2, seen.Load(), "a GET is tried again")
+}
+
+func TestTimeoutOption(t *testing.T) {
+	c, err := NewClient(WithTalkJS("app", "sk"), WithTimeout(5*time.Second))
+	require.NoError(t, err)
+	assert.Equal(t, 5*time.Second, c.rc.HTTPClient.Timeout)
+	c, err = NewClient(WithTalkJS("app", "sk"), WithHTTPClient(&http.Client{Timeout: time.Second}))
+	require.NoError(t, err)
+	assert.Equal(t, time.Second, c.rc.HTTPClient.Timeout, "the caller's shorter timeout wins")
+	for _, d := range []time.Duration{0, -time.Second} {
+		_, err := NewClient(WithTalkJS("app", "sk"), WithTimeout(d))
+		var ve *ValidationError
+		require.ErrorAs(t, err, &ve)
+		assert.Equal(t, "WithTimeout(d)", ve.Problems[0].Field)
+	}
+}

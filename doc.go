@@ -52,7 +52,7 @@
 //  1. A success body over 16 MiB: never repeated.
 //  2. A dial failure (nothing was sent): always repeated.
 //  3. A certificate, scheme or header error: never repeated.
-//  4. A reset, EOF or per-attempt timeout after the request was written:
+//  4. A reset, EOF or attempt timeout (WithTimeout) after the request was written:
 //     repeated only when the call is safe to repeat.
 //  5. A 429 (the server did not act): always repeated.
 //  6. A 408: repeated only when the call is safe to repeat.

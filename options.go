@@ -52,6 +52,7 @@ type settings struct {
 	talkjsURL  string
 	talkjsVer  string
 	httpClient *http.Client
+	timeout    time.Duration
 	retry      RetryPolicy
 	logger     *slog.Logger
 	userAgent  string
@@ -164,6 +165,23 @@ func WithHTTPClient(hc *http.Client) Option {
 			return &ValidationError{Problems: []Problem{{Field: "httpClient", Reason: "must not be nil"}}}
 		}
 		s.httpClient = hc
+		return nil
+	}
+}
+
+// WithTimeout bounds one attempt of a call as a whole: connecting, sending,
+// waiting for the response headers and reading the body. The default is
+// DefaultTimeout (30 s); zero or less is refused. A body that trickles in
+// past it ends the attempt like any failure after sending (see the retry
+// rules). A call may take several attempts and the waits between them:
+// bound the whole call with its context. With WithHTTPClient, a shorter
+// http.Client.Timeout of the caller's client wins.
+func WithTimeout(d time.Duration) Option {
+	return func(s *settings) error {
+		if d <= 0 {
+			return &ValidationError{Problems: []Problem{{Field: "WithTimeout(d)", Reason: "must be more than zero"}}}
+		}
+		s.timeout = d
 		return nil
 	}
 }
