@@ -61,8 +61,9 @@ type Client struct {
 	policy    RetryPolicy
 	secrets   secrets // every configured credential, redacted from error bodies
 
-	talqui *talquiConfig // nil when Talqui is not configured
-	talkjs *endpoint     // where TalkJS calls go; its err is set when TalkJS is not configured
+	talqui    *talquiConfig // nil when Talqui is not configured
+	talkjs    *endpoint     // where TalkJS calls go; its err is set when TalkJS is not configured
+	talkjsApp string        // the TalkJS app id, "" when TalkJS is not configured
 }
 
 // endpoint is where a provider's calls go: origin + prefix + path, with the
@@ -89,19 +90,6 @@ func newEndpoint(p Provider, base, prefix, auth string) *endpoint {
 // notConfigured is the error of every call to a provider left out.
 func notConfigured(p Provider, option string) error {
 	return fmt.Errorf("%w: %s (use %s)", ErrNotConfigured, p, option)
-}
-
-// secrets are the configured credentials, never shown in an error.
-type secrets [][]byte
-
-// redact replaces every secret in b.
-func (ss secrets) redact(b []byte) []byte {
-	for _, s := range ss {
-		if len(s) > 0 && bytes.Contains(b, s) {
-			b = bytes.ReplaceAll(b, s, []byte("[redacted]"))
-		}
-	}
-	return b
 }
 
 type service struct{ c *Client }
@@ -145,6 +133,7 @@ func NewClient(opts ...Option) (*Client, error) {
 	c.talkjs = &endpoint{provider: ProviderTalkJS, err: notConfigured(ProviderTalkJS, "WithTalkJS")}
 	if tj := s.talkjs; tj != nil {
 		c.talkjs = newEndpoint(ProviderTalkJS, s.talkjsURL, "/v1/"+url.PathEscape(tj.appID), "Bearer "+tj.secret)
+		c.talkjsApp = tj.appID
 		if s.talkjsVer != "" {
 			c.talkjs.header = map[string][]string{"Talkjs-Rest-Version": {s.talkjsVer}}
 		}
@@ -333,7 +322,7 @@ func (c *Client) do(ctx context.Context, r *request) error {
 	if err != nil {
 		return err
 	}
-	req.SetResponseHandler(func(resp *http.Response) error { return readBody(st, resp) })
+	req.SetResponseHandler(func(resp *http.Response) error { return c.readBody(st, resp) })
 
 	resp, err := c.rc.Do(req)
 	if resp == nil {
@@ -344,7 +333,7 @@ func (c *Client) do(ctx context.Context, r *request) error {
 	// handler read and closed the body of the final response; a response
 	// passed through after exhausted retries has not been read yet.
 	if st.body == nil && st.bodyErr == nil {
-		_ = readBody(st, resp)
+		_ = c.readBody(st, resp)
 	}
 	resp.Body.Close()
 	return c.finish(ctx, r, st, resp)
@@ -464,20 +453,24 @@ func (c *Client) finish(ctx context.Context, r *request, st *callState, resp *ht
 		Method:     r.method,
 		Path:       st.path,
 		StatusCode: resp.StatusCode,
-		RequestID:  requestID(resp.Header),
+		RequestID:  truncate(c.secrets.redactString(requestID(resp.Header)), 200),
 		RetryAfter: st.retryAfter,
 		Attempts:   st.attempts,
 	}
 	switch {
 	case ok:
-		e.Message = st.bodyErr.Error()
+		// A decoding error may quote the body, and so what it echoes.
+		e.Message = c.secrets.redactString(st.bodyErr.Error())
 	case isRedirect(resp.StatusCode):
 		// Its Location, and the body that repeats it, may carry a URL
 		// with a secret in it: neither is kept.
 		e.Message = "redirect not followed"
 	default:
-		e.Body = c.secrets.redact(st.body)
-		e.Message = string(c.secrets.redact([]byte(messageFromBody(e.Body))))
+		// Redact before cutting: a secret straddling the cut goes whole
+		// (readBody reads the longest secret's length past the cap).
+		body := c.secrets.redact(st.body)
+		e.Body = body[:min(len(body), maxErrorBody)]
+		e.Message = truncate(c.secrets.redactString(messageFromBody(body)), 500)
 	}
 	e.unknown = st.reached
 	e.cause = ctx.Err()
@@ -491,9 +484,24 @@ func isRedirect(code int) bool { return code >= 300 && code <= 399 }
 // matches ErrOutcomeUnknown when any attempt may have reached the server
 // (a later dial failure or the context ending in the backoff does not
 // undo that), and keeps the context's error when the context ended.
+// Its text has every secret redacted: a transport error may quote what a
+// server sent (a malformed status line, say).
 func (c *Client) transportError(ctx context.Context, r *request, st *callState, err error) error {
+	text := err.Error()
+	errs := []error{err}
+	if safe := c.secrets.redactString(text); safe != text {
+		// The cause's own text holds a secret: only the context errors
+		// it matched stay in the chain.
+		text, errs = safe, nil
+		for _, s := range []error{context.Canceled, context.DeadlineExceeded} {
+			if errors.Is(err, s) {
+				errs = append(errs, s)
+			}
+		}
+	}
 	if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
-		err = fmt.Errorf("%w (%w)", ctxErr, err)
+		text = ctxErr.Error() + " (" + text + ")"
+		errs = append(errs, ctxErr)
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "convo: %s %s %s: ", st.provider, r.method, st.path)
@@ -507,10 +515,12 @@ func (c *Client) transportError(ctx context.Context, r *request, st *callState, 
 	case st.lastStatus != 0:
 		fmt.Fprintf(&b, "after status %d: ", st.lastStatus)
 	}
+	b.WriteString(text)
 	if st.reached {
-		return fmt.Errorf("%s%w (%w)", b.String(), err, ErrOutcomeUnknown)
+		b.WriteString(" (" + ErrOutcomeUnknown.Error() + ")")
+		errs = append(errs, ErrOutcomeUnknown)
 	}
-	return fmt.Errorf("%s%w", b.String(), err)
+	return &callError{msg: b.String(), errs: errs}
 }
 
 // expandPath fills the {name} placeholders of tmpl with the escaped params.
@@ -556,9 +566,10 @@ var errBodyTooLarge = errors.New("response body too large")
 
 // readBody reads the final response's body within the attempt, so that a
 // body cut short can be retried like any other failure after sending. An
-// error body is kept up to 64 KiB; a success body up to 16 MiB, or not at
-// all when the call has no use for it.
-func readBody(st *callState, resp *http.Response) error {
+// error body is kept up to 64 KiB (read as far again as the longest
+// secret, for finish to redact before it cuts); a success body up to
+// 16 MiB, or not at all when the call has no use for it.
+func (c *Client) readBody(st *callState, resp *http.Response) error {
 	defer resp.Body.Close()
 	limit := int64(maxResponseBody)
 	ok := resp.StatusCode >= 200 && resp.StatusCode <= 299
@@ -570,7 +581,7 @@ func readBody(st *callState, resp *http.Response) error {
 		return nil
 	}
 	if !ok {
-		limit = maxErrorBody
+		limit = int64(maxErrorBody + c.secrets.longest())
 	}
 	n := resp.ContentLength
 	if n < 0 || n > limit {
@@ -611,7 +622,7 @@ func readBody(st *callState, resp *http.Response) error {
 func requestID(h http.Header) string {
 	for _, k := range []string{"X-Request-Id", "Request-Id", "X-Correlation-Id"} {
 		if v := h.Get(k); v != "" {
-			return truncate(v, 200)
+			return v
 		}
 	}
 	return ""

@@ -374,13 +374,13 @@ func TestOptionErrors(t *testing.T) {
 		opt   Option
 		field string
 	}{
-		{"empty tenant", WithTalqui(" ", PluginConnection{ID: "p", Token: "t"}), "tenantID"},
-		{"no connection", WithTalqui("t"), "conns"},
-		{"empty connection id", WithTalqui("t", PluginConnection{Token: "t"}), "conns[0].ID"},
-		{"empty token", WithTalqui("t", PluginConnection{ID: "p"}), "conns[0].Token"},
-		{"duplicate connection", WithTalqui("t", PluginConnection{ID: "p", Token: "a"}, PluginConnection{ID: "p", Token: "b"}), "conns[1].ID"},
-		{"empty app id", WithTalkJS("", "sk"), "appID"},
-		{"empty secret", WithTalkJS("app", ""), "secretKey"},
+		{"empty tenant", WithTalqui(" ", PluginConnection{ID: "p", Token: "t"}), "WithTalqui(tenantID)"},
+		{"no connection", WithTalqui("t"), "WithTalqui(conns)"},
+		{"empty connection id", WithTalqui("t", PluginConnection{Token: "t"}), "WithTalqui(conns[0].ID)"},
+		{"empty token", WithTalqui("t", PluginConnection{ID: "p"}), "WithTalqui(conns[0].Token)"},
+		{"duplicate connection", WithTalqui("t", PluginConnection{ID: "p", Token: "a"}, PluginConnection{ID: "p", Token: "b"}), "WithTalqui(conns[1].ID)"},
+		{"empty app id", WithTalkJS("", "sk"), "WithTalkJS(appID)"},
+		{"empty secret", WithTalkJS("app", ""), "WithTalkJS(secretKey)"},
 		{"relative url", WithTalkJSURL("/v1"), "talkjsURL"},
 		{"ftp url", WithTalquiURL("ftp://example.com"), "talquiURL"},
 		{"plain http to a remote host", WithTalquiURL("http://api.talqui.chat"), "talquiURL"},
@@ -409,9 +409,9 @@ func TestBaseURLs(t *testing.T) {
 		assert.NoError(t, err, u)
 	}
 	mt := httpmock.NewMockTransport()
-	c, err := NewClient(WithTalkJS("app 1", "sk"), WithTalkJSURL("https://proxy.example.com/talkjs/"), WithHTTPClient(&http.Client{Transport: mt}))
+	c, err := NewClient(WithTalkJS("app/1", "sk"), WithTalkJSURL("https://proxy.example.com/talkjs/"), WithHTTPClient(&http.Client{Transport: mt}))
 	require.NoError(t, err)
-	mt.RegisterResponder(http.MethodGet, "https://proxy.example.com/talkjs/v1/app%201/users/u1", httpmock.NewStringResponder(200, `{}`))
+	mt.RegisterResponder(http.MethodGet, "https://proxy.example.com/talkjs/v1/app%2F1/users/u1", httpmock.NewStringResponder(200, `{}`))
 	require.NoError(t, safeCall(context.Background(), c))
 }
 

@@ -37,8 +37,10 @@
 // have reached the server, the call's error also matches
 // ErrOutcomeUnknown, whatever ends the call afterwards (ErrBadResponse
 // instead when a 2xx arrived).
-// No error text and no log line holds a token, a secret key or an
-// Authorization header.
+// No configured secret shows in any form a program prints: error text
+// and fields (what a server echoes is redacted before anything is cut),
+// log lines, fmt of the client or a PluginConnection with any verb, slog
+// and encoding/json.
 //
 // # Retries
 //

@@ -163,6 +163,22 @@ func (e *APIError) Is(target error) bool {
 	return false
 }
 
+// callError is the error of a call that got no response to read: a
+// transport failure, or the context ending. Its text names the call and
+// holds no secret; its chain keeps the cause, the context's error, and
+// ErrOutcomeUnknown when the call may have reached the server.
+type callError struct {
+	msg  string
+	errs []error
+}
+
+func (e *callError) Error() string   { return e.msg }
+func (e *callError) Unwrap() []error { return e.errs }
+
+// Format prints the text for every verb: %#v would print the causes by
+// reflection, and a cause's fields may hold what a server sent.
+func (e *callError) Format(f fmt.State, verb rune) { formatSafe(f, verb, e.msg) }
+
 // messageFromBody reads a human message from a JSON error body: the first
 // non-empty of "message", "error" (a string, or an object with "message")
 // and "errorCode". It gives "" for a body that is not a JSON object.
@@ -187,7 +203,8 @@ func messageFromBody(body []byte) string {
 }
 
 // jsonText renders a JSON string or number as text, or an object's
-// "message" field; anything else gives "".
+// "message" field; anything else gives "". It does not cut the text:
+// finish redacts it first.
 func jsonText(raw json.RawMessage) string {
 	if len(raw) == 0 {
 		return ""
@@ -196,14 +213,14 @@ func jsonText(raw json.RawMessage) string {
 	case '"':
 		var s string
 		if json.Unmarshal(raw, &s) == nil {
-			return truncate(s, 500)
+			return s
 		}
 	case '{':
 		var o struct {
 			Message string `json:"message"`
 		}
 		if json.Unmarshal(raw, &o) == nil {
-			return truncate(o.Message, 500)
+			return o.Message
 		}
 	case 'n', '[', 't', 'f':
 		return ""

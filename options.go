@@ -1,6 +1,8 @@
 package convo
 
 import (
+	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -8,12 +10,14 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // PluginConnection is a Talqui plugin connection: its id (sent as
 // pluginConnectionID) and its token (sent as
-// "Authorization: PluginConnection <token>"). Its String, GoString and
-// LogValue methods never show the token.
+// "Authorization: PluginConnection <token>"). It never shows the token:
+// not in fmt with any verb, slog, nor encoding/json (which cannot
+// round-trip it).
 type PluginConnection struct {
 	ID    string
 	Token string
@@ -29,7 +33,18 @@ func (p PluginConnection) GoString() string { return p.String() }
 
 // LogValue hides the token from slog.
 func (p PluginConnection) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("id", p.ID), slog.String("token", "[redacted]"))
+	return slog.GroupValue(slog.String("id", p.ID), slog.String("token", redacted))
+}
+
+// Format prints String for every verb (%d, %x and %q too), so that no verb
+// prints the token.
+func (p PluginConnection) Format(f fmt.State, verb rune) { formatSafe(f, verb, p.String()) }
+
+// MarshalJSON hides the token from encoding/json, and so from slog's JSON
+// handler wherever the connection is nested (say, in a slice, where slog
+// does not call LogValue).
+func (p PluginConnection) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct{ ID, Token string }{p.ID, redacted})
 }
 
 // RetryPolicy says how often and how long a call is retried. It is taken
@@ -74,28 +89,26 @@ type talkjsConfig struct {
 
 // WithTalqui configures Talqui with the tenant id and its plugin
 // connections. A session start names its connection by id; with exactly
-// one connection it may leave the id empty.
+// one connection it may leave the id empty. The ids and tokens must not
+// be empty nor hold whitespace or control characters; a problem names the
+// option and the field, never the value.
 func WithTalqui(tenantID string, conns ...PluginConnection) Option {
 	return func(s *settings) error {
 		var ps problems
-		if strings.TrimSpace(tenantID) == "" {
-			ps.add("tenantID", "must not be empty")
-		}
+		ps.credential("WithTalqui(tenantID)", tenantID)
 		if len(conns) == 0 {
-			ps.add("conns", "at least one plugin connection is required")
+			ps.add("WithTalqui(conns)", "at least one plugin connection is required")
 		}
-		seen := make(map[string]bool, len(conns))
+		seen := make(map[string]int, len(conns))
 		for i, c := range conns {
-			f := "conns[" + strconv.Itoa(i) + "]"
-			if strings.TrimSpace(c.ID) == "" {
-				ps.add(f+".ID", "must not be empty")
-			} else if seen[c.ID] {
-				ps.add(f+".ID", "duplicate connection id "+strconv.Quote(c.ID))
+			f := "WithTalqui(conns[" + strconv.Itoa(i) + "]"
+			ps.credential(f+".ID)", c.ID)
+			if j, dup := seen[c.ID]; dup && c.ID != "" {
+				ps.add(f+".ID)", "the same id as conns["+strconv.Itoa(j)+"]")
+			} else {
+				seen[c.ID] = i
 			}
-			seen[c.ID] = true
-			if strings.TrimSpace(c.Token) == "" {
-				ps.add(f+".Token", "must not be empty")
-			}
+			ps.credential(f+".Token)", c.Token)
 		}
 		if err := ps.err(); err != nil {
 			return err
@@ -106,21 +119,31 @@ func WithTalqui(tenantID string, conns ...PluginConnection) Option {
 }
 
 // WithTalkJS configures TalkJS with the app id and a secret key, sent as
-// "Authorization: Bearer <secretKey>".
+// "Authorization: Bearer <secretKey>". Neither may be empty nor hold
+// whitespace or control characters; a problem names the option and the
+// field, never the value.
 func WithTalkJS(appID, secretKey string) Option {
 	return func(s *settings) error {
 		var ps problems
-		if strings.TrimSpace(appID) == "" {
-			ps.add("appID", "must not be empty")
-		}
-		if strings.TrimSpace(secretKey) == "" {
-			ps.add("secretKey", "must not be empty")
-		}
+		ps.credential("WithTalkJS(appID)", appID)
+		ps.credential("WithTalkJS(secretKey)", secretKey)
 		if err := ps.err(); err != nil {
 			return err
 		}
 		s.talkjs = &talkjsConfig{appID: appID, secret: secretKey}
 		return nil
+	}
+}
+
+// credential checks a credential or an id given to an option: not empty,
+// and no whitespace or control character, which a header or a path would
+// not carry intact. The problem never echoes the value.
+func (ps *problems) credential(field, v string) {
+	switch {
+	case strings.TrimSpace(v) == "":
+		ps.add(field, "must not be empty")
+	case strings.IndexFunc(v, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0:
+		ps.add(field, "must not hold whitespace or control characters")
 	}
 }
 
