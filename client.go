@@ -34,15 +34,15 @@ const (
 	// DefaultTimeout bounds one attempt of a call as a whole (connect,
 	// headers and body); see WithTimeout.
 	DefaultTimeout = 30 * time.Second
+	// DefaultMaxResponseBytes is the largest success body a call reads
+	// (16 MiB); see WithMaxResponseBytes.
+	DefaultMaxResponseBytes = 16 << 20
 
 	defaultMaxRetries      = 4
 	defaultMinWait         = 500 * time.Millisecond
 	defaultMaxWait         = 30 * time.Second
 	defaultHeaderTimeout   = 30 * time.Second
 	defaultIdleConnsToHost = 64
-
-	// maxResponseBody is the largest success body the client reads.
-	maxResponseBody = 16 << 20
 )
 
 // Client talks to Talqui and TalkJS. It is safe for concurrent use; create
@@ -59,6 +59,7 @@ type Client struct {
 	logger    *slog.Logger
 	userAgent []string // the User-Agent header; shared, never modified
 	policy    RetryPolicy
+	maxBody   int64   // the largest success body read (WithMaxResponseBytes)
 	secrets   secrets // every configured credential, redacted from error bodies
 
 	talqui    *talquiConfig // nil when Talqui is not configured
@@ -103,6 +104,7 @@ func NewClient(opts ...Option) (*Client, error) {
 		talkjsURL: DefaultTalkJSURL,
 		talkjsVer: DefaultTalkJSVersion,
 		timeout:   DefaultTimeout,
+		maxBody:   DefaultMaxResponseBytes,
 		retry:     RetryPolicy{MaxRetries: defaultMaxRetries, MinWait: defaultMinWait, MaxWait: defaultMaxWait},
 	}
 	var ps problems
@@ -118,7 +120,7 @@ func NewClient(opts ...Option) (*Client, error) {
 		return nil, err
 	}
 
-	c := &Client{logger: s.logger, policy: s.retry, talqui: s.talqui}
+	c := &Client{logger: s.logger, policy: s.retry, maxBody: s.maxBody, talqui: s.talqui}
 	ua := "convo-go/" + Version
 	if s.userAgent != "" {
 		ua += " " + s.userAgent
@@ -568,10 +570,11 @@ var errBodyTooLarge = errors.New("response body too large")
 // body cut short can be retried like any other failure after sending. An
 // error body is kept up to 64 KiB (read as far again as the longest
 // secret, for finish to redact before it cuts); a success body up to
-// 16 MiB, or not at all when the call has no use for it.
+// c.maxBody (16 MiB by default), or not at all when the call has no use
+// for it.
 func (c *Client) readBody(st *callState, resp *http.Response) error {
 	defer resp.Body.Close()
-	limit := int64(maxResponseBody)
+	limit := c.maxBody
 	ok := resp.StatusCode >= 200 && resp.StatusCode <= 299
 	if ok && st.discard {
 		// The status is the answer; read a little so the connection can
@@ -583,40 +586,68 @@ func (c *Client) readBody(st *callState, resp *http.Response) error {
 	if !ok {
 		limit = int64(maxErrorBody + c.secrets.longest())
 	}
-	n := resp.ContentLength
-	if n < 0 || n > limit {
-		n = 0
-	}
-	// ReadFrom grows the buffer whenever less than bytes.MinRead is free
-	// before a read, even the last one that only sees EOF: with that much
-	// room past a known length, the body is read into one allocation.
-	buf := bytes.NewBuffer(make([]byte, 0, n+bytes.MinRead))
-	_, err := buf.ReadFrom(io.LimitReader(resp.Body, limit+1))
-	b := buf.Bytes()
+	b, over, err := readCapped(resp.Body, resp.ContentLength, limit, !ok)
 	switch {
+	case !ok:
+		// An error status is what counts; a body cut short does not
+		// change it.
+		st.body, st.bodyErr = b, nil
 	case err != nil:
 		st.body, st.bodyErr = b, fmt.Errorf("%w: %w", errBodyRead, err)
-		if !ok {
-			// An error status is what counts; a body cut short does not
-			// change it.
-			st.bodyErr = nil
-			return nil
-		}
-		return st.bodyErr
-	case int64(len(b)) > limit:
-		if !ok {
-			st.body = b[:limit]
-			return nil
-		}
+	case over:
 		st.body = nil
 		st.bodyErr = fmt.Errorf("%w: %w: over %d bytes", errBodyRead, errBodyTooLarge, limit)
-		return st.bodyErr
+	default:
+		st.body, st.bodyErr = b, nil
 	}
-	if b == nil {
-		b = []byte{}
+	return st.bodyErr
+}
+
+// readCapped reads r to its end, keeping at most limit bytes; over says
+// that there was more. hint is the announced length (-1 when unknown):
+// within the limit, the body is read into one buffer of that size (and a
+// byte, to see the end). Otherwise it is read into chunks that grow to
+// 1 MiB, never past limit+1 bytes in all, and joined at the end: a body of
+// n bytes costs about 2n, one over the limit about limit, and it is
+// dropped unless keepOver asks for its first limit bytes.
+func readCapped(r io.Reader, hint, limit int64, keepOver bool) (b []byte, over bool, err error) {
+	size := int64(32 << 10)
+	if hint >= 0 && hint <= limit {
+		size = hint + 1
 	}
-	st.body, st.bodyErr = b, nil
-	return nil
+	var chunks [][]byte
+	var total int64
+	for {
+		size = min(size, limit+1-total)
+		buf := make([]byte, size)
+		n, rerr := io.ReadFull(r, buf)
+		chunks = append(chunks, buf[:n])
+		total += int64(n)
+		switch {
+		case rerr == io.EOF || rerr == io.ErrUnexpectedEOF:
+			return join(chunks, total), false, nil
+		case rerr != nil:
+			return join(chunks, total), false, rerr
+		case total > limit:
+			if !keepOver {
+				return nil, true, nil
+			}
+			return join(chunks, total)[:limit], true, nil
+		}
+		size = min(2*size, 1<<20)
+	}
+}
+
+// join gives the chunks as one slice of total bytes, never nil.
+func join(chunks [][]byte, total int64) []byte {
+	if len(chunks) == 1 {
+		return chunks[0]
+	}
+	b := make([]byte, 0, total)
+	for _, c := range chunks {
+		b = append(b, c...)
+	}
+	return b
 }
 
 func requestID(h http.Header) string {

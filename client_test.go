@@ -9,7 +9,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -286,7 +288,7 @@ func TestErrorBodyCappedAt64KiB(t *testing.T) {
 
 func TestSuccessBodyTooLarge(t *testing.T) {
 	env := NewTestEnv(t)
-	big := `{"id":"` + strings.Repeat("x", maxResponseBody) + `"}`
+	big := `{"id":"` + strings.Repeat("x", DefaultMaxResponseBytes) + `"}`
 	env.mt.RegisterResponder(http.MethodGet, talkjsUserURL, httpmock.NewStringResponder(200, big))
 	err := safeCall(context.Background(), env.c)
 	assert.ErrorIs(t, err, ErrBadResponse)
@@ -390,6 +392,9 @@ func TestOptionErrors(t *testing.T) {
 		{"min above max", WithRetry(RetryPolicy{MinWait: time.Minute, MaxWait: time.Second}), "RetryPolicy.MinWait"},
 		{"user agent with newline", WithUserAgent("a\r\nX-Evil: 1"), "userAgent"},
 		{"talkjs version with newline", WithTalkJSVersion("2024-01-01\nX: y"), "talkjsVersion"},
+		{"zero timeout", WithTimeout(0), "WithTimeout(d)"},
+		{"zero body cap", WithMaxResponseBytes(0), "WithMaxResponseBytes(n)"},
+		{"negative body cap", WithMaxResponseBytes(-1), "WithMaxResponseBytes(n)"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -720,4 +725,128 @@ func TestTimeoutOption(t *testing.T) {
 		require.ErrorAs(t, err, &ve)
 		assert.Equal(t, "WithTimeout(d)", ve.Problems[0].Field)
 	}
+}
+
+// bodyOf is a 2xx body of n bytes of JSON string content, or endless when
+// n < 0; it allocates nothing as it is read.
+type bodyOf struct{ n int64 }
+
+func (b *bodyOf) Read(p []byte) (int, error) {
+	if b.n == 0 {
+		return 0, io.EOF
+	}
+	if b.n > 0 && int64(len(p)) > b.n {
+		p = p[:b.n]
+	}
+	for i := range p {
+		p[i] = 'x'
+	}
+	if b.n > 0 {
+		b.n -= int64(len(p))
+	}
+	return len(p), nil
+}
+
+func (*bodyOf) Close() error { return nil }
+
+// sizedResponder answers 200 with a body of n bytes (endless when n < 0),
+// announcing cl as its Content-Length (-1: none).
+func sizedResponder(n, cl int64) httpmock.Responder {
+	return func(*http.Request) (*http.Response, error) {
+		return &http.Response{StatusCode: 200, Header: http.Header{}, ContentLength: cl, Body: &bodyOf{n: n}}, nil
+	}
+}
+
+// keepBody is a success body the test keeps as read, without decoding.
+type keepBody struct{ n int }
+
+func (k *keepBody) decodeBody(b []byte) error { k.n = len(b); return nil }
+
+// allocated runs f and gives the bytes the process allocated meanwhile.
+func allocated(f func()) uint64 {
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+func TestSuccessBodyReadWithinTheCap(t *testing.T) {
+	const n = 8 << 20
+	get := func(c *Client) int {
+		var k keepBody
+		require.NoError(t, c.do(context.Background(), &request{api: c.talkjs, method: http.MethodGet, path: "/users", out: &k}))
+		return k.n
+	}
+	env := NewTestEnv(t)
+	env.mt.RegisterNoResponder(sizedResponder(n, n))
+	var got int
+	a := allocated(func() { got = get(env.c) })
+	assert.Equal(t, n, got)
+	assert.Less(t, a, uint64(n+n/8), "a body with its Content-Length is read into one buffer of its size")
+	t.Logf("8 MiB body with Content-Length: %.1f MiB allocated", float64(a)/(1<<20))
+
+	env = NewTestEnv(t)
+	env.mt.RegisterNoResponder(sizedResponder(n, -1))
+	a = allocated(func() { got = get(env.c) })
+	assert.Equal(t, n, got)
+	assert.Less(t, a, uint64(2*n+2<<20), "without Content-Length, about twice the body, no doubling growth")
+	t.Logf("8 MiB body without Content-Length: %.1f MiB allocated", float64(a)/(1<<20))
+
+	env = NewTestEnv(t)
+	env.mt.RegisterNoResponder(sizedResponder(-1, -1))
+	a = allocated(func() { assert.ErrorIs(t, safeCall(context.Background(), env.c), ErrBadResponse) })
+	assert.Less(t, a, uint64(2*DefaultMaxResponseBytes), "an endless body holds at most about twice the default cap")
+	t.Logf("endless body, default 16 MiB cap: %.1f MiB allocated", float64(a)/(1<<20))
+}
+
+// TestMemoryBoundedByTheCap runs concurrent calls against endless 2xx
+// bodies with a lowered cap. What a call allocates (TotalAlloc, exact)
+// bounds what it can hold; the sampled peak of HeapInuse is logged and
+// checked against the same bound.
+func TestMemoryBoundedByTheCap(t *testing.T) {
+	const limit, calls = 4 << 20, 16
+	env := NewTestEnv(t, WithMaxResponseBytes(limit))
+	env.mt.RegisterNoResponder(sizedResponder(-1, -1))
+
+	var peak atomic.Uint64
+	stop, sampled := make(chan struct{}), make(chan struct{})
+	runtime.GC()
+	var base runtime.MemStats
+	runtime.ReadMemStats(&base)
+	go func() {
+		defer close(sampled)
+		var m runtime.MemStats
+		for {
+			runtime.ReadMemStats(&m)
+			if m.HeapInuse > peak.Load() {
+				peak.Store(m.HeapInuse)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}()
+	a := allocated(func() {
+		var wg sync.WaitGroup
+		for range calls {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				assert.ErrorIs(t, safeCall(context.Background(), env.c), ErrBadResponse)
+			}()
+		}
+		wg.Wait()
+	})
+	close(stop)
+	<-sampled
+	perCall := a / calls
+	assert.Less(t, perCall, uint64(2*limit), "a call holds at most about twice the cap")
+	held := int64(peak.Load()) - int64(base.HeapInuse)
+	assert.Less(t, held, int64(calls*2*limit), "peak heap of %d concurrent calls", calls)
+	t.Logf("%d calls, cap %d MiB: %.2f MiB allocated a call; peak HeapInuse %.1f MiB over the base (%.2f MiB a call)",
+		calls, limit>>20, float64(perCall)/(1<<20), float64(held)/(1<<20), float64(held)/calls/(1<<20))
 }

@@ -51,7 +51,8 @@
 // session start never is: a second try could send the contact a second
 // WhatsApp message. The rules, in the order retry.go applies them:
 //
-//  1. A success body over 16 MiB: never repeated.
+//  1. A success body over the cap (16 MiB, WithMaxResponseBytes): never
+//     repeated.
 //  2. A dial failure (nothing was sent): always repeated.
 //  3. A certificate, scheme or header error: never repeated.
 //  4. A reset, EOF or attempt timeout (WithTimeout) after the request was written:

@@ -68,6 +68,7 @@ type settings struct {
 	talkjsVer  string
 	httpClient *http.Client
 	timeout    time.Duration
+	maxBody    int64
 	retry      RetryPolicy
 	logger     *slog.Logger
 	userAgent  string
@@ -205,6 +206,22 @@ func WithTimeout(d time.Duration) Option {
 			return &ValidationError{Problems: []Problem{{Field: "WithTimeout(d)", Reason: "must be more than zero"}}}
 		}
 		s.timeout = d
+		return nil
+	}
+}
+
+// WithMaxResponseBytes sets the largest success body a call reads,
+// DefaultMaxResponseBytes (16 MiB) by default; zero or less is refused. A
+// larger body fails the call with an *APIError matching ErrBadResponse
+// (retry rule 1), after holding at most about n bytes; a body within it
+// costs about twice its size at most (once when its Content-Length is
+// given). Error bodies are kept up to 64 KiB whatever n is.
+func WithMaxResponseBytes(n int64) Option {
+	return func(s *settings) error {
+		if n <= 0 {
+			return &ValidationError{Problems: []Problem{{Field: "WithMaxResponseBytes(n)", Reason: "must be more than zero"}}}
+		}
+		s.maxBody = n
 		return nil
 	}
 }

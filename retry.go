@@ -50,7 +50,7 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 func (c *Client) decide(st *callState, resp *http.Response, err error) (bool, string) {
 	if err != nil {
 		switch {
-		case errors.Is(err, errBodyTooLarge): // 1. a success body over 16 MiB: never
+		case errors.Is(err, errBodyTooLarge): // 1. a success body over the cap (WithMaxResponseBytes): never
 			return false, ""
 		case isDialError(err): // 2. a dial failure: always, nothing was sent
 			return true, "dial failed"
