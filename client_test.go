@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -592,29 +591,12 @@ func sendCall(ctx context.Context, c *Client) error {
 	return err
 }
 
-// cancelOnRetry is a slog handler that ends a call's context when the
-// pipeline logs that it is about to wait and retry: the context ends in
-// the backoff, whatever the machine's speed.
-type cancelOnRetry struct {
-	slog.Handler
-	cancel context.CancelFunc
-}
-
-func (h cancelOnRetry) Enabled(context.Context, slog.Level) bool { return true }
-
-func (h cancelOnRetry) Handle(_ context.Context, r slog.Record) error {
-	if r.Message == "convo: retrying" {
-		h.cancel()
-	}
-	return nil
-}
-
 func TestAmbiguityIsSticky(t *testing.T) {
 	long := WithRetry(RetryPolicy{MaxRetries: 3, MinWait: time.Hour, MaxWait: time.Hour})
 	t.Run("context ends in the backoff after a 502", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		env := NewTestEnv(t, long, WithLogger(slog.New(cancelOnRetry{cancel: cancel})))
+		env := NewTestEnv(t, long, WithLogger(CancelOnRetry(cancel, nil)))
 		env.mt.RegisterResponder(http.MethodPost, talkjsMessagesURL, statusResponder(502))
 		err := sendCall(ctx, env.c)
 		assert.ErrorIs(t, err, ErrOutcomeUnknown, "the send may have been applied")
@@ -654,7 +636,7 @@ func TestAmbiguityIsSticky(t *testing.T) {
 	t.Run("context ends in the backoff after a 429 only", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		env := NewTestEnv(t, long, WithLogger(slog.New(cancelOnRetry{cancel: cancel})))
+		env := NewTestEnv(t, long, WithLogger(CancelOnRetry(cancel, nil)))
 		env.mt.RegisterResponder(http.MethodPost, talkjsMessagesURL, statusResponder(429))
 		err := sendCall(ctx, env.c)
 		assert.ErrorIs(t, err, context.Canceled)

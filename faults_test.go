@@ -36,7 +36,15 @@ var faultRetry = convo.RetryPolicy{MaxRetries: 3, MinWait: time.Millisecond, Max
 const (
 	headerTimeout     = 10 * time.Second
 	slowHeaderTimeout = 500 * time.Millisecond
+	// attemptTimeout is WithTimeout of the "trickled body" fault, whose
+	// body comes a byte every trickleEvery: past it even for a 2-byte body.
+	attemptTimeout = 600 * time.Millisecond
+	trickleEvery   = 2 * time.Second
 )
+
+// redirectLocation is where the redirect faults point: the fake itself,
+// so that a redirect followed would be a request it sees.
+const redirectLocation = "/v1/redirected?token=REDIRECT-SECRET"
 
 // faultEndpoint is one SDK call under test.
 type faultEndpoint struct {
@@ -55,7 +63,11 @@ type faultEndpoint struct {
 // outcome is what a fault must lead to on one endpoint.
 type outcome struct {
 	tries int   // requests the fake saw for the call
-	err   error // nil: the call succeeds; else errors.Is must match
+	err   error // nil (and status 0): the call succeeds; else errors.Is must match
+	also  error // when not nil, errors.Is must match it too
+	// status, when not 0, is the StatusCode of the *APIError the call
+	// must fail with.
+	status int
 	// acted: the fake applied the call at least once, so a send is
 	// delivered exactly once; otherwise not at all.
 	acted bool
@@ -67,6 +79,9 @@ type faultCase struct {
 	faults func(ep faultEndpoint) []convotest.Fault
 	expect func(ep faultEndpoint) outcome
 	slow   bool // the server handles a request after the client gave up on it
+	// opts, when not nil, gives more options for the client under test;
+	// cancel ends the call's context.
+	opts func(cancel context.CancelFunc) []convo.Option
 }
 
 func one(f convotest.Fault) func(faultEndpoint) []convotest.Fault {
@@ -203,6 +218,56 @@ var faultCases = []faultCase{
 		faults: one(convotest.Fault{Status: 500, Body: strings.Repeat("e", 20<<20)}),
 		expect: retriedWhenSafe(convo.ErrServer, false),
 	},
+	redirect(301), redirect(302), redirect(303), redirect(307), redirect(308),
+	{
+		// A safe call waits to try again, and its context ends meanwhile;
+		// a session start is not retried after a 502 at all.
+		name:   "context ends in the backoff after the call may have reached the server",
+		faults: one(convotest.Fault{Status: 502, AfterApply: true}),
+		opts: func(cancel context.CancelFunc) []convo.Option {
+			return []convo.Option{
+				convo.WithRetry(convo.RetryPolicy{MaxRetries: 3, MinWait: time.Hour, MaxWait: time.Hour}),
+				convo.WithLogger(convo.CancelOnRetry(cancel, nil)),
+			}
+		},
+		expect: func(ep faultEndpoint) outcome {
+			if ep.safe {
+				return outcome{tries: 1, err: convo.ErrOutcomeUnknown, also: context.Canceled, acted: true}
+			}
+			return outcome{tries: 1, err: convo.ErrOutcomeUnknown, acted: true}
+		},
+	},
+	{
+		name:   "2xx body trickled past the attempt timeout, server acted",
+		faults: one(convotest.Fault{Status: 200, Trickle: trickleEvery, AfterApply: true}),
+		opts: func(context.CancelFunc) []convo.Option {
+			return []convo.Option{convo.WithTimeout(attemptTimeout)}
+		},
+		expect: func(ep faultEndpoint) outcome {
+			if !ep.decodes() {
+				return outcome{tries: 1, acted: true} // a 2xx is the whole answer
+			}
+			return retriedWhenSafe(convo.ErrBadResponse, true)(ep)
+		},
+		slow: true,
+	},
+}
+
+// redirect is the fault of a 3xx pointing back at the fake: never
+// followed nor repeated, an *APIError with its status; on a call that is
+// not safe to repeat, it may have been applied.
+func redirect(code int) faultCase {
+	return faultCase{
+		name: fmt.Sprintf("redirect %d", code),
+		faults: one(convotest.Fault{Status: code, Body: `<a href="` + redirectLocation + `">moved</a>`,
+			Header: http.Header{"Location": {redirectLocation}}}),
+		expect: func(ep faultEndpoint) outcome {
+			if ep.safe {
+				return outcome{tries: 1, status: code}
+			}
+			return outcome{tries: 1, status: code, err: convo.ErrOutcomeUnknown}
+		},
+	}
 }
 
 // decodes reports whether the endpoint reads the success body (a PUT or
@@ -211,12 +276,13 @@ func (ep faultEndpoint) decodes() bool {
 	return ep.method == http.MethodGet || ep.method == http.MethodPost
 }
 
-func faultClient(t *testing.T, srv *convotest.Server, tr http.RoundTripper) *convo.Client {
+func faultClient(t *testing.T, srv *convotest.Server, tr http.RoundTripper, more ...convo.Option) *convo.Client {
 	t.Helper()
 	opts := []convo.Option{convo.WithHTTPClient(&http.Client{Transport: tr}), convo.WithRetry(faultRetry)}
 	if os.Getenv("CONVO_FAULT_LOG") != "" {
 		opts = append(opts, convo.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	}
+	opts = append(opts, more...)
 	c, err := srv.Client(opts...)
 	require.NoError(t, err)
 	return c
@@ -259,7 +325,13 @@ func runFaultCells(t *testing.T) int {
 				}
 				tr := suiteTransport(timeout)
 				defer tr.CloseIdleConnections()
-				c := faultClient(t, srv, tr)
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				var more []convo.Option
+				if fc.opts != nil {
+					more = fc.opts(cancel)
+				}
+				c := faultClient(t, srv, tr, more...)
 				if ep.setup != nil {
 					ep.setup(t, c)
 				}
@@ -267,14 +339,11 @@ func runFaultCells(t *testing.T) int {
 				srv.Inject(fc.faults(ep)...)
 				want := fc.expect(ep)
 
-				err := ep.call(context.Background(), c)
+				err := ep.call(ctx, c)
 
-				if want.err == nil {
-					require.NoError(t, err)
-				} else {
-					require.ErrorIs(t, err, want.err)
-				}
+				checkOutcome(t, err, want)
 				assert.Equal(t, want.tries, srv.RequestCount(ep.method, ep.path), "tries")
+				assert.Len(t, srv.Requests(), want.tries, "requests of any path: nothing followed a redirect")
 				if fc.slow {
 					// Let the late first attempt finish on the server.
 					waitFor(t, func() bool { return settled(srv) })
@@ -317,6 +386,30 @@ func runFaultCells(t *testing.T) int {
 		})
 	}
 	return cells
+}
+
+// checkOutcome asserts the error a call ended with.
+func checkOutcome(t *testing.T, err error, want outcome) {
+	t.Helper()
+	if want.err == nil && want.status == 0 {
+		require.NoError(t, err)
+		return
+	}
+	require.Error(t, err)
+	for _, target := range []error{want.err, want.also} {
+		if target != nil {
+			require.ErrorIs(t, err, target)
+		}
+	}
+	if want.status != 0 {
+		var ae *convo.APIError
+		require.ErrorAs(t, err, &ae)
+		assert.Equal(t, want.status, ae.StatusCode)
+		assert.NotContains(t, err.Error(), "REDIRECT-SECRET")
+		if want.err == nil {
+			assert.NotErrorIs(t, err, convo.ErrOutcomeUnknown, "a call safe to repeat")
+		}
+	}
 }
 
 // settled reports whether the fake has answered every request it received.

@@ -2,6 +2,7 @@ package convo
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -145,4 +146,43 @@ func assertNoSecret(t *testing.T, what, s string) {
 	}
 	require.NotContains(t, s, "PluginConnection tq_", "%s leaks an Authorization header", what)
 	require.NotContains(t, s, "Bearer sk_", "%s leaks an Authorization header", what)
+}
+
+// CancelOnRetry is a logger that ends a call's context (cancel) the moment
+// the pipeline logs that it will wait and retry, so that the context ends
+// in the backoff whatever the machine's speed; it logs through h too when
+// h is not nil.
+func CancelOnRetry(cancel context.CancelFunc, h slog.Handler) *slog.Logger {
+	return slog.New(cancelOnRetry{h: h, cancel: cancel})
+}
+
+type cancelOnRetry struct {
+	h      slog.Handler
+	cancel context.CancelFunc
+}
+
+func (c cancelOnRetry) Enabled(context.Context, slog.Level) bool { return true }
+
+func (c cancelOnRetry) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == "convo: retrying" {
+		defer c.cancel()
+	}
+	if c.h == nil {
+		return nil
+	}
+	return c.h.Handle(ctx, r)
+}
+
+func (c cancelOnRetry) WithAttrs(as []slog.Attr) slog.Handler {
+	if c.h != nil {
+		c.h = c.h.WithAttrs(as)
+	}
+	return c
+}
+
+func (c cancelOnRetry) WithGroup(name string) slog.Handler {
+	if c.h != nil {
+		c.h = c.h.WithGroup(name)
+	}
+	return c
 }

@@ -160,7 +160,7 @@ func TestSecretCanary(t *testing.T) {
 		logs := &logBuffer{}
 		h := slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})
 		env := NewTestEnv(t, WithRetry(RetryPolicy{MaxRetries: 2, MinWait: time.Hour, MaxWait: time.Hour}),
-			WithLogger(slog.New(cancelOnRetryTee{Handler: h, cancel: cancel})))
+			WithLogger(CancelOnRetry(cancel, h)))
 		env.mt.RegisterNoResponder(httpmock.NewErrorResponder(fmt.Errorf("read: %s", testTalkJSToken)))
 		err := safeCall(ctx, env.c)
 		assert.ErrorIs(t, err, ErrOutcomeUnknown)
@@ -184,19 +184,6 @@ func TestSecretCanary(t *testing.T) {
 			printEverywhere(t, "option error", err)
 		}
 	})
-}
-
-// cancelOnRetryTee is cancelOnRetry that also logs through Handler.
-type cancelOnRetryTee struct {
-	slog.Handler
-	cancel context.CancelFunc
-}
-
-func (h cancelOnRetryTee) Handle(ctx context.Context, r slog.Record) error {
-	if r.Message == "convo: retrying" {
-		defer h.cancel()
-	}
-	return h.Handler.Handle(ctx, r)
 }
 
 func TestSecretsRedactedBeforeCutting(t *testing.T) {
