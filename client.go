@@ -74,6 +74,7 @@ type endpoint struct {
 	origin   string              // scheme://host[:port]
 	prefix   string              // the base URL's path, plus "/v1/{appId}" for TalkJS
 	auth     []string            // the Authorization header; shared, never modified
+	tokens   *appTokens          // when set, mints the Authorization instead of auth (see auth.go)
 	header   map[string][]string // more headers of every call (canonical keys); shared, never modified
 	err      error               // ErrNotConfigured: the provider was left out, nothing is sent
 }
@@ -116,6 +117,12 @@ func NewClient(opts ...Option) (*Client, error) {
 			return nil, err
 		}
 	}
+	if s.talqui == nil && s.talkjs == nil {
+		ps.add("opts", "configure at least one provider: WithTalqui or WithTalkJS")
+	}
+	if s.tokenAuth && s.talkjs == nil {
+		ps.add("tokenAuth", "WithTalkJSTokenAuth needs WithTalkJS")
+	}
 	if err := ps.err(); err != nil {
 		return nil, err
 	}
@@ -136,6 +143,9 @@ func NewClient(opts ...Option) (*Client, error) {
 	if tj := s.talkjs; tj != nil {
 		c.talkjs = newEndpoint(ProviderTalkJS, s.talkjsURL, "/v1/"+url.PathEscape(tj.appID), "Bearer "+tj.secret)
 		c.talkjsApp = tj.appID
+		if s.tokenAuth {
+			c.talkjs.auth, c.talkjs.tokens = nil, newAppTokens(tj.appID, tj.secret)
+		}
 		if s.talkjsVer != "" {
 			c.talkjs.header = map[string][]string{"Talkjs-Rest-Version": {s.talkjsVer}}
 		}
@@ -186,6 +196,7 @@ func (c *Client) newRetryClient(hc *http.Client, timeout time.Duration) *retryab
 		ErrorHandler: passthrough,
 		// Logger stays a true nil: the pipeline logs for itself.
 		RequestLogHook: countAttempt,
+		PrepareRetry:   prepareRetry,
 	}
 }
 
@@ -241,9 +252,10 @@ type request struct {
 	query  any // a struct encoded with go-querystring, or nil
 	body   any // encoded with encoding/json; nil sends no body
 	out    any // the success body is decoded into it (see bodyDecoder); nil discards it
-	// idempotent marks a POST that is safe to repeat because every message
-	// it carries has an idempotencyKey. Other calls are repeatable by
-	// their method alone.
+	// idempotent marks a POST that is safe to repeat: a message send
+	// whose every message has an idempotencyKey, or a query that changes
+	// nothing (presence). Other calls are repeatable by their method
+	// alone.
 	idempotent bool
 }
 
@@ -269,6 +281,7 @@ type bodyEncoder interface {
 
 // callState travels in the request context to the retry hooks.
 type callState struct {
+	api           *endpoint
 	repeatable    bool
 	attempts      int
 	retryAfter    time.Duration // of the last response
@@ -309,10 +322,14 @@ func countAttempt(_ retryablehttp.Logger, r *http.Request, i int) {
 // send it with retries, and turn the final response into r.out or an
 // error.
 func (c *Client) do(ctx context.Context, r *request) error {
+	if ctx == nil {
+		return &ValidationError{Problems: []Problem{{Field: "ctx", Reason: "must not be nil (use context.Background())"}}}
+	}
 	if r.api.err != nil {
 		return r.api.err
 	}
 	st := &callState{
+		api:        r.api,
 		repeatable: r.repeatable(),
 		logger:     c.logger,
 		provider:   r.api.provider,
@@ -386,7 +403,7 @@ func (c *Client) newRequest(ctx context.Context, r *request, st *callState) (*re
 	// call in bench/ (InMemory Upsert 31 instead of 36, SendMessage 44
 	// instead of 49).
 	h := req.Header
-	h["Authorization"] = ep.auth
+	h["Authorization"] = ep.authorization()
 	h["Accept"] = headerJSON
 	h["User-Agent"] = c.userAgent
 	if body != nil {
@@ -468,11 +485,15 @@ func (c *Client) finish(ctx context.Context, r *request, st *callState, resp *ht
 		// with a secret in it: neither is kept.
 		e.Message = "redirect not followed"
 	default:
-		// Redact before cutting: a secret straddling the cut goes whole
+		// Redact before cutting: a secret straddling a cut goes whole
 		// (readBody reads the longest secret's length past the cap).
 		body := c.secrets.redact(st.body)
 		e.Body = body[:min(len(body), maxErrorBody)]
-		e.Message = truncate(c.secrets.redactString(messageFromBody(body)), 500)
+		e.Problems = reasonsFromBody(body)
+		for i, p := range e.Problems {
+			e.Problems[i] = Problem{Field: truncate(c.secrets.redactString(p.Field), 200), Reason: truncate(c.secrets.redactString(p.Reason), 500)}
+		}
+		e.Message = errorMessage(truncate(c.secrets.redactString(messageFromBody(body)), 500), e.Problems)
 	}
 	e.unknown = st.reached
 	e.cause = ctx.Err()

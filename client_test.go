@@ -227,6 +227,28 @@ func TestContextCanceledBeforeCall(t *testing.T) {
 	assert.Equal(t, 0, env.mt.GetTotalCallCount())
 }
 
+func TestNilContextRefused(t *testing.T) {
+	env := NewTestEnv(t)
+	env.mt.RegisterNoResponder(statusResponder(200))
+	var nilCtx context.Context // a caller's forgotten context
+	err := startCall(nilCtx, env.c)
+	assert.EqualError(t, err, "convo: validation failed: ctx: must not be nil (use context.Background())")
+	assert.ErrorIs(t, err, ErrValidation)
+	assert.Equal(t, 0, env.mt.GetTotalCallCount())
+	for u, err := range env.c.Users.List(nilCtx, nil) {
+		assert.Nil(t, u)
+		assert.ErrorIs(t, err, ErrValidation)
+	}
+	assert.Equal(t, 0, env.mt.GetTotalCallCount())
+}
+
+func TestNoProviderRefused(t *testing.T) {
+	_, err := NewClient(WithUserAgent("my-app/1.0"))
+	assert.EqualError(t, err, "convo: validation failed: opts: configure at least one provider: WithTalqui or WithTalkJS")
+	_, err = NewClient()
+	assert.ErrorIs(t, err, ErrValidation)
+}
+
 func TestPermanentTransportErrorNotRetried(t *testing.T) {
 	env := NewTestEnv(t)
 	env.mt.RegisterResponder(http.MethodGet, talkjsUserURL,
@@ -831,4 +853,33 @@ func TestMemoryBoundedByTheCap(t *testing.T) {
 	assert.Less(t, held, int64(calls*2*limit), "peak heap of %d concurrent calls", calls)
 	t.Logf("%d calls, cap %d MiB: %.2f MiB allocated a call; peak HeapInuse %.1f MiB over the base (%.2f MiB a call)",
 		calls, limit>>20, float64(perCall)/(1<<20), float64(held)/(1<<20), float64(held)/calls/(1<<20))
+}
+
+func TestAPIErrorReasons(t *testing.T) {
+	env := NewTestEnv(t)
+	env.mt.RegisterResponder(http.MethodGet, talkjsUserURL, httpmock.NewStringResponder(400,
+		`{"reasons": {"subject": "must be a string", "participants": ["must be an array of user ids", "must not be empty"], "custom": {"k": 1}}}`))
+	err := safeCall(context.Background(), env.c)
+	var ae *APIError
+	require.ErrorAs(t, err, &ae)
+	assert.Equal(t, []Problem{
+		{Field: "custom", Reason: `{"k": 1}`},
+		{Field: "participants", Reason: "must be an array of user ids"},
+		{Field: "participants", Reason: "must not be empty"},
+		{Field: "subject", Reason: "must be a string"},
+	}, ae.Problems, "sorted by field; a list or a single reason per field")
+	assert.Equal(t, `custom: {"k": 1}; participants: must be an array of user ids; participants: must not be empty; subject: must be a string`, ae.Message)
+	assert.Equal(t, `convo: talkjs GET /v1/app1/users/u1: 400 Bad Request: `+ae.Message, err.Error())
+	assert.ErrorIs(t, err, ErrInvalidRequest)
+
+	for body, want := range map[string]string{
+		`{"message":"Invalid request","reasons":{"name":["is required"]}}`: "Invalid request: name: is required",
+		`{"reasons":{}}`:             "",
+		`{"reasons":"bad"}`:          "",
+		`{"reasons":{"a":[null]}}`:   "a: null",
+		`{"reasons":{"a":["x", 2]}}`: "a: x; a: 2",
+	} {
+		ps := reasonsFromBody([]byte(body))
+		assert.Equal(t, want, errorMessage(messageFromBody([]byte(body)), ps), body)
+	}
 }

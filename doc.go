@@ -46,10 +46,12 @@
 //
 // Every call goes through one pipeline that repeats a failed attempt only
 // when repeating cannot reach a person twice. A call is safe to repeat
-// when it is a GET, PUT, PATCH or DELETE, or a TalkJS message send whose
-// messages all carry idempotency keys (the SDK fills them in). A Talqui
-// session start never is: a second try could send the contact a second
-// WhatsApp message. The rules, in the order retry.go applies them:
+// when it is a GET, PUT, PATCH or DELETE, a TalkJS message send whose
+// messages all carry idempotency keys (the SDK fills them in), or a TalkJS
+// presence query (it changes nothing). A Talqui session start never is: a
+// second try could send the contact a second WhatsApp message; nor are a
+// TalkJS import (TalkJS does not deduplicate imported messages) and a
+// notification trigger. The rules, in the order retry.go applies them:
 //
 //  1. A success body over the cap (16 MiB, WithMaxResponseBytes): never
 //     repeated.

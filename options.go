@@ -66,6 +66,7 @@ type settings struct {
 	talquiURL  string
 	talkjsURL  string
 	talkjsVer  string
+	tokenAuth  bool // WithTalkJSTokenAuth
 	httpClient *http.Client
 	timeout    time.Duration
 	maxBody    int64
@@ -145,6 +146,20 @@ func (ps *problems) credential(field, v string) {
 		ps.add(field, "must not be empty")
 	case strings.IndexFunc(v, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0:
 		ps.add(field, "must not hold whitespace or control characters")
+	}
+}
+
+// WithTalkJSTokenAuth makes every TalkJS call carry a short-lived
+// app-scoped token, as TalkJS recommends, instead of the secret key
+// itself, which then never goes on the wire: a JWT signed HS256 with the
+// secret key, with the claims tokenType "app", iss the app id, iat, and an
+// exp 30 seconds ahead. One token serves every call until 5 seconds before
+// it expires; the next call (or retry) mints a new one. It needs
+// WithTalkJS.
+func WithTalkJSTokenAuth() Option {
+	return func(s *settings) error {
+		s.tokenAuth = true
+		return nil
 	}
 }
 

@@ -1,6 +1,7 @@
 package convotest
 
 import (
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -38,9 +39,10 @@ type Server struct {
 	// convo.WithTalkJSURL, or use Client.
 	URL string
 
-	hs      *httptest.Server
-	closing chan struct{}
-	once    sync.Once
+	hs       *httptest.Server
+	listener net.Listener // WithListener's, or nil
+	closing  chan struct{}
+	once     sync.Once
 
 	// Credentials, fixed once NewServer returns.
 	tenantID string
@@ -81,7 +83,14 @@ func WithTalkJSApp(appID, secretKey string) ServerOption {
 	return func(s *Server) { s.appID, s.secret = appID, secretKey }
 }
 
-// NewServer starts a fake on 127.0.0.1. Close it when done, typically with
+// WithListener serves the fake on l instead of a new listener on a free
+// 127.0.0.1 port: how `convo fake -addr` serves it on a port of your
+// choice. The fake closes l when it closes.
+func WithListener(l net.Listener) ServerOption {
+	return func(s *Server) { s.listener = l }
+}
+
+// NewServer starts a fake on 127.0.0.1 (or on WithListener's listener). Close it when done, typically with
 // t.Cleanup(srv.Close).
 func NewServer(opts ...ServerOption) *Server {
 	s := &Server{
@@ -98,7 +107,12 @@ func NewServer(opts ...ServerOption) *Server {
 	}
 	s.talqui.init()
 	s.talkjs.init()
-	s.hs = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
+	s.hs = httptest.NewUnstartedServer(http.HandlerFunc(s.serveHTTP))
+	if s.listener != nil {
+		s.hs.Listener.Close()
+		s.hs.Listener = s.listener
+	}
+	s.hs.Start()
 	s.URL = s.hs.URL
 	return s
 }
@@ -154,6 +168,12 @@ type Stats struct {
 	// their idempotencyKey had been seen: the first message's id was
 	// answered instead.
 	TalkJSReplays int
+	// TalkJSImported is how many of the TalkJS messages stored were
+	// imported (POST /import/...): they count in TalkJSMessages too.
+	TalkJSImported int
+	// TalkJSNotifications is how many notification triggers TalkJS took
+	// (POST .../notifications).
+	TalkJSNotifications int
 	// FaultsApplied is how many requests got an injected fault.
 	FaultsApplied int
 }
