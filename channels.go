@@ -2,8 +2,6 @@ package convo
 
 import (
 	"strconv"
-	"strings"
-	"unicode/utf8"
 )
 
 // The Talqui channel URNs the Talqui documentation names. Any other
@@ -161,55 +159,3 @@ func NormalizePhone(phone string) (string, error) {
 	digits := ps.phone("phone", phone)
 	return digits, ps.err()
 }
-
-func (ps *problems) phone(field, phone string) string {
-	var b strings.Builder
-	b.Grow(len(phone))
-	for _, r := range phone {
-		switch {
-		case r >= '0' && r <= '9':
-			b.WriteRune(r)
-		case r == '+' || r == ' ' || r == '.' || r == '-' || r == '(' || r == ')' || r == '[' || r == ']':
-		default:
-			ps.add(field, "must hold only digits, '+', spaces, dots, dashes and brackets")
-			return ""
-		}
-	}
-	d := b.String()
-	switch {
-	case d == "":
-		ps.add(field, "required")
-	case len(d) < 8 || len(d) > 15:
-		ps.addf(field, "must have 8 to 15 digits, has %d", len(d))
-	}
-	return d
-}
-
-func (ps *problems) required(field, v string) {
-	if blank(v) {
-		ps.add(field, "required")
-		return
-	}
-	ps.utf8(field, v)
-}
-
-// utf8 refuses text that is not valid UTF-8: encoding/json would send
-// each bad byte as U+FFFD, and the contact would read "�".
-func (ps *problems) utf8(field, v string) {
-	if !utf8.ValidString(v) {
-		ps.add(field, "must be valid UTF-8")
-	}
-}
-
-func (ps *problems) urn(field, v string) {
-	switch {
-	case blank(v):
-		ps.add(field, "required: a urn:talqui: channel URN")
-	case !strings.HasPrefix(v, urnPrefix) || len(v) == len(urnPrefix):
-		ps.addf(field, "must be a urn:talqui: channel URN, got %q", truncate(v, 60))
-	default:
-		ps.utf8(field, v)
-	}
-}
-
-func blank(s string) bool { return strings.TrimSpace(s) == "" }

@@ -3,19 +3,14 @@ package convo
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -47,248 +42,6 @@ const (
 	maxResponseBody = 16 << 20
 )
 
-// PluginConnection is a Talqui plugin connection: its id (sent as
-// pluginConnectionID) and its token (sent as
-// "Authorization: PluginConnection <token>"). Its String, GoString and
-// LogValue methods never show the token.
-type PluginConnection struct {
-	ID    string
-	Token string
-}
-
-// String shows the connection id and hides the token.
-func (p PluginConnection) String() string {
-	return "PluginConnection{ID:" + p.ID + " Token:[redacted]}"
-}
-
-// GoString is String, so %#v hides the token too.
-func (p PluginConnection) GoString() string { return p.String() }
-
-// LogValue hides the token from slog.
-func (p PluginConnection) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("id", p.ID), slog.String("token", "[redacted]"))
-}
-
-// RetryPolicy says how often and how long a call is retried. It is taken
-// as given: MaxRetries 0 means one try. A zero MinWait or MaxWait takes the
-// default (500 ms and 30 s).
-type RetryPolicy struct {
-	MaxRetries int           // retries after the first try
-	MinWait    time.Duration // the first backoff, doubled on each retry, with jitter
-	MaxWait    time.Duration // the longest wait, and the longest Retry-After honoured
-}
-
-// Option configures a Client. An option that is given bad input makes
-// NewClient fail.
-type Option func(*settings) error
-
-type settings struct {
-	talqui     *talquiConfig
-	talkjs     *talkjsConfig
-	talquiURL  string
-	talkjsURL  string
-	talkjsVer  string
-	httpClient *http.Client
-	retry      RetryPolicy
-	logger     *slog.Logger
-	userAgent  string
-}
-
-type talquiConfig struct {
-	tenantID string
-	conns    []PluginConnection
-	auth     [][]string // the Authorization header of each connection; shared, never modified
-}
-
-type talkjsConfig struct {
-	appID  string
-	secret string
-}
-
-// WithTalqui configures Talqui with the tenant id and its plugin
-// connections. A session start names its connection by id; with exactly
-// one connection it may leave the id empty.
-func WithTalqui(tenantID string, conns ...PluginConnection) Option {
-	return func(s *settings) error {
-		var ps problems
-		if strings.TrimSpace(tenantID) == "" {
-			ps.add("tenantID", "must not be empty")
-		}
-		if len(conns) == 0 {
-			ps.add("conns", "at least one plugin connection is required")
-		}
-		seen := make(map[string]bool, len(conns))
-		for i, c := range conns {
-			f := "conns[" + strconv.Itoa(i) + "]"
-			if strings.TrimSpace(c.ID) == "" {
-				ps.add(f+".ID", "must not be empty")
-			} else if seen[c.ID] {
-				ps.add(f+".ID", "duplicate connection id "+strconv.Quote(c.ID))
-			}
-			seen[c.ID] = true
-			if strings.TrimSpace(c.Token) == "" {
-				ps.add(f+".Token", "must not be empty")
-			}
-		}
-		if err := ps.err(); err != nil {
-			return err
-		}
-		tc := &talquiConfig{tenantID: tenantID, conns: append([]PluginConnection(nil), conns...)}
-		for _, c := range conns {
-			tc.auth = append(tc.auth, []string{"PluginConnection " + c.Token})
-		}
-		s.talqui = tc
-		return nil
-	}
-}
-
-// WithTalkJS configures TalkJS with the app id and a secret key, sent as
-// "Authorization: Bearer <secretKey>".
-func WithTalkJS(appID, secretKey string) Option {
-	return func(s *settings) error {
-		var ps problems
-		if strings.TrimSpace(appID) == "" {
-			ps.add("appID", "must not be empty")
-		}
-		if strings.TrimSpace(secretKey) == "" {
-			ps.add("secretKey", "must not be empty")
-		}
-		if err := ps.err(); err != nil {
-			return err
-		}
-		s.talkjs = &talkjsConfig{appID: appID, secret: secretKey}
-		return nil
-	}
-}
-
-// WithTalquiURL sets the Talqui base URL (default https://api.talqui.chat).
-// It must be absolute https, or http to a loopback host.
-func WithTalquiURL(u string) Option {
-	return func(s *settings) (err error) {
-		s.talquiURL, err = checkBaseURL("talquiURL", u)
-		return err
-	}
-}
-
-// WithTalkJSURL sets the TalkJS base URL (default https://api.talkjs.com).
-// It must be absolute https, or http to a loopback host.
-func WithTalkJSURL(u string) Option {
-	return func(s *settings) (err error) {
-		s.talkjsURL, err = checkBaseURL("talkjsURL", u)
-		return err
-	}
-}
-
-// WithTalkJSVersion sets the TalkJS-REST-Version header of TalkJS calls
-// (default DefaultTalkJSVersion); "" sends none, so the app's default
-// version applies.
-func WithTalkJSVersion(v string) Option {
-	return func(s *settings) error {
-		if strings.ContainsAny(v, "\r\n") {
-			return &ValidationError{Problems: []Problem{{Field: "talkjsVersion", Reason: "must not contain a line break"}}}
-		}
-		s.talkjsVer = v
-		return nil
-	}
-}
-
-// WithHTTPClient makes the client send through hc: its transport and its
-// timeouts apply. The client never closes hc's idle connections.
-func WithHTTPClient(hc *http.Client) Option {
-	return func(s *settings) error {
-		if hc == nil {
-			return &ValidationError{Problems: []Problem{{Field: "httpClient", Reason: "must not be nil"}}}
-		}
-		s.httpClient = hc
-		return nil
-	}
-}
-
-// WithRetry sets the retry policy. See RetryPolicy for the zero values.
-func WithRetry(p RetryPolicy) Option {
-	return func(s *settings) error {
-		var ps problems
-		if p.MaxRetries < 0 {
-			ps.add("RetryPolicy.MaxRetries", "must not be negative")
-		}
-		if p.MinWait < 0 {
-			ps.add("RetryPolicy.MinWait", "must not be negative")
-		}
-		if p.MaxWait < 0 {
-			ps.add("RetryPolicy.MaxWait", "must not be negative")
-		}
-		if p.MinWait == 0 {
-			p.MinWait = defaultMinWait
-		}
-		if p.MaxWait == 0 {
-			p.MaxWait = defaultMaxWait
-		}
-		if p.MinWait > 0 && p.MaxWait > 0 && p.MinWait > p.MaxWait {
-			ps.add("RetryPolicy.MinWait", "must not exceed MaxWait")
-		}
-		if err := ps.err(); err != nil {
-			return err
-		}
-		s.retry = p
-		return nil
-	}
-}
-
-// WithLogger makes the client log each attempt (debug) and each retry
-// (info) to l. No log line holds a token, a secret or a header.
-func WithLogger(l *slog.Logger) Option {
-	return func(s *settings) error {
-		s.logger = l
-		return nil
-	}
-}
-
-// WithUserAgent appends suffix (say "my-app/1.2") to the User-Agent
-// header, which starts with convo-go/<Version>.
-func WithUserAgent(suffix string) Option {
-	return func(s *settings) error {
-		if strings.ContainsAny(suffix, "\r\n") {
-			return &ValidationError{Problems: []Problem{{Field: "userAgent", Reason: "must not contain a line break"}}}
-		}
-		s.userAgent = strings.TrimSpace(suffix)
-		return nil
-	}
-}
-
-func checkBaseURL(field, raw string) (string, error) {
-	bad := func(reason string) (string, error) {
-		return "", &ValidationError{Problems: []Problem{{Field: field, Reason: reason}}}
-	}
-	u, err := url.Parse(raw)
-	if err != nil || !u.IsAbs() || u.Host == "" {
-		return bad("must be an absolute http(s) URL")
-	}
-	if u.User != nil {
-		return bad("must not hold credentials")
-	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return bad("must not have a query or a fragment")
-	}
-	switch u.Scheme {
-	case "https":
-	case "http":
-		if !isLoopback(u.Hostname()) {
-			return bad("plain http is allowed only to a loopback host")
-		}
-	default:
-		return bad("must be an absolute http(s) URL")
-	}
-	return strings.TrimRight(u.String(), "/"), nil
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	a, err := netip.ParseAddr(host)
-	return err == nil && a.IsLoopback()
-}
-
 // Client talks to Talqui and TalkJS. It is safe for concurrent use; create
 // one and share it, since it holds the connection pool.
 type Client struct {
@@ -303,29 +56,49 @@ type Client struct {
 	logger    *slog.Logger
 	userAgent []string // the User-Agent header; shared, never modified
 	policy    RetryPolicy
-	secrets   [][]byte // every configured credential, redacted from error bodies
+	secrets   secrets // every configured credential, redacted from error bodies
 
-	talqui    *talquiConfig
-	talkjs    *talkjsConfig
-	talquiAPI endpoint
-	talkjsAPI endpoint
+	talqui *talquiConfig // nil when Talqui is not configured
+	talkjs *endpoint     // where TalkJS calls go; its err is set when TalkJS is not configured
 }
 
-// endpoint is where a provider's calls go: origin + prefix + path.
+// endpoint is where a provider's calls go: origin + prefix + path, with the
+// headers every call of it carries.
 type endpoint struct {
-	origin string              // scheme://host[:port]
-	prefix string              // the base URL's path, plus "/v1/{appId}" for TalkJS
-	auth   []string            // the Authorization header, when it does not vary by call; shared, never modified
-	header map[string][]string // more headers of every call (canonical keys); shared, never modified
+	provider Provider
+	origin   string              // scheme://host[:port]
+	prefix   string              // the base URL's path, plus "/v1/{appId}" for TalkJS
+	auth     []string            // the Authorization header; shared, never modified
+	header   map[string][]string // more headers of every call (canonical keys); shared, never modified
+	err      error               // ErrNotConfigured: the provider was left out, nothing is sent
 }
 
-func newEndpoint(base, prefix, auth string) endpoint {
+func newEndpoint(p Provider, base, prefix, auth string) *endpoint {
 	u, _ := url.Parse(base) // checked by checkBaseURL
-	ep := endpoint{origin: u.Scheme + "://" + u.Host, prefix: strings.TrimRight(u.EscapedPath(), "/") + prefix}
-	if auth != "" {
-		ep.auth = []string{auth}
+	return &endpoint{
+		provider: p,
+		origin:   u.Scheme + "://" + u.Host,
+		prefix:   strings.TrimRight(u.EscapedPath(), "/") + prefix,
+		auth:     []string{auth},
 	}
-	return ep
+}
+
+// notConfigured is the error of every call to a provider left out.
+func notConfigured(p Provider, option string) error {
+	return fmt.Errorf("%w: %s (use %s)", ErrNotConfigured, p, option)
+}
+
+// secrets are the configured credentials, never shown in an error.
+type secrets [][]byte
+
+// redact replaces every secret in b.
+func (ss secrets) redact(b []byte) []byte {
+	for _, s := range ss {
+		if len(s) > 0 && bytes.Contains(b, s) {
+			b = bytes.ReplaceAll(b, s, []byte("[redacted]"))
+		}
+	}
+	return b
 }
 
 type service struct{ c *Client }
@@ -353,32 +126,39 @@ func NewClient(opts ...Option) (*Client, error) {
 		return nil, err
 	}
 
-	c := &Client{
-		logger: s.logger,
-		policy: s.retry,
-		talqui: s.talqui,
-		talkjs: s.talkjs,
-	}
+	c := &Client{logger: s.logger, policy: s.retry, talqui: s.talqui}
 	ua := "convo-go/" + Version
 	if s.userAgent != "" {
 		ua += " " + s.userAgent
 	}
 	c.userAgent = []string{ua}
-	if c.talqui != nil {
-		c.talquiAPI = newEndpoint(s.talquiURL, "", "")
-		for _, pc := range c.talqui.conns {
+	if tq := c.talqui; tq != nil {
+		for _, pc := range tq.conns {
+			tq.apis = append(tq.apis, newEndpoint(ProviderTalqui, s.talquiURL, "", "PluginConnection "+pc.Token))
 			c.secrets = append(c.secrets, []byte(pc.Token))
 		}
 	}
-	if c.talkjs != nil {
-		c.talkjsAPI = newEndpoint(s.talkjsURL, "/v1/"+url.PathEscape(c.talkjs.appID), "Bearer "+c.talkjs.secret)
+	c.talkjs = &endpoint{provider: ProviderTalkJS, err: notConfigured(ProviderTalkJS, "WithTalkJS")}
+	if tj := s.talkjs; tj != nil {
+		c.talkjs = newEndpoint(ProviderTalkJS, s.talkjsURL, "/v1/"+url.PathEscape(tj.appID), "Bearer "+tj.secret)
 		if s.talkjsVer != "" {
-			c.talkjsAPI.header = map[string][]string{"Talkjs-Rest-Version": {s.talkjsVer}}
+			c.talkjs.header = map[string][]string{"Talkjs-Rest-Version": {s.talkjsVer}}
 		}
-		c.secrets = append(c.secrets, []byte(c.talkjs.secret))
+		c.secrets = append(c.secrets, []byte(tj.secret))
 	}
+	if c.talqui != nil {
+		c.talqui.secrets = c.secrets
+	}
+	c.rc = c.newRetryClient(s.httpClient)
+	c.Sessions = &SessionsService{c: c}
+	c.Users = &UsersService{c: c}
+	c.Conversations = &ConversationsService{c: c}
+	return c, nil
+}
 
-	hc := s.httpClient
+// newRetryClient configures retryablehttp around hc (or a pooled transport
+// when hc is nil) with the pipeline's hooks; its defaults are never used.
+func (c *Client) newRetryClient(hc *http.Client) *retryablehttp.Client {
 	if hc == nil {
 		hc = &http.Client{Transport: newTransport()}
 	}
@@ -391,23 +171,17 @@ func NewClient(opts ...Option) (*Client, error) {
 	}
 	wrapped := *hc
 	wrapped.Transport = keepIdle{inner}
-
-	rc := &retryablehttp.Client{
+	return &retryablehttp.Client{
 		HTTPClient:   &wrapped,
-		RetryWaitMin: s.retry.MinWait,
-		RetryWaitMax: s.retry.MaxWait,
-		RetryMax:     s.retry.MaxRetries,
+		RetryWaitMin: c.policy.MinWait,
+		RetryWaitMax: c.policy.MaxWait,
+		RetryMax:     c.policy.MaxRetries,
 		CheckRetry:   c.checkRetry,
 		Backoff:      c.backoff,
 		ErrorHandler: passthrough,
 		// Logger stays a true nil: the pipeline logs for itself.
 		RequestLogHook: countAttempt,
 	}
-	c.rc = rc
-	c.Sessions = &SessionsService{c: c}
-	c.Users = &UsersService{c: c}
-	c.Conversations = &ConversationsService{c: c}
-	return c, nil
 }
 
 // CloseIdleConnections closes the idle connections of the client's
@@ -447,8 +221,8 @@ func passthrough(resp *http.Response, err error, _ int) (*http.Response, error) 
 
 // request describes one call for the pipeline.
 type request struct {
-	provider Provider
-	method   string
+	api    *endpoint // where the call goes: c.talkjs, or a Talqui connection's
+	method string
 	// path is a template such as "/users/{userID}/conversations"; each
 	// {name} is replaced, in order, by the escaped value of params. An
 	// empty value, "." or ".." is refused with a problem naming the field.
@@ -456,20 +230,29 @@ type request struct {
 	params []string
 	query  any // a struct encoded with go-querystring, or nil
 	body   any // encoded with encoding/json; nil sends no body
-	out    any // the success body is decoded into it; nil discards it
-	// raw, if set, receives the success body as read.
-	raw *[]byte
-	// repeatable says the call may be sent again after it may have reached
-	// the server (GET, PUT, PATCH, DELETE, or a send with idempotency keys).
-	repeatable bool
-	// auth is the Authorization header; nil takes the provider's. It is
-	// shared, never modified.
-	auth []string
+	out    any // the success body is decoded into it (see bodyDecoder); nil discards it
+	// idempotent marks a POST that is safe to repeat because every message
+	// it carries has an idempotencyKey. Other calls are repeatable by
+	// their method alone.
+	idempotent bool
+}
+
+// repeatable says whether the call may be sent again after it may have
+// reached the server: GET, PUT, PATCH and DELETE are, by HTTP's rules; a
+// POST only when it is marked idempotent.
+func (r *request) repeatable() bool {
+	switch r.method {
+	case http.MethodGet, http.MethodPut, http.MethodPatch, http.MethodDelete:
+		return true
+	}
+	return r.idempotent
 }
 
 // bodyEncoder is a request body that writes its own JSON. The pipeline
 // uses it instead of json.Marshal, which would scan and copy the output of
 // a MarshalJSON method a second time. The output must be valid JSON.
+// It buys, in bench/: UpsertMany of 10,000 users 4.1 MB an op instead of
+// 4.9 MB; Upsert 31 allocs instead of 32, Sessions.Start 64 instead of 65.
 type bodyEncoder interface {
 	encodeBody() ([]byte, error)
 }
@@ -517,74 +300,20 @@ func countAttempt(_ retryablehttp.Logger, r *http.Request, i int) {
 // send it with retries, and turn the final response into r.out or an
 // error.
 func (c *Client) do(ctx context.Context, r *request) error {
-	ep, err := c.endpoint(r.provider)
-	if err != nil {
-		return err
+	if r.api.err != nil {
+		return r.api.err
 	}
-	auth := ep.auth
-	if r.auth != nil {
-		auth = r.auth
-	}
-	path, err := expandPath(r.path, r.params)
-	if err != nil {
-		return err
-	}
-	full := ep.origin + ep.prefix + path
-	path = full[len(ep.origin):]
-	if err := ctx.Err(); err != nil {
-		// Nothing is sent on a context that is already done.
-		return fmt.Errorf("convo: %s %s %s: %w", r.provider, r.method, path, err)
-	}
-	if r.query != nil {
-		v, err := query.Values(r.query)
-		if err != nil {
-			return fmt.Errorf("convo: %s %s %s: encoding query: %w", r.provider, r.method, path, err)
-		}
-		if q := v.Encode(); q != "" {
-			full += "?" + q
-		}
-	}
-	var body []byte
-	if r.body != nil {
-		if e, ok := r.body.(bodyEncoder); ok {
-			body, err = e.encodeBody()
-		} else {
-			body, err = json.Marshal(r.body)
-		}
-		if err != nil {
-			return fmt.Errorf("convo: %s %s %s: encoding body: %w", r.provider, r.method, path, err)
-		}
-	}
-
 	st := &callState{
-		repeatable: r.repeatable,
+		repeatable: r.repeatable(),
 		logger:     c.logger,
-		provider:   r.provider,
+		provider:   r.api.provider,
 		method:     r.method,
-		path:       path,
-		discard:    r.out == nil && r.raw == nil,
+		discard:    r.out == nil,
 	}
 	ctx = context.WithValue(ctx, stateKey{}, st)
-	var rawBody any
-	if body != nil {
-		rawBody = body
-	}
-	req, err := retryablehttp.NewRequestWithContext(ctx, r.method, full, rawBody)
+	req, err := c.newRequest(ctx, r, st)
 	if err != nil {
-		return fmt.Errorf("convo: %s %s %s: %w", r.provider, r.method, path, err)
-	}
-	// The header values are shared slices, set once: http.RoundTripper
-	// implementations must not modify the request, and Header.Set and Add
-	// replace a slice rather than write into it.
-	h := req.Header
-	h["Authorization"] = auth
-	h["Accept"] = headerJSON
-	h["User-Agent"] = c.userAgent
-	if body != nil {
-		h["Content-Type"] = headerJSON
-	}
-	for k, v := range ep.header {
-		h[k] = v
+		return err
 	}
 	req.SetResponseHandler(func(resp *http.Response) error { return readBody(st, resp) })
 
@@ -606,6 +335,90 @@ func (c *Client) do(ctx context.Context, r *request) error {
 	return c.finish(r, st, resp)
 }
 
+// newRequest builds the HTTP request of r: the URL from the endpoint, the
+// escaped path and the query, the encoded body and the headers. It sets
+// st.path, the escaped path that errors and logs name.
+func (c *Client) newRequest(ctx context.Context, r *request, st *callState) (*retryablehttp.Request, error) {
+	ep := r.api
+	path, err := expandPath(r.path, r.params)
+	if err != nil {
+		return nil, err
+	}
+	full := ep.origin + ep.prefix + path
+	st.path = full[len(ep.origin):]
+	fail := func(what string, err error) error {
+		return fmt.Errorf("convo: %s %s %s: %s%w", ep.provider, r.method, st.path, what, err)
+	}
+	if err := ctx.Err(); err != nil {
+		// Nothing is sent on a context that is already done.
+		return nil, fail("", err)
+	}
+	if r.query != nil {
+		v, err := query.Values(r.query)
+		if err != nil {
+			return nil, fail("encoding query: ", err)
+		}
+		if q := v.Encode(); q != "" {
+			full += "?" + q
+		}
+	}
+	var body any // a nil []byte in an interface would not be nil
+	if r.body != nil {
+		b, err := encodeBody(r.body)
+		if err != nil {
+			return nil, fail("encoding body: ", err)
+		}
+		body = b
+	}
+	req, err := retryablehttp.NewRequestWithContext(ctx, r.method, full, body)
+	if err != nil {
+		return nil, fail("", err)
+	}
+	// The header values are shared slices, set once: http.RoundTripper
+	// implementations must not modify the request, and Header.Set and Add
+	// replace a slice rather than write into it. It buys 4 to 5 allocs a
+	// call in bench/ (InMemory Upsert 31 instead of 36, SendMessage 44
+	// instead of 49).
+	h := req.Header
+	h["Authorization"] = ep.auth
+	h["Accept"] = headerJSON
+	h["User-Agent"] = c.userAgent
+	if body != nil {
+		h["Content-Type"] = headerJSON
+	}
+	for k, v := range ep.header {
+		h[k] = v
+	}
+	return req, nil
+}
+
+// encodeBody encodes a request body, through its own encoder when it has
+// one.
+func encodeBody(v any) ([]byte, error) {
+	if e, ok := v.(bodyEncoder); ok {
+		return e.encodeBody()
+	}
+	return json.Marshal(v)
+}
+
+// bodyDecoder is a success body that decodes itself. The pipeline hands it
+// every 2xx body as read, even one it cannot use, so that StartedSession
+// keeps Talqui's answer as Raw and decodes it in one pass.
+type bodyDecoder interface {
+	decodeBody([]byte) error
+}
+
+// decodeJSON decodes a success body into out.
+func decodeJSON(body []byte, out any) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return errors.New("empty response body")
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("decoding response: %w", err)
+	}
+	return nil
+}
+
 // finish turns the final response into r.out or an *APIError.
 func (c *Client) finish(r *request, st *callState, resp *http.Response) error {
 	ok := resp.StatusCode >= 200 && resp.StatusCode <= 299
@@ -614,23 +427,22 @@ func (c *Client) finish(r *request, st *callState, resp *http.Response) error {
 		// resource is gone, which is what the caller asked for.
 		return nil
 	}
-	if ok && st.bodyErr == nil {
-		if r.raw != nil {
-			*r.raw = st.body
+	if ok {
+		var err error
+		if d, custom := r.out.(bodyDecoder); custom {
+			err = d.decodeBody(st.body)
+		} else if r.out != nil && st.bodyErr == nil {
+			err = decodeJSON(st.body, r.out)
 		}
-		if r.out == nil {
+		if st.bodyErr == nil && err == nil {
 			return nil
 		}
-		if len(bytes.TrimSpace(st.body)) == 0 {
-			st.bodyErr = errors.New("empty response body")
-		} else if err := json.Unmarshal(st.body, r.out); err != nil {
-			st.bodyErr = fmt.Errorf("decoding response: %w", err)
-		} else {
-			return nil
+		if st.bodyErr == nil {
+			st.bodyErr = err
 		}
 	}
 	e := &APIError{
-		Provider:   r.provider,
+		Provider:   r.api.provider,
 		Method:     r.method,
 		Path:       st.path,
 		StatusCode: resp.StatusCode,
@@ -640,12 +452,9 @@ func (c *Client) finish(r *request, st *callState, resp *http.Response) error {
 	}
 	if ok {
 		e.Message = st.bodyErr.Error()
-		if r.raw != nil {
-			*r.raw = st.body
-		}
 	} else {
-		e.Body = c.redact(st.body)
-		e.Message = string(c.redact([]byte(messageFromBody(e.Body))))
+		e.Body = c.secrets.redact(st.body)
+		e.Message = string(c.secrets.redact([]byte(messageFromBody(e.Body))))
 	}
 	return e
 }
@@ -658,7 +467,7 @@ func (c *Client) transportError(ctx context.Context, r *request, st *callState, 
 		err = fmt.Errorf("%w (%w)", ctxErr, err)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "convo: %s %s %s: ", r.provider, r.method, st.path)
+	fmt.Fprintf(&b, "convo: %s %s %s: ", st.provider, r.method, st.path)
 	if st.attempts > 1 {
 		fmt.Fprintf(&b, "after %d attempts", st.attempts)
 		if st.lastStatus != 0 {
@@ -670,30 +479,6 @@ func (c *Client) transportError(ctx context.Context, r *request, st *callState, 
 		return fmt.Errorf("%s%w (%w)", b.String(), err, ErrOutcomeUnknown)
 	}
 	return fmt.Errorf("%s%w", b.String(), err)
-}
-
-func (c *Client) endpoint(p Provider) (*endpoint, error) {
-	switch {
-	case p == ProviderTalqui && c.talqui != nil:
-		return &c.talquiAPI, nil
-	case p == ProviderTalkJS && c.talkjs != nil:
-		return &c.talkjsAPI, nil
-	case p == ProviderTalqui:
-		return nil, fmt.Errorf("%w: talqui (use WithTalqui)", ErrNotConfigured)
-	case p == ProviderTalkJS:
-		return nil, fmt.Errorf("%w: talkjs (use WithTalkJS)", ErrNotConfigured)
-	}
-	return nil, fmt.Errorf("%w: %s", ErrNotConfigured, p)
-}
-
-// redact replaces every configured secret in b.
-func (c *Client) redact(b []byte) []byte {
-	for _, s := range c.secrets {
-		if len(s) > 0 && bytes.Contains(b, s) {
-			b = bytes.ReplaceAll(b, s, []byte("[redacted]"))
-		}
-	}
-	return b
 }
 
 // expandPath fills the {name} placeholders of tmpl with the escaped params.
@@ -720,12 +505,7 @@ func expandPath(tmpl string, params []string) (string, error) {
 		}
 		v := params[i]
 		i++
-		switch v {
-		case "":
-			ps.add(name, "must not be empty")
-		case ".", "..":
-			ps.addf(name, "must not be %q", v)
-		}
+		ps.segment(name, v)
 		b.WriteString(url.PathEscape(v))
 		tmpl = tmpl[end+1:]
 	}
@@ -735,6 +515,7 @@ func expandPath(tmpl string, params []string) (string, error) {
 	return b.String(), nil
 }
 
+// headerJSON is one shared header value for every request (see newRequest).
 var headerJSON = []string{"application/json"}
 
 var errBodyRead = errors.New("reading response body")
@@ -802,137 +583,4 @@ func requestID(h http.Header) string {
 		}
 	}
 	return ""
-}
-
-// checkRetry decides whether an attempt is repeated. See the package
-// documentation for the rules.
-func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
-	st := stateOf(ctx)
-	if ctxErr := ctx.Err(); ctxErr != nil {
-		st.unknown = err != nil && resp == nil && !isDialError(err)
-		return false, ctxErr
-	}
-	retry, reason := c.decide(st, resp, err)
-	if retry && st.logger != nil {
-		if reason == "" && resp != nil {
-			reason = "status " + strconv.Itoa(resp.StatusCode)
-		}
-		attrs := []slog.Attr{
-			slog.String("provider", string(st.provider)), slog.String("method", st.method),
-			slog.String("path", st.path), slog.Int("attempt", st.attempts), slog.String("reason", reason),
-		}
-		if err != nil {
-			attrs = append(attrs, slog.String("error", err.Error()))
-		}
-		st.logger.LogAttrs(ctx, slog.LevelInfo, "convo: retrying", attrs...)
-	}
-	return retry, err
-}
-
-func (c *Client) decide(st *callState, resp *http.Response, err error) (bool, string) {
-	if err != nil {
-		switch {
-		case errors.Is(err, errBodyTooLarge):
-			return false, ""
-		case isDialError(err):
-			return true, "dial failed"
-		case isPermanent(err):
-			return false, ""
-		}
-		st.unknown = resp == nil
-		st.reached = true
-		return st.repeatable, "transport error after sending"
-	}
-	st.retryAfter, st.hasRetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"))
-	code := resp.StatusCode
-	st.lastStatus = code
-	var retry bool
-	switch {
-	case code == http.StatusTooManyRequests:
-		retry = true
-	case code == http.StatusRequestTimeout:
-		retry = st.repeatable
-	case code == http.StatusNotImplemented:
-		retry = false
-	case code >= 500:
-		retry = st.repeatable
-	}
-	if code == http.StatusRequestTimeout || code >= 500 {
-		st.reached = true
-	}
-	if retry && st.retryAfter > c.policy.MaxWait {
-		// The server asks for a longer wait than the policy allows: give
-		// the caller the error, with RetryAfter, at once.
-		return false, ""
-	}
-	return retry, "" // checkRetry names the status when it logs the retry
-}
-
-// backoff is exponential with jitter between MinWait and MaxWait; a
-// Retry-After of the response (already capped by checkRetry) wins.
-func (c *Client) backoff(minWait, maxWait time.Duration, attempt int, resp *http.Response) time.Duration {
-	if resp != nil && resp.Request != nil {
-		if st := stateOf(resp.Request.Context()); st.hasRetryAfter && st.retryAfter <= maxWait {
-			return st.retryAfter
-		}
-	}
-	d := maxWait
-	if attempt < 32 {
-		if x := minWait << attempt; x > 0 && x < maxWait {
-			d = x
-		}
-	}
-	half := d / 2
-	return half + rand.N(d-half+1)
-}
-
-// parseRetryAfter reads delay-seconds or an HTTP date.
-func parseRetryAfter(v string) (time.Duration, bool) {
-	if v == "" {
-		return 0, false
-	}
-	if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil {
-		if n < 0 {
-			return 0, false
-		}
-		if n > int64(365*24*time.Hour/time.Second) {
-			n = int64(365 * 24 * time.Hour / time.Second)
-		}
-		return time.Duration(n) * time.Second, true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		d := time.Until(t)
-		if d < 0 {
-			d = 0
-		}
-		return d, true
-	}
-	return 0, false
-}
-
-// isDialError reports a failure to connect: nothing was sent.
-func isDialError(err error) bool {
-	var dns *net.DNSError
-	if errors.As(err, &dns) {
-		return true
-	}
-	var op *net.OpError
-	return errors.As(err, &op) && op.Op == "dial"
-}
-
-// isPermanent reports a transport error that no retry can mend.
-func isPermanent(err error) bool {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		msg := ue.Error()
-		for _, s := range []string{"stopped after", "unsupported protocol scheme", "invalid header", "certificate is not trusted"} {
-			if strings.Contains(msg, s) {
-				return true
-			}
-		}
-	}
-	var unknownAuth x509.UnknownAuthorityError
-	var verify *tls.CertificateVerificationError
-	var hostname x509.HostnameError
-	return errors.As(err, &unknownAuth) || errors.As(err, &verify) || errors.As(err, &hostname)
 }

@@ -45,8 +45,8 @@ func statusResponder(code int, header ...string) httpmock.Responder {
 func safeCall(ctx context.Context, c *Client) error {
 	var out map[string]any
 	return c.do(ctx, &request{
-		provider: ProviderTalkJS, method: http.MethodGet,
-		path: "/users/{userID}", params: []string{"u1"}, out: &out, repeatable: true,
+		api: c.talkjs, method: http.MethodGet,
+		path: "/users/{userID}", params: []string{"u1"}, out: &out,
 	})
 }
 
@@ -82,7 +82,7 @@ func TestRetryRules(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name+"/safe", func(t *testing.T) {
-			env := newTestEnv(t)
+			env := NewTestEnv(t)
 			env.mt.RegisterResponder(http.MethodGet, talkjsUserURL, tc.responder)
 			err := safeCall(context.Background(), env.c)
 			require.Error(t, err)
@@ -93,7 +93,7 @@ func TestRetryRules(t *testing.T) {
 			checkAttempts(t, err, tc.safe)
 		})
 		t.Run(tc.name+"/start", func(t *testing.T) {
-			env := newTestEnv(t)
+			env := NewTestEnv(t)
 			env.mt.RegisterResponder(http.MethodPost, talquiSessionsURL, tc.responder)
 			err := startCall(context.Background(), env.c)
 			require.Error(t, err)
@@ -123,7 +123,7 @@ func checkAttempts(t *testing.T, err error, n int) {
 }
 
 func TestRetryThenSuccess(t *testing.T) {
-	env := newTestEnv(t)
+	env := NewTestEnv(t)
 	env.mt.RegisterResponder(http.MethodGet, talkjsUserURL,
 		statusResponder(503).Then(statusResponder(429)).Then(httpmock.NewStringResponder(200, `{"id":"u1"}`)))
 	require.NoError(t, safeCall(context.Background(), env.c))
@@ -131,7 +131,7 @@ func TestRetryThenSuccess(t *testing.T) {
 }
 
 func TestMaxRetriesZeroMeansOneTry(t *testing.T) {
-	env := newTestEnv(t, WithRetry(RetryPolicy{MaxRetries: 0}))
+	env := NewTestEnv(t, WithRetry(RetryPolicy{MaxRetries: 0}))
 	env.mt.RegisterResponder(http.MethodGet, talkjsUserURL, statusResponder(503))
 	err := safeCall(context.Background(), env.c)
 	assert.ErrorIs(t, err, ErrServer)
@@ -139,7 +139,7 @@ func TestMaxRetriesZeroMeansOneTry(t *testing.T) {
 }
 
 func TestRetryAfterSecondsHonoured(t *testing.T) {
-	env := newTestEnv(t, WithRetry(RetryPolicy{MaxRetries: 1, MinWait: time.Millisecond, MaxWait: 3 * time.Second}))
+	env := NewTestEnv(t, WithRetry(RetryPolicy{MaxRetries: 1, MinWait: time.Millisecond, MaxWait: 3 * time.Second}))
 	env.mt.RegisterResponder(http.MethodGet, talkjsUserURL,
 		statusResponder(429, "Retry-After", "1").Then(httpmock.NewStringResponder(200, `{}`)))
 	start := time.Now()
@@ -151,7 +151,7 @@ func TestRetryAfterSecondsHonoured(t *testing.T) {
 }
 
 func TestRetryAfterHTTPDateHonoured(t *testing.T) {
-	env := newTestEnv(t, WithRetry(RetryPolicy{MaxRetries: 1, MinWait: time.Millisecond, MaxWait: 5 * time.Second}))
+	env := NewTestEnv(t, WithRetry(RetryPolicy{MaxRetries: 1, MinWait: time.Millisecond, MaxWait: 5 * time.Second}))
 	date := time.Now().Add(2 * time.Second).UTC().Format(http.TimeFormat)
 	env.mt.RegisterResponder(http.MethodGet, talkjsUserURL,
 		statusResponder(503, "Retry-After", date).Then(httpmock.NewStringResponder(200, `{}`)))
@@ -170,7 +170,7 @@ func TestRetryAfterAboveMaxWaitReturnsAtOnce(t *testing.T) {
 		is   error
 	}{{429, ErrRateLimited}, {503, ErrServer}} {
 		t.Run(fmt.Sprint(tc.code), func(t *testing.T) {
-			env := newTestEnv(t) // MaxWait 5 ms
+			env := NewTestEnv(t) // MaxWait 5 ms
 			env.mt.RegisterResponder(http.MethodGet, talkjsUserURL, statusResponder(tc.code, "Retry-After", "120"))
 			start := time.Now()
 			err := safeCall(context.Background(), env.c)
@@ -186,7 +186,7 @@ func TestRetryAfterAboveMaxWaitReturnsAtOnce(t *testing.T) {
 }
 
 func TestContextEndsDuringWait(t *testing.T) {
-	env := newTestEnv(t, WithRetry(RetryPolicy{MaxRetries: 3, MinWait: 10 * time.Second, MaxWait: 30 * time.Second}))
+	env := NewTestEnv(t, WithRetry(RetryPolicy{MaxRetries: 3, MinWait: 10 * time.Second, MaxWait: 30 * time.Second}))
 	env.mt.RegisterResponder(http.MethodGet, talkjsUserURL, statusResponder(503))
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
@@ -201,7 +201,7 @@ func TestContextEndsDuringWait(t *testing.T) {
 }
 
 func TestContextCanceledBeforeCall(t *testing.T) {
-	env := newTestEnv(t)
+	env := NewTestEnv(t)
 	env.mt.RegisterResponder(http.MethodPost, talquiSessionsURL, statusResponder(200))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -212,7 +212,7 @@ func TestContextCanceledBeforeCall(t *testing.T) {
 }
 
 func TestPermanentTransportErrorNotRetried(t *testing.T) {
-	env := newTestEnv(t)
+	env := NewTestEnv(t)
 	env.mt.RegisterResponder(http.MethodGet, talkjsUserURL,
 		httpmock.NewErrorResponder(errors.New("x509: certificate is not trusted")))
 	err := safeCall(context.Background(), env.c)
@@ -221,7 +221,7 @@ func TestPermanentTransportErrorNotRetried(t *testing.T) {
 }
 
 func TestAPIErrorFields(t *testing.T) {
-	env := newTestEnv(t)
+	env := NewTestEnv(t)
 	env.mt.RegisterResponder(http.MethodGet, talkjsUserURL,
 		httpmock.NewStringResponder(404, `{"errorCode":"NOT_FOUND","message":"user u1 not found"}`).
 			HeaderSet(http.Header{"X-Request-Id": {"req-42"}}))
@@ -260,7 +260,7 @@ func TestAPIErrorMessageSources(t *testing.T) {
 }
 
 func TestErrorBodyCappedAt64KiB(t *testing.T) {
-	env := newTestEnv(t)
+	env := NewTestEnv(t)
 	big := strings.Repeat("x", 200<<10)
 	env.mt.RegisterResponder(http.MethodGet, talkjsUserURL, httpmock.NewStringResponder(400, big))
 	err := safeCall(context.Background(), env.c)
@@ -270,7 +270,7 @@ func TestErrorBodyCappedAt64KiB(t *testing.T) {
 }
 
 func TestSuccessBodyTooLarge(t *testing.T) {
-	env := newTestEnv(t)
+	env := NewTestEnv(t)
 	big := `{"id":"` + strings.Repeat("x", maxResponseBody) + `"}`
 	env.mt.RegisterResponder(http.MethodGet, talkjsUserURL, httpmock.NewStringResponder(200, big))
 	err := safeCall(context.Background(), env.c)
@@ -279,7 +279,7 @@ func TestSuccessBodyTooLarge(t *testing.T) {
 }
 
 func TestBadJSONOnSuccess(t *testing.T) {
-	env := newTestEnv(t)
+	env := NewTestEnv(t)
 	env.mt.RegisterResponder(http.MethodGet, talkjsUserURL, httpmock.NewStringResponder(200, `<html>`))
 	err := safeCall(context.Background(), env.c)
 	assert.ErrorIs(t, err, ErrBadResponse)
@@ -289,7 +289,7 @@ func TestBadJSONOnSuccess(t *testing.T) {
 }
 
 func TestHeadersAndUserAgent(t *testing.T) {
-	env := newTestEnv(t, WithUserAgent("shop/1.2"))
+	env := NewTestEnv(t, WithUserAgent("shop/1.2"))
 	var got http.Header
 	env.mt.RegisterResponder(http.MethodGet, talkjsUserURL, func(r *http.Request) (*http.Response, error) {
 		got = r.Header.Clone()
@@ -302,7 +302,7 @@ func TestHeadersAndUserAgent(t *testing.T) {
 	assert.Empty(t, got.Get("Content-Type"), "a GET has no body")
 	assert.Equal(t, DefaultTalkJSVersion, got.Get("TalkJS-REST-Version"))
 
-	env = newTestEnv(t, WithTalkJSVersion(""))
+	env = NewTestEnv(t, WithTalkJSVersion(""))
 	env.mt.RegisterResponder(http.MethodGet, talkjsUserURL, func(r *http.Request) (*http.Response, error) {
 		got = r.Header.Clone()
 		return httpmock.NewStringResponse(200, `{}`), nil
@@ -312,25 +312,25 @@ func TestHeadersAndUserAgent(t *testing.T) {
 }
 
 func TestPathSegmentsEscaped(t *testing.T) {
-	env := newTestEnv(t)
+	env := NewTestEnv(t)
 	var path string
 	env.mt.RegisterNoResponder(func(r *http.Request) (*http.Response, error) {
 		path = r.URL.EscapedPath()
 		return httpmock.NewStringResponse(200, `{}`), nil
 	})
 	err := env.c.do(context.Background(), &request{
-		provider: ProviderTalkJS, method: http.MethodGet,
-		path: "/users/{userID}", params: []string{"a/b?c#d e"}, repeatable: true,
+		api: env.c.talkjs, method: http.MethodGet,
+		path: "/users/{userID}", params: []string{"a/b?c#d e"},
 	})
 	require.NoError(t, err)
 	assert.Equal(t, "/v1/app1/users/a%2Fb%3Fc%23d%20e", path)
 }
 
 func TestBadPathSegmentsRefused(t *testing.T) {
-	env := newTestEnv(t)
+	env := NewTestEnv(t)
 	for _, id := range []string{"", ".", ".."} {
 		err := env.c.do(context.Background(), &request{
-			provider: ProviderTalkJS, method: http.MethodGet,
+			api: env.c.talkjs, method: http.MethodGet,
 			path: "/conversations/{conversationID}/participants/{userID}", params: []string{"c1", id},
 		})
 		var ve *ValidationError
@@ -472,23 +472,23 @@ func TestPluginConnectionHidesToken(t *testing.T) {
 func TestDeleteNotFoundAfterRetryIsDone(t *testing.T) {
 	del := func(c *Client) error {
 		return c.do(context.Background(), &request{
-			provider: ProviderTalkJS, method: http.MethodDelete,
-			path: "/conversations/{conversationID}", params: []string{"c1"}, repeatable: true,
+			api: c.talkjs, method: http.MethodDelete,
+			path: "/conversations/{conversationID}", params: []string{"c1"},
 		})
 	}
 	const u = "https://api.talkjs.com/v1/app1/conversations/c1"
 
-	env := newTestEnv(t)
+	env := NewTestEnv(t)
 	// The first attempt may have deleted it; the retry finds it gone.
 	env.mt.RegisterResponder(http.MethodDelete, u, statusResponder(503).Then(statusResponder(404)))
 	assert.NoError(t, del(env.c))
 	assert.Equal(t, 2, env.mt.GetTotalCallCount())
 
-	env = newTestEnv(t)
+	env = NewTestEnv(t)
 	env.mt.RegisterResponder(http.MethodDelete, u, statusResponder(404))
 	assert.ErrorIs(t, del(env.c), ErrNotFound, "a 404 on the first try is a 404")
 
-	env = newTestEnv(t)
+	env = NewTestEnv(t)
 	env.mt.RegisterResponder(http.MethodDelete, u, statusResponder(429).Then(statusResponder(404)))
 	assert.ErrorIs(t, del(env.c), ErrNotFound, "a 429 was not applied: the 404 is real")
 }

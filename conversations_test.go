@@ -66,7 +66,7 @@ func msgIDs(from, to int) []string {
 }
 
 func TestConversationsUpsertWireForm(t *testing.T) {
-	c, _, rc := mock(t, ok200)
+	c, _, rc := convo.NewTestEnv(t, convo.WithTestApp).Answer(ok200)
 	ctx := context.Background()
 	// Seed 002, step 2.
 	require.NoError(t, c.Conversations.Upsert(ctx, "order_391_fc", convo.ConversationUpdate{
@@ -80,7 +80,7 @@ func TestConversationsUpsertWireForm(t *testing.T) {
 		Custom:          map[string]string{"productId": "454545"},
 		PhotoURL:        "https://example.com/productpictures/454545.png",
 	}))
-	calls := rc.all()
+	calls := rc.Calls()
 	require.Len(t, calls, 2)
 	assert.Equal(t, http.MethodPut, calls[0].Method)
 	assert.Equal(t, "/v1/app/conversations/order_391_fc", calls[0].Path)
@@ -96,12 +96,12 @@ func TestConversationsUpsertWireForm(t *testing.T) {
 }
 
 func TestConversationsUpsertClear(t *testing.T) {
-	c, mt, rc := mock(t, ok200)
+	c, mt, rc := convo.NewTestEnv(t, convo.WithTestApp).Answer(ok200)
 	ctx := context.Background()
 	require.NoError(t, c.Conversations.Upsert(ctx, "c1", convo.ConversationUpdate{
 		Subject: "New", Clear: []string{"welcomeMessages", "custom", "photoUrl"},
 	}))
-	calls := rc.all()
+	calls := rc.Calls()
 	require.Len(t, calls, 1)
 	assert.JSONEq(t, `{"subject":"New","welcomeMessages":null,"custom":null,"photoUrl":null}`, string(calls[0].Body))
 
@@ -148,10 +148,10 @@ const conversationExample = `{
 }`
 
 func TestConversationsGetDecodesNulls(t *testing.T) {
-	c, _, rc := mock(t, httpmock.NewStringResponder(200, conversationExample))
+	c, _, rc := convo.NewTestEnv(t, convo.WithTestApp).Answer(httpmock.NewStringResponder(200, conversationExample))
 	conv, err := c.Conversations.Get(context.Background(), "87d70908d90cee5d12bd")
 	require.NoError(t, err)
-	calls := rc.all()
+	calls := rc.Calls()
 	require.Len(t, calls, 1)
 	assert.Equal(t, http.MethodGet, calls[0].Method)
 	assert.Equal(t, "/v1/app/conversations/87d70908d90cee5d12bd", calls[0].Path)
@@ -170,7 +170,7 @@ func TestConversationsGetDecodesNulls(t *testing.T) {
 		CreatedAt: 1623926680929,
 	}, conv)
 
-	c, _, _ = mock(t, httpmock.NewStringResponder(200, `{"id":"c","subject":null,"photoUrl":null,"welcomeMessages":null,
+	c, _, _ = convo.NewTestEnv(t, convo.WithTestApp).Answer(httpmock.NewStringResponder(200, `{"id":"c","subject":null,"photoUrl":null,"welcomeMessages":null,
 		"custom":null,"lastMessage":null,"participants":{"u":{"access":"Read","notify":"MentionsOnly","isUnread":true},
 		"v":{"access":"ReadWrite","notify":false}},"createdAt":1,"topicId":null}`))
 	conv, err = c.Conversations.Get(context.Background(), "c")
@@ -182,9 +182,9 @@ func TestConversationsGetDecodesNulls(t *testing.T) {
 }
 
 func TestConversationsDelete(t *testing.T) {
-	c, _, rc := mock(t, ok200)
+	c, _, rc := convo.NewTestEnv(t, convo.WithTestApp).Answer(ok200)
 	require.NoError(t, c.Conversations.Delete(context.Background(), "order/391"))
-	calls := rc.all()
+	calls := rc.Calls()
 	require.Len(t, calls, 1)
 	assert.Equal(t, http.MethodDelete, calls[0].Method)
 	assert.Equal(t, "/v1/app/conversations/order%2F391", calls[0].Path)
@@ -192,14 +192,14 @@ func TestConversationsDelete(t *testing.T) {
 }
 
 func TestParticipation(t *testing.T) {
-	c, mt, rc := mock(t, ok200)
+	c, mt, rc := convo.NewTestEnv(t, convo.WithTestApp).Answer(ok200)
 	ctx := context.Background()
 	require.NoError(t, c.Conversations.Join(ctx, "order_391_fc", "8029", convo.Participation{}))
 	require.NoError(t, c.Conversations.Join(ctx, "order_391_fc", "8029", convo.Participation{Access: convo.AccessRead, Notify: convo.NotifyMentionsOnly}))
 	require.NoError(t, c.Conversations.UpdateParticipation(ctx, "order_391_fc", "8029", convo.Participation{Access: convo.AccessNone, Notify: convo.NotifyOff}))
 	require.NoError(t, c.Conversations.UpdateParticipation(ctx, "order_391_fc", "8029", convo.Participation{Notify: convo.NotifyOn}))
 	require.NoError(t, c.Conversations.Leave(ctx, "order_391_fc", "a/b"))
-	calls := rc.all()
+	calls := rc.Calls()
 	require.Len(t, calls, 5)
 	const p = "/v1/app/conversations/order_391_fc/participants/8029"
 	want := []struct{ method, path, body string }{
@@ -251,12 +251,12 @@ func TestNotifyJSON(t *testing.T) {
 }
 
 func TestSendMessagesWireForm(t *testing.T) {
-	c, _, rc := mock(t, httpmock.NewStringResponder(200, `[{"id":"msg_abcdefghijklm"}]`))
+	c, _, rc := convo.NewTestEnv(t, convo.WithTestApp).Answer(httpmock.NewStringResponder(200, `[{"id":"msg_abcdefghijklm"}]`))
 	// Seed 002, step 3.
 	ids, err := c.Conversations.SendMessages(context.Background(), "order_391_fc", convo.UserMessage("8029", "Hello Alice!"))
 	require.NoError(t, err)
 	assert.Equal(t, []string{"msg_abcdefghijklm"}, ids)
-	calls := rc.all()
+	calls := rc.Calls()
 	require.Len(t, calls, 1)
 	assert.Equal(t, http.MethodPost, calls[0].Method)
 	assert.Equal(t, "/v1/app/conversations/order_391_fc/messages", calls[0].Path)
@@ -270,7 +270,7 @@ func TestSendMessagesWireForm(t *testing.T) {
 }
 
 func TestSendMessagesEveryField(t *testing.T) {
-	c, _, rc := mock(t, httpmock.NewStringResponder(200, `[{"id":"msg_1"},{"id":"msg_2"}]`))
+	c, _, rc := convo.NewTestEnv(t, convo.WithTestApp).Answer(httpmock.NewStringResponder(200, `[{"id":"msg_1"},{"id":"msg_2"}]`))
 	reply := convo.UserMessage("123143551", "Meet me outside")
 	reply.ReferencedMessageID = "msg_6TKoWs0Jm8XrjPOmFdOGiX"
 	reply.Custom = map[string]string{"isTyping": "true"}
@@ -283,18 +283,18 @@ func TestSendMessagesEveryField(t *testing.T) {
 	  {"text":"Meet me outside","sender":"123143551","type":"UserMessage","referencedMessageId":"msg_6TKoWs0Jm8XrjPOmFdOGiX",
 	   "custom":{"isTyping":"true"},"idempotencyKey":"mine-1"},
 	  {"text":"We're currently out of the office ...","type":"SystemMessage","idempotencyKey":"mine-2"}
-	]`, string(rc.all()[0].Body), "keys the caller gave are kept")
+	]`, string(rc.Calls()[0].Body), "keys the caller gave are kept")
 }
 
 func TestSendMessagesRetryKeepsKeys(t *testing.T) {
-	c, mt, rc := mock(t, httpmock.NewStringResponder(500, `{"error":"oops"}`).
+	c, mt, rc := convo.NewTestEnv(t, convo.WithTestApp).Answer(httpmock.NewStringResponder(500, `{"error":"oops"}`).
 		Then(httpmock.NewStringResponder(200, `[{"id":"msg_1"},{"id":"msg_2"}]`)))
 	msgs := []convo.OutgoingMessage{convo.UserMessage("8029", "Hello Alice!"), convo.SystemMessage("Order #391 shipped")}
 	ids, err := c.Conversations.SendMessages(context.Background(), "order_391_fc", msgs...)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"msg_1", "msg_2"}, ids)
 	assert.Equal(t, 2, mt.GetTotalCallCount())
-	calls := rc.all()
+	calls := rc.Calls()
 	require.Len(t, calls, 2)
 	assert.Equal(t, string(calls[0].Body), string(calls[1].Body), "the retry sends the same body")
 	k1, _ := withoutKeys(t, calls[0].Body)
@@ -309,15 +309,15 @@ func TestSendMessagesRetryKeepsKeys(t *testing.T) {
 	}
 
 	// A second send of the same messages gets new random keys.
-	c, _, rc = mock(t, idsResponder())
+	c, _, rc = convo.NewTestEnv(t, convo.WithTestApp).Answer(idsResponder())
 	_, err = c.Conversations.SendMessages(context.Background(), "order_391_fc", msgs...)
 	require.NoError(t, err)
-	k3, _ := withoutKeys(t, rc.all()[0].Body)
+	k3, _ := withoutKeys(t, rc.Calls()[0].Body)
 	assert.NotEqual(t, k1, k3)
 }
 
 func TestSendMessagesChunks(t *testing.T) {
-	c, _, rc := mock(t, idsResponder())
+	c, _, rc := convo.NewTestEnv(t, convo.WithTestApp).Answer(idsResponder())
 	var msgs []convo.OutgoingMessage
 	for i := range 23 {
 		msgs = append(msgs, convo.UserMessage("8029", fmt.Sprintf("message %d", i)))
@@ -325,7 +325,7 @@ func TestSendMessagesChunks(t *testing.T) {
 	ids, err := c.Conversations.SendMessages(context.Background(), "c", msgs...)
 	require.NoError(t, err)
 	assert.Equal(t, msgIDs(1, 23), ids)
-	calls := rc.all()
+	calls := rc.Calls()
 	require.Len(t, calls, 3)
 	next := 0
 	for i, size := range []int{10, 10, 3} {
@@ -340,7 +340,7 @@ func TestSendMessagesChunks(t *testing.T) {
 
 func TestSendMessagesLaterChunkFails(t *testing.T) {
 	var n atomic.Int64
-	c, mt, _ := mock(t, func(req *http.Request) (*http.Response, error) {
+	c, mt, _ := convo.NewTestEnv(t, convo.WithTestApp).Answer(func(req *http.Request) (*http.Response, error) {
 		if n.Add(1) == 1 {
 			return idsResponder()(req)
 		}
@@ -357,13 +357,13 @@ func TestSendMessagesLaterChunkFails(t *testing.T) {
 }
 
 func TestSendMessagesShortResponse(t *testing.T) {
-	c, _, _ := mock(t, httpmock.NewStringResponder(200, `[{"id":"msg_1"}]`))
+	c, _, _ := convo.NewTestEnv(t, convo.WithTestApp).Answer(httpmock.NewStringResponder(200, `[{"id":"msg_1"}]`))
 	_, err := c.Conversations.SendMessages(context.Background(), "c", convo.SystemMessage("a"), convo.SystemMessage("b"))
 	require.ErrorIs(t, err, convo.ErrBadResponse)
 }
 
 func TestSendMessagesValidation(t *testing.T) {
-	c, mt, _ := mock(t, idsResponder())
+	c, mt, _ := convo.NewTestEnv(t, convo.WithTestApp).Answer(idsResponder())
 	ctx := context.Background()
 	_, err := c.Conversations.SendMessages(ctx, "c")
 	ve := requireValidation(t, err)
@@ -386,7 +386,7 @@ func TestSendMessagesValidation(t *testing.T) {
 }
 
 func TestMessagesList(t *testing.T) {
-	c, _, rc := mock(t, httpmock.NewStringResponder(200, `{"data":[
+	c, _, rc := convo.NewTestEnv(t, convo.WithTestApp).Answer(httpmock.NewStringResponder(200, `{"data":[
 	  {"id":"msg_2","conversationId":"c","type":"UserMessage","senderId":"u1","readBy":["u2"],"text":"file",
 	   "attachment":{"url":"https://x.io/f.pdf","size":1234},"location":null,"content":[{"type":"file","url":"https://x.io/f.pdf"}],
 	   "origin":"rest","createdAt":1632919967033,"editedAt":1632919968000,"referencedMessageId":"msg_1","custom":{"k":"v"}},
@@ -399,7 +399,7 @@ func TestMessagesList(t *testing.T) {
 		require.NoError(t, err)
 		got = append(got, m)
 	}
-	calls := rc.all()
+	calls := rc.Calls()
 	require.Len(t, calls, 1)
 	assert.Equal(t, "/v1/app/conversations/c/messages", calls[0].Path)
 	assert.Equal(t, "limit=100", calls[0].Query)
@@ -420,7 +420,7 @@ func TestMessagesList(t *testing.T) {
 
 func TestOpen(t *testing.T) {
 	var sends atomic.Int64
-	c, mt, rc := mock(t, func(req *http.Request) (*http.Response, error) {
+	c, mt, rc := convo.NewTestEnv(t, convo.WithTestApp).Answer(func(req *http.Request) (*http.Response, error) {
 		if req.Method == http.MethodPost {
 			if sends.Add(1) == 1 {
 				// The first try of the first Open call fails for good
@@ -442,7 +442,7 @@ func TestOpen(t *testing.T) {
 	}
 	// The first attempt fails at the send, for good (the reset is retried
 	// like any idempotent call, so make every try fail).
-	c2, mt2, rc2 := mock(t, func(req *http.Request) (*http.Response, error) {
+	c2, mt2, rc2 := convo.NewTestEnv(t, convo.WithTestApp).Answer(func(req *http.Request) (*http.Response, error) {
 		if req.Method == http.MethodPost {
 			return httpmock.NewStringResponse(503, `{}`), nil
 		}
@@ -454,7 +454,7 @@ func TestOpen(t *testing.T) {
 	assert.Contains(t, err.Error(), "sending messages")
 	assert.Equal(t, 2+4, mt2.GetTotalCallCount(), "users, conversation, then the send tried 4 times")
 
-	calls := rc2.all()
+	calls := rc2.Calls()
 	assert.Equal(t, http.MethodPut, calls[0].Method)
 	assert.Equal(t, "/v1/app/users", calls[0].Path)
 	assert.JSONEq(t, `{"12081":{"name":"Alice","email":["alice@example.com"],"role":"buyer"},"8029":{"name":"Sebastian","role":"seller"}}`, string(calls[0].Body))
@@ -471,8 +471,8 @@ func TestOpen(t *testing.T) {
 	ids, err = c.Conversations.Open(ctx, "order_391_fc", o)
 	require.NoError(t, err)
 	assert.Len(t, ids, 2)
-	var posts []call
-	for _, cl := range rc.all() {
+	var posts []convo.Call
+	for _, cl := range rc.Calls() {
 		if cl.Method == http.MethodPost {
 			posts = append(posts, cl)
 		}
@@ -491,7 +491,7 @@ func TestOpen(t *testing.T) {
 	o2.Messages[1].IdempotencyKey = "given"
 	_, err = c.Conversations.Open(ctx, "order_391_fc", o2)
 	require.NoError(t, err)
-	all := rc.all()
+	all := rc.Calls()
 	keys, _ := withoutKeys(t, all[len(all)-1].Body)
 	assert.NotEqual(t, firstKeys[0], keys[0])
 	assert.Equal(t, "given", keys[1])
@@ -499,7 +499,7 @@ func TestOpen(t *testing.T) {
 }
 
 func TestOpenValidation(t *testing.T) {
-	c, mt, _ := mock(t, ok200)
+	c, mt, _ := convo.NewTestEnv(t, convo.WithTestApp).Answer(ok200)
 	_, err := c.Conversations.Open(context.Background(), "", convo.OpenConversation{
 		Users:        map[string]convo.UserUpdate{"a": {Clear: []string{"bogus"}}},
 		Conversation: convo.ConversationUpdate{Clear: []string{"participants"}},

@@ -41,18 +41,24 @@
 // # Retries
 //
 // Every call goes through one pipeline that repeats a failed attempt only
-// when repeating cannot reach a person twice:
+// when repeating cannot reach a person twice. A call is safe to repeat
+// when it is a GET, PUT, PATCH or DELETE, or a TalkJS message send whose
+// messages all carry idempotency keys (the SDK fills them in). A Talqui
+// session start never is: a second try could send the contact a second
+// WhatsApp message. The rules, in the order retry.go applies them:
 //
-//   - A dial failure (nothing was sent) and a 429 (the server did not act)
-//     are always repeated.
-//   - Another 5xx (but 501), a reset or EOF after the request was written,
-//     a per-attempt timeout and a 408 are repeated only when the call is
-//     safe to repeat: GET, PUT, PATCH, DELETE, and a TalkJS message send,
-//     whose messages all carry idempotency keys (the SDK fills them in).
-//   - A Talqui session start is never repeated once it may have reached
-//     Talqui: a second try could send the contact a second WhatsApp
-//     message.
-//   - Any other 4xx and a 501 are never repeated.
+//  1. A success body over 16 MiB: never repeated.
+//  2. A dial failure (nothing was sent): always repeated.
+//  3. A certificate, scheme, header or redirect-policy error: never repeated.
+//  4. A reset, EOF or per-attempt timeout after the request was written:
+//     repeated only when the call is safe to repeat.
+//  5. A 429 (the server did not act): always repeated.
+//  6. A 408: repeated only when the call is safe to repeat.
+//  7. A 501: never repeated.
+//  8. Any other 5xx: repeated only when the call is safe to repeat.
+//  9. Any other status (3xx, 4xx): never repeated.
+//  10. A Retry-After beyond MaxWait: not repeated; the call returns the
+//     *APIError at once with its RetryAfter.
 //
 // Waits grow exponentially with jitter between RetryPolicy.MinWait and
 // MaxWait. A Retry-After header (seconds or an HTTP date) is honoured up

@@ -224,35 +224,3 @@ func (e *ValidationError) Error() string {
 
 // Is reports whether target is ErrValidation.
 func (e *ValidationError) Is(target error) bool { return target == ErrValidation }
-
-// problems collects validation problems; its err is nil when there are none.
-type problems []Problem
-
-func (ps *problems) add(field, reason string) {
-	*ps = append(*ps, Problem{Field: field, Reason: reason})
-}
-
-func (ps *problems) addf(field, format string, args ...any) {
-	ps.add(field, fmt.Sprintf(format, args...))
-}
-
-func (ps problems) err() error {
-	if len(ps) == 0 {
-		return nil
-	}
-	return &ValidationError{Problems: ps}
-}
-
-// mergeProblems appends the problems of err (a *ValidationError) to ps and
-// returns any other error unchanged.
-func (ps *problems) merge(err error) error {
-	if err == nil {
-		return nil
-	}
-	var ve *ValidationError
-	if errors.As(err, &ve) {
-		*ps = append(*ps, ve.Problems...)
-		return nil
-	}
-	return err
-}

@@ -2,8 +2,10 @@ package convo
 
 import (
 	"bytes"
+	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -44,30 +46,93 @@ func (l *logBuffer) String() string {
 	return l.buf.String()
 }
 
-type testEnv struct {
+// WithTestApp is the TalkJS app of the external tests: "app", with the
+// secret "sk_test_secret".
+var WithTestApp = WithTalkJS("app", "sk_test_secret")
+
+// TestEnv is the one harness of the client tests, internal and external
+// (exported for convo_test only, like GoroutineCheck): a Client with both
+// providers on a per-test httpmock transport, every request recorded, a
+// debug logger into a buffer, and fast retries.
+type TestEnv struct {
 	c    *Client
 	mt   *httpmock.MockTransport
 	logs *logBuffer
+	rec  *recorder
 }
 
-// newTestEnv builds a client with both providers on a per-test mock
-// transport, a debug logger into a buffer, and fast retries.
-func newTestEnv(t *testing.T, opts ...Option) *testEnv {
+// NewTestEnv builds the harness; opts come after the defaults, so
+// WithTalkJS("app", "sk_test_secret") replaces the TalkJS app.
+func NewTestEnv(t testing.TB, opts ...Option) *TestEnv {
 	t.Helper()
 	mt := httpmock.NewMockTransport()
+	rec := &recorder{rt: mt}
 	logs := &logBuffer{}
 	base := []Option{
 		WithTalqui(testTenant,
 			PluginConnection{ID: "pc-wa", Token: testTokenWA},
 			PluginConnection{ID: "pc-food", Token: testTokenFood}),
 		WithTalkJS(testAppID, testTalkJSToken),
-		WithHTTPClient(&http.Client{Transport: mt}),
+		WithHTTPClient(&http.Client{Transport: rec}),
 		WithRetry(fastRetry),
 		WithLogger(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))),
 	}
 	c, err := NewClient(append(base, opts...)...)
 	require.NoError(t, err)
-	return &testEnv{c: c, mt: mt, logs: logs}
+	return &TestEnv{c: c, mt: mt, logs: logs, rec: rec}
+}
+
+// Answer makes the mock answer every request with r, and gives the
+// client, its transport and the env.
+func (e *TestEnv) Answer(r httpmock.Responder) (*Client, *httpmock.MockTransport, *TestEnv) {
+	e.mt.RegisterNoResponder(r)
+	return e.c, e.mt, e
+}
+
+// Client is the client under test.
+func (e *TestEnv) Client() *Client { return e.c }
+
+// Transport is the mock behind the client.
+func (e *TestEnv) Transport() *httpmock.MockTransport { return e.mt }
+
+// Calls lists the requests the client sent, in order.
+func (e *TestEnv) Calls() []Call { return e.rec.all() }
+
+// Call is one request as the transport saw it.
+type Call struct {
+	Method string
+	Path   string // escaped
+	Query  string
+	Header http.Header
+	Body   []byte
+}
+
+// recorder keeps every request on its way to the mock.
+type recorder struct {
+	rt    http.RoundTripper
+	mu    sync.Mutex
+	calls []Call
+}
+
+func (rc *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	var body []byte
+	if req.Body != nil {
+		body, _ = io.ReadAll(req.Body)
+		req.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	rc.mu.Lock()
+	rc.calls = append(rc.calls, Call{
+		Method: req.Method, Path: req.URL.EscapedPath(), Query: req.URL.RawQuery,
+		Header: req.Header.Clone(), Body: body,
+	})
+	rc.mu.Unlock()
+	return rc.rt.RoundTrip(req)
+}
+
+func (rc *recorder) all() []Call {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return slices.Clone(rc.calls)
 }
 
 // assertNoSecret fails if any configured secret appears in s.

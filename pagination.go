@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"net/http"
+	"slices"
 )
 
 // Page sizes used when the options are nil or leave Limit at zero.
@@ -119,12 +120,11 @@ func conversationListQuery(opts *ConversationListOptions) pageSpec {
 func talkjsGet[T any](ctx context.Context, c *Client, path string, params ...string) (*T, error) {
 	v := new(T)
 	err := c.do(ctx, &request{
-		provider:   ProviderTalkJS,
-		method:     http.MethodGet,
-		path:       path,
-		params:     params,
-		out:        v,
-		repeatable: true,
+		api:    c.talkjs,
+		method: http.MethodGet,
+		path:   path,
+		params: params,
+		out:    v,
 	})
 	if err != nil {
 		return nil, err
@@ -142,30 +142,29 @@ func paginate[T any](ctx context.Context, c *Client, path string, params []strin
 			return
 		}
 		after := spec.first
-		used := make(map[string]bool)
+		var used cursorWindow
 		for {
 			var page struct {
 				Data []T `json:"data"`
 			}
 			err := c.do(ctx, &request{
-				provider:   ProviderTalkJS,
-				method:     http.MethodGet,
-				path:       path,
-				params:     params,
-				query:      spec.query(after),
-				out:        &page,
-				repeatable: true,
+				api:    c.talkjs,
+				method: http.MethodGet,
+				path:   path,
+				params: params,
+				query:  spec.query(after),
+				out:    &page,
 			})
 			if err != nil {
 				yield(nil, err)
 				return
 			}
-			used[after] = true
+			used.add(after)
 			full := len(page.Data) >= spec.limit
 			var next string
 			if full {
 				next = id(&page.Data[len(page.Data)-1])
-				if next == "" || used[next] {
+				if next == "" || used.seen(next) {
 					yield(nil, fmt.Errorf("%w: GET %s: a full page after %q ended on %q, a cursor already used",
 						ErrCursorRepeated, path, after, next))
 					return
@@ -182,4 +181,41 @@ func paginate[T any](ctx context.Context, c *Client, path string, params []strin
 			after = next
 		}
 	}
+}
+
+// cursorWindowSize is how many of the latest cursors a list remembers
+// exactly.
+const cursorWindowSize = 64
+
+// cursorWindow remembers the cursors a list has used in flat memory,
+// where a set of every cursor grew with the pages (+0.6 MB over 1M
+// messages): the latest cursorWindowSize exactly, so that a cycle that
+// short is caught before any of its items is yielded twice, and one
+// checkpoint further back that moves to the newest cursor after 1, 2,
+// 4, … pages (Brent's cycle detection), so that a cycle of any length is
+// caught within a few rounds of it.
+type cursorWindow struct {
+	recent     [cursorWindowSize]string
+	n          int // cursors added
+	checkpoint string
+	power      int // pages between two moves of the checkpoint
+	steps      int // pages since the checkpoint moved
+}
+
+// add records cursor c as used.
+func (w *cursorWindow) add(c string) {
+	w.recent[w.n%cursorWindowSize] = c
+	w.n++
+	w.steps++
+	if w.steps >= w.power {
+		w.checkpoint, w.power, w.steps = c, max(2*w.power, 1), 0
+	}
+}
+
+// seen reports whether c was used before, as far as the window knows.
+func (w *cursorWindow) seen(c string) bool {
+	if w.n == 0 {
+		return false
+	}
+	return c == w.checkpoint || slices.Contains(w.recent[:min(w.n, cursorWindowSize)], c)
 }

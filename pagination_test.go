@@ -35,7 +35,7 @@ func userPages(n int) httpmock.Responder {
 }
 
 func TestListThreePages(t *testing.T) {
-	c, _, rc := mock(t, userPages(5))
+	c, _, rc := convo.NewTestEnv(t, convo.WithTestApp).Answer(userPages(5))
 	opts := &convo.ListOptions{Limit: 2}
 	var ids []string
 	for u, err := range c.Users.List(context.Background(), opts) {
@@ -43,7 +43,7 @@ func TestListThreePages(t *testing.T) {
 		ids = append(ids, u.ID)
 	}
 	assert.Equal(t, []string{"u1", "u2", "u3", "u4", "u5"}, ids)
-	calls := rc.all()
+	calls := rc.Calls()
 	require.Len(t, calls, 3, "the short third page ends the list")
 	for i, q := range []string{"limit=2", "limit=2&startingAfter=u2", "limit=2&startingAfter=u4"} {
 		assert.Equal(t, http.MethodGet, calls[i].Method)
@@ -55,21 +55,21 @@ func TestListThreePages(t *testing.T) {
 }
 
 func TestListExactMultipleEndsOnEmptyPage(t *testing.T) {
-	c, _, rc := mock(t, userPages(4))
+	c, _, rc := convo.NewTestEnv(t, convo.WithTestApp).Answer(userPages(4))
 	n := 0
 	for _, err := range c.Users.List(context.Background(), &convo.ListOptions{Limit: 2, StartingAfter: "u0"}) {
 		require.NoError(t, err)
 		n++
 	}
 	assert.Equal(t, 4, n)
-	calls := rc.all()
+	calls := rc.Calls()
 	require.Len(t, calls, 3)
 	assert.Equal(t, "limit=2&startingAfter=u0", calls[0].Query, "the caller's cursor starts the list")
 	assert.Equal(t, "limit=2&startingAfter=u4", calls[2].Query)
 }
 
 func TestListBreakFetchesOnePage(t *testing.T) {
-	c, mt, rc := mock(t, userPages(1000))
+	c, mt, rc := convo.NewTestEnv(t, convo.WithTestApp).Answer(userPages(1000))
 	var ids []string
 	for u, err := range c.Users.List(context.Background(), nil) {
 		require.NoError(t, err)
@@ -80,12 +80,12 @@ func TestListBreakFetchesOnePage(t *testing.T) {
 	}
 	assert.Equal(t, []string{"u1", "u2", "u3"}, ids)
 	assert.Equal(t, 1, mt.GetTotalCallCount())
-	assert.Equal(t, "limit=100", rc.all()[0].Query, "nil options take limit=100")
+	assert.Equal(t, "limit=100", rc.Calls()[0].Query, "nil options take limit=100")
 }
 
 func TestListRepeatedCursor(t *testing.T) {
 	// The server ignores startingAfter and answers the same full page.
-	c, mt, rc := mock(t, httpmock.NewStringResponder(200, `{"data":[{"id":"u1"},{"id":"u2"}]}`))
+	c, mt, rc := convo.NewTestEnv(t, convo.WithTestApp).Answer(httpmock.NewStringResponder(200, `{"data":[{"id":"u1"},{"id":"u2"}]}`))
 	var ids []string
 	var errs []error
 	for u, err := range c.Users.List(context.Background(), &convo.ListOptions{Limit: 2}) {
@@ -99,7 +99,7 @@ func TestListRepeatedCursor(t *testing.T) {
 	require.Len(t, errs, 1, "the loop ends with one error")
 	assert.ErrorIs(t, errs[0], convo.ErrCursorRepeated)
 	assert.Equal(t, 2, mt.GetTotalCallCount())
-	assert.Equal(t, "limit=2&startingAfter=u2", rc.all()[1].Query)
+	assert.Equal(t, "limit=2&startingAfter=u2", rc.Calls()[1].Query)
 
 	// A cycle back to an older cursor is caught too.
 	pages := map[string]string{
@@ -108,7 +108,7 @@ func TestListRepeatedCursor(t *testing.T) {
 		"d":  `{"data":[{"id":"e"},{"id":"b"}]}`,
 		"zz": `{"data":[]}`,
 	}
-	c, mt, _ = mock(t, func(req *http.Request) (*http.Response, error) {
+	c, mt, _ = convo.NewTestEnv(t, convo.WithTestApp).Answer(func(req *http.Request) (*http.Response, error) {
 		return httpmock.NewStringResponse(200, pages[req.URL.Query().Get("startingAfter")]), nil
 	})
 	ids, errs = nil, nil
@@ -126,7 +126,7 @@ func TestListRepeatedCursor(t *testing.T) {
 }
 
 func TestListErrorMidList(t *testing.T) {
-	c, mt, _ := mock(t, httpmock.NewStringResponder(200, `{"data":[{"id":"m1"},{"id":"m2"}]}`).
+	c, mt, _ := convo.NewTestEnv(t, convo.WithTestApp).Answer(httpmock.NewStringResponder(200, `{"data":[{"id":"m1"},{"id":"m2"}]}`).
 		Then(httpmock.NewStringResponder(404, `{"errorCode":"NOT_FOUND"}`)))
 	var ids []string
 	var errs []error
@@ -145,7 +145,7 @@ func TestListErrorMidList(t *testing.T) {
 }
 
 func TestListErrorRetriedFirst(t *testing.T) {
-	c, mt, _ := mock(t, httpmock.NewStringResponder(503, `{}`).
+	c, mt, _ := convo.NewTestEnv(t, convo.WithTestApp).Answer(httpmock.NewStringResponder(503, `{}`).
 		Then(httpmock.NewStringResponder(200, `{"data":[{"id":"u1"}]}`)))
 	n := 0
 	for _, err := range c.Users.List(context.Background(), nil) {
@@ -157,7 +157,7 @@ func TestListErrorRetriedFirst(t *testing.T) {
 }
 
 func TestListInvalidOptions(t *testing.T) {
-	c, mt, _ := mock(t, userPages(3))
+	c, mt, _ := convo.NewTestEnv(t, convo.WithTestApp).Answer(userPages(3))
 	n := 0
 	for u, err := range c.Users.List(context.Background(), &convo.ListOptions{Limit: -1}) {
 		assert.Nil(t, u)
@@ -170,7 +170,7 @@ func TestListInvalidOptions(t *testing.T) {
 }
 
 func TestListContextCancelled(t *testing.T) {
-	c, _, _ := mock(t, userPages(10))
+	c, _, _ := convo.NewTestEnv(t, convo.WithTestApp).Answer(userPages(10))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var errs []error
@@ -189,7 +189,7 @@ func TestListContextCancelled(t *testing.T) {
 }
 
 func TestConversationLists(t *testing.T) {
-	c, _, rc := mock(t, httpmock.NewStringResponder(200, `{"data":[`+conversationExample+`]}`))
+	c, _, rc := convo.NewTestEnv(t, convo.WithTestApp).Answer(httpmock.NewStringResponder(200, `{"data":[`+conversationExample+`]}`))
 	ctx := context.Background()
 	opts := &convo.ConversationListOptions{
 		Limit: 20, LastMessageAfter: 17100697559480, LastMessageBefore: 17200000000000,
@@ -209,7 +209,7 @@ func TestConversationLists(t *testing.T) {
 	for _, err := range c.Conversations.List(ctx, nil) {
 		require.NoError(t, err)
 	}
-	calls := rc.all()
+	calls := rc.Calls()
 	require.Len(t, calls, 2)
 	assert.Equal(t, "/v1/app/users/user%2001/conversations", calls[0].Path)
 	assert.Equal(t, "lastMessageAfter=17100697559480&lastMessageBefore=17200000000000&limit=20&offsetTs=1623926680929&orderBy=lastMessageTs&orderDirection=DESC&unreadsOnly=true", calls[0].Query)
@@ -219,7 +219,7 @@ func TestConversationLists(t *testing.T) {
 }
 
 func TestUsersConversationsNotFound(t *testing.T) {
-	c, _, _ := mock(t, httpmock.NewStringResponder(404, `{}`))
+	c, _, _ := convo.NewTestEnv(t, convo.WithTestApp).Answer(httpmock.NewStringResponder(404, `{}`))
 	var errs []error
 	for _, err := range c.Users.Conversations(context.Background(), "ghost", nil) {
 		errs = append(errs, err)

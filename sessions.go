@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -231,6 +230,24 @@ func (s *StartedSession) UnmarshalJSON(b []byte) error {
 	return s.decodeLeniently(b)
 }
 
+// decodeBody is UnmarshalJSON for the pipeline: it keeps b as Raw, then
+// decodes the documented shape in the pipeline's single pass (not
+// json.Unmarshal's scan, skip and second scan of an UnmarshalJSON method),
+// part by part only when that fails.
+func (s *StartedSession) decodeBody(b []byte) error {
+	s.Raw = b
+	var typed startedWire
+	err := decodeJSON(b, &typed)
+	if err == nil {
+		s.Contact, s.Session, s.Message = typed.Contact, typed.Session, typed.Message
+		return nil
+	}
+	if len(b) > 0 && s.decodeLeniently(b) == nil {
+		return nil
+	}
+	return err
+}
+
 // decodeLeniently decodes each part on its own.
 func (s *StartedSession) decodeLeniently(b []byte) error {
 	var parts struct {
@@ -270,62 +287,61 @@ func decodePart[T any](raw json.RawMessage) *T {
 // When Talqui answered 2xx with a body that could not be read, the error
 // matches ErrBadResponse and the returned StartedSession holds Raw.
 func (s *SessionsService) Start(ctx context.Context, r SessionRequest) (*StartedSession, error) {
-	tq := s.c.talqui
-	if tq == nil {
-		_, err := s.c.endpoint(ProviderTalqui)
+	body, api, err := s.c.talqui.resolve(r)
+	if err != nil {
 		return nil, err
 	}
+	out := &StartedSession{}
+	err = s.c.do(ctx, &request{
+		api:    api,
+		method: http.MethodPost,
+		path:   "/tenants/{tenantID}/sessions",
+		params: []string{s.c.talqui.tenantID},
+		body:   body,
+		out:    out,
+	})
+	if err != nil && out.Raw == nil {
+		return nil, err
+	}
+	return out, err
+}
+
+// resolve checks r and picks its plugin connection: it gives the wire body,
+// with the connection's id filled in, and the endpoint that sends that
+// connection's token. A nil t (Talqui not configured) gives
+// ErrNotConfigured.
+func (t *talquiConfig) resolve(r SessionRequest) (SessionStart, *endpoint, error) {
+	if t == nil {
+		return SessionStart{}, nil, notConfigured(ProviderTalqui, "WithTalqui")
+	}
 	if r == nil {
-		return nil, &ValidationError{Problems: []Problem{{Field: "SessionRequest", Reason: "must not be nil"}}}
+		return SessionStart{}, nil, &ValidationError{Problems: []Problem{{Field: "SessionRequest", Reason: "must not be nil"}}}
 	}
 	var ps problems
 	body, err := r.SessionStart()
 	if err := ps.merge(err); err != nil {
-		return nil, err
+		return SessionStart{}, nil, err
 	}
-	field := "ConnectionID"
+	field := "ConnectionID" // as the builders name it
 	switch r.(type) {
 	case SessionStart, *SessionStart:
 		field = "PluginConnectionID"
 	}
-	conn := tq.connection(body.PluginConnectionID)
+	id := body.PluginConnectionID
+	i := t.connection(id)
 	switch {
-	case conn >= 0:
-		body.PluginConnectionID = tq.conns[conn].ID
-	case body.PluginConnectionID == "":
-		ps.addf(field, "required: %d plugin connections are configured", len(tq.conns))
+	case i >= 0:
+		body.PluginConnectionID = t.conns[i].ID
+	case id == "":
+		ps.addf(field, "required: %d plugin connections are configured", len(t.conns))
 	default:
 		// A token pasted in place of an id must not reach the error text.
-		ps.addf(field, "unknown plugin connection %q", truncate(string(s.c.redact([]byte(body.PluginConnectionID))), 100))
+		ps.addf(field, "unknown plugin connection %q", truncate(string(t.secrets.redact([]byte(id))), 100))
 	}
 	if err := ps.err(); err != nil {
-		return nil, err
+		return SessionStart{}, nil, err
 	}
-
-	// The answer is decoded in its documented shape in one pass; only when
-	// that fails is it decoded part by part.
-	var typed startedWire
-	out := &StartedSession{}
-	err = s.c.do(ctx, &request{
-		provider: ProviderTalqui,
-		method:   http.MethodPost,
-		path:     "/tenants/{tenantID}/sessions",
-		params:   []string{tq.tenantID},
-		body:     body,
-		out:      &typed,
-		raw:      (*[]byte)(&out.Raw),
-		auth:     tq.auth[conn],
-	})
-	switch {
-	case err == nil:
-		out.Contact, out.Session, out.Message = typed.Contact, typed.Session, typed.Message
-		return out, nil
-	case out.Raw == nil:
-		return nil, err
-	case errors.Is(err, ErrBadResponse) && out.decodeLeniently(out.Raw) == nil:
-		return out, nil
-	}
-	return out, err
+	return body, t.apis[i], nil
 }
 
 // connection finds the plugin connection with id, or the only one when id

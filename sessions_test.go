@@ -24,7 +24,7 @@ type captured struct {
 }
 
 // captureStart answers session starts with the given body and records them.
-func (env *testEnv) captureStart(status int, answer string) *[]captured {
+func (env *TestEnv) captureStart(status int, answer string) *[]captured {
 	var got []captured
 	env.mt.RegisterResponder(http.MethodPost, talquiSessionsURL, func(r *http.Request) (*http.Response, error) {
 		b, _ := io.ReadAll(r.Body)
@@ -135,7 +135,7 @@ func TestBuilderWireForm(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			env := newTestEnv(t)
+			env := NewTestEnv(t)
 			got := env.captureStart(200, startAnswer)
 			started, err := env.c.Sessions.Start(context.Background(), tc.req)
 			require.NoError(t, err)
@@ -154,7 +154,7 @@ func TestBuilderWireForm(t *testing.T) {
 }
 
 func TestStartedSessionDecoding(t *testing.T) {
-	env := newTestEnv(t)
+	env := NewTestEnv(t)
 	env.captureStart(200, startAnswer)
 	s, err := env.c.Sessions.Start(context.Background(), WhatsAppBusiness{ConnectionID: "pc-wa", Phone: "5527999999999", Text: "hi"})
 	require.NoError(t, err)
@@ -168,7 +168,7 @@ func TestStartedSessionDecoding(t *testing.T) {
 }
 
 func TestStartedSessionLenient(t *testing.T) {
-	env := newTestEnv(t)
+	env := NewTestEnv(t)
 	// A session part of an unexpected shape does not fail a start that happened.
 	env.captureStart(201, `{"contact":{"contactID":"c-1"},"session":{"createdAt":1700000000},"extra":true}`)
 	s, err := env.c.Sessions.Start(context.Background(), WhatsAppBusiness{ConnectionID: "pc-wa", Phone: "5527999999999", Text: "hi"})
@@ -180,7 +180,7 @@ func TestStartedSessionLenient(t *testing.T) {
 }
 
 func TestStartBadResponseKeepsRaw(t *testing.T) {
-	env := newTestEnv(t)
+	env := NewTestEnv(t)
 	env.captureStart(200, `<html>ok</html>`)
 	s, err := env.c.Sessions.Start(context.Background(), WhatsAppBusiness{ConnectionID: "pc-wa", Phone: "5527999999999", Text: "hi"})
 	assert.ErrorIs(t, err, ErrBadResponse)
@@ -243,7 +243,7 @@ func TestValidationRules(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			env := newTestEnv(t)
+			env := NewTestEnv(t)
 			env.captureStart(200, `{}`)
 			_, err := env.c.Sessions.Start(context.Background(), tc.req)
 			var ve *ValidationError
@@ -279,7 +279,7 @@ func TestNormalizePhone(t *testing.T) {
 }
 
 func TestSessionStartExtraEncodingError(t *testing.T) {
-	env := newTestEnv(t)
+	env := NewTestEnv(t)
 	env.captureStart(200, `{}`)
 	_, err := env.c.Sessions.Start(context.Background(), GenericChannel{Channel: "urn:talqui:x:0", ConnectionID: "pc-wa", ContactID: "1", Text: "t",
 		Extra: map[string]any{"bad": func() {}}})
@@ -308,7 +308,7 @@ func TestNoSecretInErrorsOrLogs(t *testing.T) {
 	}
 	for name, responder := range paths {
 		t.Run(name, func(t *testing.T) {
-			env := newTestEnv(t)
+			env := NewTestEnv(t)
 			env.mt.RegisterResponder(http.MethodPost, talquiSessionsURL, responder)
 			env.mt.RegisterResponder(http.MethodGet, talkjsUserURL, responder)
 			for _, err := range []error{startCall(context.Background(), env.c), safeCall(context.Background(), env.c)} {
@@ -326,7 +326,7 @@ func TestNoSecretInErrorsOrLogs(t *testing.T) {
 		})
 	}
 	t.Run("validation and context", func(t *testing.T) {
-		env := newTestEnv(t)
+		env := NewTestEnv(t)
 		_, err := env.c.Sessions.Start(context.Background(), WhatsAppOfficial{ConnectionID: testTokenWA})
 		assertNoSecret(t, "validation error", err.Error())
 		ctx, cancel := context.WithCancel(context.Background())
@@ -337,7 +337,7 @@ func TestNoSecretInErrorsOrLogs(t *testing.T) {
 }
 
 func TestInvalidUTF8Refused(t *testing.T) {
-	env := newTestEnv(t)
+	env := NewTestEnv(t)
 	env.captureStart(200, `{}`)
 	_, err := env.c.Sessions.Start(context.Background(), WhatsAppBusiness{ConnectionID: "pc-wa", Phone: "5527999999999", Name: "Jo\xe3o", Text: "Ol\xe1"})
 	var ve *ValidationError

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -88,12 +89,17 @@ func (u *UserUpdate) isSet(name string) bool {
 	return false
 }
 
-// validate adds u's problems to ps, each field prefixed by prefix.
-func (u *UserUpdate) validate(ps *problems, prefix string) {
+// validate adds u's problems to ps, each field prefixed by prefix(). Only
+// Clear has rules, so prefix is called only when there is a Clear to
+// check: UpsertMany built a field name for every user, 49 % of its
+// allocations for 10,000 users.
+func (u *UserUpdate) validate(ps *problems, prefix func() string) {
 	if len(u.Clear) > 0 {
-		userClear.check(ps, prefix, u.Clear, u.isSet)
+		userClear.check(ps, prefix(), u.Clear, u.isSet)
 	}
 }
+
+func noPrefix() string { return "" }
 
 // MarshalJSON writes the set fields, then null for each name in Clear. It
 // fails with a *ValidationError when Clear is not valid.
@@ -102,7 +108,7 @@ func (u UserUpdate) MarshalJSON() ([]byte, error) { return u.encodeBody() }
 // encodeBody is MarshalJSON for the request pipeline.
 func (u UserUpdate) encodeBody() ([]byte, error) {
 	var ps problems
-	u.validate(&ps, "")
+	u.validate(&ps, noPrefix)
 	if err := ps.err(); err != nil {
 		return nil, err
 	}
@@ -160,17 +166,16 @@ type User struct {
 // /users/{id}). It is idempotent.
 func (s *UsersService) Upsert(ctx context.Context, id string, u UserUpdate) error {
 	var ps problems
-	u.validate(&ps, "u.")
+	u.validate(&ps, func() string { return "u." })
 	if err := ps.err(); err != nil {
 		return err
 	}
 	return s.c.do(ctx, &request{
-		provider:   ProviderTalkJS,
-		method:     http.MethodPut,
-		path:       "/users/{userID}",
-		params:     []string{id},
-		body:       u,
-		repeatable: true,
+		api:    s.c.talkjs,
+		method: http.MethodPut,
+		path:   "/users/{userID}",
+		params: []string{id},
+		body:   u,
 	})
 }
 
@@ -246,7 +251,7 @@ func (s *UsersService) UpsertMany(ctx context.Context, users map[string]UserUpda
 			ps.add(`users[""]`, "user id must not be empty")
 		}
 		u := users[id]
-		u.validate(&ps, fieldKey("users", id)+".")
+		u.validate(&ps, func() string { return fieldKey("users", id) + "." })
 	}
 	if err := ps.err(); err != nil {
 		return err
@@ -254,69 +259,65 @@ func (s *UsersService) UpsertMany(ctx context.Context, users map[string]UserUpda
 	if len(users) == 0 {
 		return nil
 	}
-	batches := slices.Collect(slices.Chunk(ids, UpsertManyBatchSize))
 	put := func(ctx context.Context, batch []string) error {
 		return s.c.do(ctx, &request{
-			provider:   ProviderTalkJS,
-			method:     http.MethodPut,
-			path:       "/users",
-			body:       userBatch{ids: batch, users: users},
-			repeatable: true,
+			api:    s.c.talkjs,
+			method: http.MethodPut,
+			path:   "/users",
+			body:   userBatch{ids: batch, users: users},
 		})
 	}
-	if len(batches) == 1 {
+	if len(ids) <= UpsertManyBatchSize {
 		if err := put(ctx, ids); err != nil {
 			return &UpsertManyError{Failed: ids, Err: err}
 		}
 		return nil
 	}
+	return putBatches(ctx, slices.Collect(slices.Chunk(ids, UpsertManyBatchSize)), put)
+}
 
+// putBatches runs put on every batch, UpsertManyConcurrency at once (a
+// counting semaphore), in order. The first failure cancels the batches not
+// yet done; the error names the users of every batch not done.
+func putBatches(ctx context.Context, batches [][]string, put func(context.Context, []string) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
+		sem      = make(chan struct{}, UpsertManyConcurrency)
+		wg       sync.WaitGroup
 		mu       sync.Mutex
 		firstErr error
 		done     = make([]bool, len(batches))
-		next     = make(chan int)
-		wg       sync.WaitGroup
 	)
-	workers := min(UpsertManyConcurrency, len(batches))
-	for range workers {
+	for i, batch := range batches {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break // cancelled: the batches left stay not done
+		}
 		wg.Add(1)
 		go func() {
-			defer wg.Done()
-			for i := range next {
-				if ctx.Err() != nil {
-					continue // cancelled: the batch stays not done
-				}
-				err := put(ctx, batches[i])
-				mu.Lock()
-				if err == nil {
-					done[i] = true
-				} else if firstErr == nil {
-					firstErr = err
-					cancel()
-				}
-				mu.Unlock()
+			defer func() { <-sem; wg.Done() }()
+			err := put(ctx, batch)
+			mu.Lock()
+			defer mu.Unlock()
+			if err == nil {
+				done[i] = true
+			} else if firstErr == nil {
+				firstErr = err
+				cancel()
 			}
 		}()
 	}
-feed:
-	for i := range batches {
-		select {
-		case next <- i:
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(next)
 	wg.Wait()
 
 	if firstErr == nil {
-		if err := ctx.Err(); err == nil {
+		if ctx.Err() == nil {
 			return nil
 		}
-		// The caller's context ended before every batch was handed out.
+		// The caller's context ended before every batch was sent.
 		firstErr = context.Cause(ctx)
 	}
 	var failed []string
@@ -355,3 +356,13 @@ func (s *UsersService) Conversations(ctx context.Context, userID string, opts *C
 }
 
 func userID(u *User) string { return u.ID }
+
+// sortedKeys gives the keys of m in order.
+func sortedKeys[V any](m map[string]V) []string {
+	if len(m) == 1 {
+		for k := range m {
+			return []string{k}
+		}
+	}
+	return slices.Sorted(maps.Keys(m))
+}

@@ -1,7 +1,6 @@
 package convo_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -21,65 +20,7 @@ import (
 	"github.com/convokit/convo"
 )
 
-// call is one request as the mock saw it.
-type call struct {
-	Method string
-	Path   string // escaped
-	Query  string
-	Header http.Header
-	Body   []byte
-}
-
-// recorder keeps every request that reaches the mock.
-type recorder struct {
-	mu    sync.Mutex
-	calls []call
-}
-
-func (rc *recorder) wrap(r httpmock.Responder) httpmock.Responder {
-	return func(req *http.Request) (*http.Response, error) {
-		var body []byte
-		if req.Body != nil {
-			body, _ = io.ReadAll(req.Body)
-			req.Body = io.NopCloser(bytes.NewReader(body))
-		}
-		rc.mu.Lock()
-		rc.calls = append(rc.calls, call{
-			Method: req.Method, Path: req.URL.EscapedPath(), Query: req.URL.RawQuery,
-			Header: req.Header.Clone(), Body: body,
-		})
-		rc.mu.Unlock()
-		return r(req)
-	}
-}
-
-func (rc *recorder) all() []call {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	return slices.Clone(rc.calls)
-}
-
-func newClient(t testing.TB) (*convo.Client, *httpmock.MockTransport) {
-	t.Helper()
-	mt := httpmock.NewMockTransport()
-	c, err := convo.NewClient(
-		convo.WithTalkJS("app", "sk_test_secret"),
-		convo.WithHTTPClient(&http.Client{Transport: mt}),
-		convo.WithRetry(convo.RetryPolicy{MaxRetries: 3, MinWait: time.Millisecond, MaxWait: 5 * time.Millisecond}),
-	)
-	require.NoError(t, err)
-	return c, mt
-}
-
-// mock answers every request with r and records it.
-func mock(t testing.TB, r httpmock.Responder) (*convo.Client, *httpmock.MockTransport, *recorder) {
-	c, mt := newClient(t)
-	rc := &recorder{}
-	mt.RegisterNoResponder(rc.wrap(r))
-	return c, mt, rc
-}
-
-func assertHeaders(t *testing.T, c call, withBody bool) {
+func assertHeaders(t *testing.T, c convo.Call, withBody bool) {
 	t.Helper()
 	assert.Equal(t, "Bearer sk_test_secret", c.Header.Get("Authorization"))
 	assert.Equal(t, "application/json", c.Header.Get("Accept"))
@@ -111,7 +52,7 @@ func fields(ve *convo.ValidationError) []string {
 var ok200 = httpmock.NewStringResponder(200, `{}`)
 
 func TestUsersUpsertWireForm(t *testing.T) {
-	c, _, rc := mock(t, ok200)
+	c, _, rc := convo.NewTestEnv(t, convo.WithTestApp).Answer(ok200)
 	// Seed 002, step 1.
 	err := c.Users.Upsert(context.Background(), "12081", convo.UserUpdate{
 		Name: "Alice", Email: []string{"alice@example.com"},
@@ -119,7 +60,7 @@ func TestUsersUpsertWireForm(t *testing.T) {
 		WelcomeMessage: "Hey there! :-)", Role: "buyer",
 	})
 	require.NoError(t, err)
-	calls := rc.all()
+	calls := rc.Calls()
 	require.Len(t, calls, 1)
 	assert.Equal(t, http.MethodPut, calls[0].Method)
 	assert.Equal(t, "/v1/app/users/12081", calls[0].Path)
@@ -160,14 +101,14 @@ func TestUserUpdateEveryField(t *testing.T) {
 }
 
 func TestUsersUpsertClear(t *testing.T) {
-	c, _, rc := mock(t, ok200)
+	c, _, rc := convo.NewTestEnv(t, convo.WithTestApp).Answer(ok200)
 	// The anonymising upsert TalkJS recommends instead of a user delete.
 	err := c.Users.Upsert(context.Background(), "12081", convo.UserUpdate{
 		Name:  "[DELETED]",
 		Clear: []string{"email", "phone", "photoUrl", "welcomeMessage", "role", "locale", "custom", "pushTokens", "email"},
 	})
 	require.NoError(t, err)
-	calls := rc.all()
+	calls := rc.Calls()
 	require.Len(t, calls, 1)
 	assert.JSONEq(t, `{"name":"[DELETED]","email":null,"phone":null,"photoUrl":null,"welcomeMessage":null,
 		"role":null,"locale":null,"custom":null,"pushTokens":null}`, string(calls[0].Body))
@@ -175,7 +116,7 @@ func TestUsersUpsertClear(t *testing.T) {
 }
 
 func TestUsersUpsertClearRefused(t *testing.T) {
-	c, mt, _ := mock(t, ok200)
+	c, mt, _ := convo.NewTestEnv(t, convo.WithTestApp).Answer(ok200)
 	err := c.Users.Upsert(context.Background(), "12081", convo.UserUpdate{
 		Role:  "buyer",
 		Clear: []string{"emial", "role", "name"},
@@ -195,7 +136,7 @@ func TestUsersUpsertClearRefused(t *testing.T) {
 
 func TestUsersGetDecodesNulls(t *testing.T) {
 	// talkjs.md §3.2 example, plus the other documented fields as null.
-	c, _, rc := mock(t, httpmock.NewStringResponder(200, `{
+	c, _, rc := convo.NewTestEnv(t, convo.WithTestApp).Answer(httpmock.NewStringResponder(200, `{
 	  "availabilityText": null,
 	  "createdAt": 1623926680918,
 	  "custom": {},
@@ -212,7 +153,7 @@ func TestUsersGetDecodesNulls(t *testing.T) {
 	}`))
 	u, err := c.Users.Get(context.Background(), "123456789")
 	require.NoError(t, err)
-	calls := rc.all()
+	calls := rc.Calls()
 	require.Len(t, calls, 1)
 	assert.Equal(t, http.MethodGet, calls[0].Method)
 	assert.Equal(t, "/v1/app/users/123456789", calls[0].Path)
@@ -228,7 +169,7 @@ func TestUsersGetDecodesNulls(t *testing.T) {
 	assert.Equal(t, time.UnixMilli(1623926680918), u.CreatedAt.Time())
 
 	// Every field null.
-	c, _, _ = mock(t, httpmock.NewStringResponder(200, `{"id":"x","name":null,"welcomeMessage":null,"photoUrl":null,
+	c, _, _ = convo.NewTestEnv(t, convo.WithTestApp).Answer(httpmock.NewStringResponder(200, `{"id":"x","name":null,"welcomeMessage":null,"photoUrl":null,
 		"headerPhotoUrl":null,"role":null,"email":null,"phone":null,"custom":null,"availabilityText":null,
 		"locale":null,"createdAt":null,"pushTokens":null}`))
 	u, err = c.Users.Get(context.Background(), "x")
@@ -238,7 +179,7 @@ func TestUsersGetDecodesNulls(t *testing.T) {
 }
 
 func TestUsersGetNotFound(t *testing.T) {
-	c, mt, _ := mock(t, httpmock.NewStringResponder(404, `{"errorCode":"NOT_FOUND"}`))
+	c, mt, _ := convo.NewTestEnv(t, convo.WithTestApp).Answer(httpmock.NewStringResponder(404, `{"errorCode":"NOT_FOUND"}`))
 	u, err := c.Users.Get(context.Background(), "nobody")
 	assert.Nil(t, u)
 	require.ErrorIs(t, err, convo.ErrNotFound)
@@ -246,12 +187,12 @@ func TestUsersGetNotFound(t *testing.T) {
 }
 
 func TestUserIDsInPaths(t *testing.T) {
-	c, mt, rc := mock(t, ok200)
+	c, mt, rc := convo.NewTestEnv(t, convo.WithTestApp).Answer(ok200)
 	ctx := context.Background()
 	_, err := c.Users.Get(ctx, "a/b?c#d")
 	require.NoError(t, err)
 	require.NoError(t, c.Users.Upsert(ctx, "..a", convo.UserUpdate{Name: "x"}))
-	calls := rc.all()
+	calls := rc.Calls()
 	assert.Equal(t, "/v1/app/users/a%2Fb%3Fc%23d", calls[0].Path)
 	assert.Empty(t, calls[0].Query)
 	assert.Equal(t, "/v1/app/users/..a", calls[1].Path)
@@ -272,14 +213,14 @@ func TestUserIDsInPaths(t *testing.T) {
 }
 
 func TestUsersUpsertManyWireForm(t *testing.T) {
-	c, _, rc := mock(t, ok200)
+	c, _, rc := convo.NewTestEnv(t, convo.WithTestApp).Answer(ok200)
 	// talkjs.md §3.2, batch upsert example.
 	err := c.Users.UpsertMany(context.Background(), map[string]convo.UserUpdate{
 		"alice":     {Name: "Alice", Phone: []string{"+1123456789"}, Locale: "ar"},
 		"sebastian": {Name: "Sebastian", Phone: []string{"+1123456789"}, Custom: map[string]string{"country": "ca"}},
 	})
 	require.NoError(t, err)
-	calls := rc.all()
+	calls := rc.Calls()
 	require.Len(t, calls, 1)
 	assert.Equal(t, http.MethodPut, calls[0].Method)
 	assert.Equal(t, "/v1/app/users", calls[0].Path)
@@ -290,7 +231,7 @@ func TestUsersUpsertManyWireForm(t *testing.T) {
 	}`, string(calls[0].Body))
 
 	require.NoError(t, c.Users.UpsertMany(context.Background(), nil))
-	assert.Len(t, rc.all(), 1, "an empty map sends nothing")
+	assert.Len(t, rc.Calls(), 1, "an empty map sends nothing")
 }
 
 func manyUsers(n int) map[string]convo.UserUpdate {
@@ -303,10 +244,10 @@ func manyUsers(n int) map[string]convo.UserUpdate {
 }
 
 func TestUsersUpsertManyChunks(t *testing.T) {
-	c, _, rc := mock(t, ok200)
+	c, _, rc := convo.NewTestEnv(t, convo.WithTestApp).Answer(ok200)
 	users := manyUsers(250)
 	require.NoError(t, c.Users.UpsertMany(context.Background(), users))
-	calls := rc.all()
+	calls := rc.Calls()
 	require.Len(t, calls, 3)
 	var sizes []int
 	seen := map[string]bool{}
@@ -336,7 +277,7 @@ func TestUsersUpsertManyFailureCancelsTheRest(t *testing.T) {
 	// batches 5-9 are never sent.
 	batch4 := make(chan struct{})
 	var once sync.Once
-	c, mt, _ := mock(t, func(req *http.Request) (*http.Response, error) {
+	c, mt, _ := convo.NewTestEnv(t, convo.WithTestApp).Answer(func(req *http.Request) (*http.Response, error) {
 		b, _ := io.ReadAll(req.Body)
 		switch {
 		case strings.Contains(string(b), `"u0000"`):
@@ -383,7 +324,7 @@ func TestUsersUpsertManyFailureCancelsTheRest(t *testing.T) {
 }
 
 func TestUsersUpsertManyValidation(t *testing.T) {
-	c, mt, _ := mock(t, ok200)
+	c, mt, _ := convo.NewTestEnv(t, convo.WithTestApp).Answer(ok200)
 	users := manyUsers(150)
 	users["u0003"] = convo.UserUpdate{Clear: []string{"colour"}}
 	users[""] = convo.UserUpdate{Name: "x"}
@@ -393,7 +334,7 @@ func TestUsersUpsertManyValidation(t *testing.T) {
 }
 
 func TestUsersUpsertManyContextCancelled(t *testing.T) {
-	c, _, _ := mock(t, ok200)
+	c, _, _ := convo.NewTestEnv(t, convo.WithTestApp).Answer(ok200)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	err := c.Users.UpsertMany(ctx, manyUsers(300))

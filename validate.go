@@ -1,0 +1,141 @@
+package convo
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// This file holds the problem collector behind every *ValidationError and
+// the rules that builders and services share: phone numbers, UTF-8 text,
+// ids, channel URNs and the Clear list of the update types.
+
+// problems collects validation problems; its err is nil when there are none.
+type problems []Problem
+
+func (ps *problems) add(field, reason string) {
+	*ps = append(*ps, Problem{Field: field, Reason: reason})
+}
+
+func (ps *problems) addf(field, format string, args ...any) {
+	ps.add(field, fmt.Sprintf(format, args...))
+}
+
+func (ps problems) err() error {
+	if len(ps) == 0 {
+		return nil
+	}
+	return &ValidationError{Problems: ps}
+}
+
+// merge appends the problems of err (a *ValidationError) to ps and
+// returns any other error unchanged.
+func (ps *problems) merge(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ve *ValidationError
+	if errors.As(err, &ve) {
+		*ps = append(*ps, ve.Problems...)
+		return nil
+	}
+	return err
+}
+
+func (ps *problems) phone(field, phone string) string {
+	var b strings.Builder
+	b.Grow(len(phone))
+	for _, r := range phone {
+		switch {
+		case r >= '0' && r <= '9':
+			b.WriteRune(r)
+		case r == '+' || r == ' ' || r == '.' || r == '-' || r == '(' || r == ')' || r == '[' || r == ']':
+		default:
+			ps.add(field, "must hold only digits, '+', spaces, dots, dashes and brackets")
+			return ""
+		}
+	}
+	d := b.String()
+	switch {
+	case d == "":
+		ps.add(field, "required")
+	case len(d) < 8 || len(d) > 15:
+		ps.addf(field, "must have 8 to 15 digits, has %d", len(d))
+	}
+	return d
+}
+
+func (ps *problems) required(field, v string) {
+	if blank(v) {
+		ps.add(field, "required")
+		return
+	}
+	ps.utf8(field, v)
+}
+
+// utf8 refuses text that is not valid UTF-8: encoding/json would send
+// each bad byte as U+FFFD, and the contact would read "�".
+func (ps *problems) utf8(field, v string) {
+	if !utf8.ValidString(v) {
+		ps.add(field, "must be valid UTF-8")
+	}
+}
+
+func (ps *problems) urn(field, v string) {
+	switch {
+	case blank(v):
+		ps.add(field, "required: a urn:talqui: channel URN")
+	case !strings.HasPrefix(v, urnPrefix) || len(v) == len(urnPrefix):
+		ps.addf(field, "must be a urn:talqui: channel URN, got %q", truncate(v, 60))
+	default:
+		ps.utf8(field, v)
+	}
+}
+
+func blank(s string) bool { return strings.TrimSpace(s) == "" }
+
+// clearSpec describes the fields of an update type for Clear: every
+// documented JSON name and whether it may be erased with null.
+type clearSpec struct {
+	names     []string        // documented JSON names, in documentation order
+	clearable map[string]bool // name -> may be sent as null
+	why       map[string]string
+}
+
+// check adds a problem (field "<prefix>Clear") for every name in clear that
+// is not documented, cannot be cleared, or is also set (isSet).
+func (s *clearSpec) check(ps *problems, prefix string, clear []string, isSet func(string) bool) {
+	for _, name := range clear {
+		ok, known := s.clearable[name]
+		switch {
+		case !known:
+			ps.addf(prefix+"Clear", "unknown field %q (known: %s)", name, strings.Join(s.names, ", "))
+		case !ok:
+			ps.addf(prefix+"Clear", "field %q cannot be cleared: %s", name, s.why[name])
+		case isSet(name):
+			ps.addf(prefix+"Clear", "field %q is both set and cleared", name)
+		}
+	}
+}
+
+// fieldIndex names element i of a Go field for a Problem: "msgs[3]".
+func fieldIndex(field string, i int) string { return field + "[" + strconv.Itoa(i) + "]" }
+
+// fieldKey names the element of a map field for a Problem: `users["a"]`.
+func fieldKey(field, key string) string { return field + "[" + strconv.Quote(key) + "]" }
+
+// segment refuses an id that cannot be one path segment: "" (the path
+// would name another resource), "." or ".." (a client or proxy may resolve
+// them). The pipeline applies it to every path parameter; a service that
+// checks its input up front applies it too, so that all problems come
+// out together.
+func (ps *problems) segment(field, v string) {
+	switch v {
+	case "":
+		ps.add(field, "must not be empty")
+	case ".", "..":
+		ps.addf(field, "must not be %q", v)
+	}
+}
