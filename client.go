@@ -25,6 +25,9 @@ const Version = "0.1.0"
 const (
 	DefaultTalquiURL = "https://api.talqui.chat"
 	DefaultTalkJSURL = "https://api.talkjs.com"
+	// DefaultSelartiURL is Selarti's base URL; its workflows are under
+	// /wf/.
+	DefaultSelartiURL = "https://selarti.com/api/1.1"
 	// DefaultTalkJSVersion is the TalkJS REST API version the SDK is
 	// written against, sent as TalkJS-REST-Version on every TalkJS call so
 	// that a change of the app's default version cannot change its
@@ -42,8 +45,9 @@ const (
 	maxResponseBody = 16 << 20
 )
 
-// Client talks to Talqui and TalkJS. It is safe for concurrent use; create
-// one and share it, since it holds the connection pool.
+// Client talks to Talqui, TalkJS and Selarti. It is safe for concurrent
+// use; create one and share it, since it holds the connection pool (and
+// Selarti's token).
 type Client struct {
 	// Sessions starts Talqui sessions.
 	Sessions *SessionsService
@@ -51,6 +55,9 @@ type Client struct {
 	Users *UsersService
 	// Conversations manages TalkJS conversations, participants and messages.
 	Conversations *ConversationsService
+	// Selarti sends people's messages to Selarti's AI and adds targets to
+	// its tasks.
+	Selarti *SelartiService
 
 	rc        *retryablehttp.Client
 	logger    *slog.Logger
@@ -58,8 +65,9 @@ type Client struct {
 	policy    RetryPolicy
 	secrets   secrets // every configured credential, redacted from error bodies
 
-	talqui *talquiConfig // nil when Talqui is not configured
-	talkjs *endpoint     // where TalkJS calls go; its err is set when TalkJS is not configured
+	talqui  *talquiConfig  // nil when Talqui is not configured
+	talkjs  *endpoint      // where TalkJS calls go; its err is set when TalkJS is not configured
+	selarti *selartiConfig // nil when Selarti is not configured
 }
 
 // endpoint is where a provider's calls go: origin + prefix + path, with the
@@ -68,19 +76,63 @@ type endpoint struct {
 	provider Provider
 	origin   string              // scheme://host[:port]
 	prefix   string              // the base URL's path, plus "/v1/{appId}" for TalkJS
-	auth     []string            // the Authorization header; shared, never modified
+	auth     []string            // the Authorization header, nil for none; shared, never modified
 	header   map[string][]string // more headers of every call (canonical keys); shared, never modified
 	err      error               // ErrNotConfigured: the provider was left out, nothing is sent
+	// cred, when not nil, is the auth step: it gives the Authorization
+	// header of each call at run time, in place of auth.
+	cred credential
+	// read reads a final answer: plainAnswer, or the provider's own
+	// envelope (bubbleAnswer for Selarti).
+	read func(status int, body []byte) verdict
 }
 
+// newEndpoint is the endpoint of base (checked by checkBaseURL) plus
+// prefix; auth "" sends no Authorization header.
 func newEndpoint(p Provider, base, prefix, auth string) *endpoint {
 	u, _ := url.Parse(base) // checked by checkBaseURL
-	return &endpoint{
+	ep := &endpoint{
 		provider: p,
 		origin:   u.Scheme + "://" + u.Host,
 		prefix:   strings.TrimRight(u.EscapedPath(), "/") + prefix,
-		auth:     []string{auth},
+		read:     plainAnswer,
 	}
+	if auth != "" {
+		ep.auth = []string{auth}
+	}
+	return ep
+}
+
+// credential is the auth step of an endpoint whose token is obtained at
+// run time (Selarti's API key exchanged for a bearer token). The pipeline
+// asks it for each call's Authorization header; when the server refuses
+// the header, it says so and sends the call once more, since a refused
+// token means nothing was applied.
+type credential interface {
+	// header gives the Authorization header, obtaining a token first when
+	// none is held; concurrent callers share one exchange.
+	header(ctx context.Context) ([]string, error)
+	// refused drops h, so that the next header call obtains a new token
+	// (unless another call already replaced h).
+	refused(h []string)
+	// redact hides the tokens it obtained in b.
+	redact(b []byte) []byte
+}
+
+// verdict is what the pipeline reads of a final answer.
+type verdict struct {
+	failed  bool   // the call failed, whatever the status says
+	message string // the server's message, for APIError.Message
+	refused bool   // the server refused the credential and applied nothing
+}
+
+// plainAnswer reads an answer by its status: a 2xx succeeded; an error
+// body's message is read by messageFromBody.
+func plainAnswer(status int, body []byte) verdict {
+	if status >= 200 && status <= 299 {
+		return verdict{}
+	}
+	return verdict{failed: true, message: messageFromBody(body)}
 }
 
 // notConfigured is the error of every call to a provider left out.
@@ -104,14 +156,15 @@ func (ss secrets) redact(b []byte) []byte {
 type service struct{ c *Client }
 
 // NewClient builds a Client. Configure at least one provider with
-// WithTalqui or WithTalkJS; a service of a provider left out answers
+// WithTalqui, WithTalkJS or WithSelarti; a service of a provider left out answers
 // ErrNotConfigured.
 func NewClient(opts ...Option) (*Client, error) {
 	s := settings{
-		talquiURL: DefaultTalquiURL,
-		talkjsURL: DefaultTalkJSURL,
-		talkjsVer: DefaultTalkJSVersion,
-		retry:     RetryPolicy{MaxRetries: defaultMaxRetries, MinWait: defaultMinWait, MaxWait: defaultMaxWait},
+		talquiURL:  DefaultTalquiURL,
+		talkjsURL:  DefaultTalkJSURL,
+		selartiURL: DefaultSelartiURL,
+		talkjsVer:  DefaultTalkJSVersion,
+		retry:      RetryPolicy{MaxRetries: defaultMaxRetries, MinWait: defaultMinWait, MaxWait: defaultMaxWait},
 	}
 	var ps problems
 	for _, o := range opts {
@@ -146,6 +199,10 @@ func NewClient(opts ...Option) (*Client, error) {
 		}
 		c.secrets = append(c.secrets, []byte(tj.secret))
 	}
+	if sc := s.selarti; sc != nil && sc.apiKey != "" {
+		c.selarti = newSelartiConfig(c, s.selartiURL, sc.apiKey, sc.workflows)
+		c.secrets = append(c.secrets, []byte(sc.apiKey))
+	}
 	if c.talqui != nil {
 		c.talqui.secrets = c.secrets
 	}
@@ -153,6 +210,7 @@ func NewClient(opts ...Option) (*Client, error) {
 	c.Sessions = &SessionsService{c: c}
 	c.Users = &UsersService{c: c}
 	c.Conversations = &ConversationsService{c: c}
+	c.Selarti = &SelartiService{c: c}
 	return c, nil
 }
 
@@ -297,12 +355,23 @@ func countAttempt(_ retryablehttp.Logger, r *http.Request, i int) {
 }
 
 // do runs one call through the pipeline: validate and build the request,
-// send it with retries, and turn the final response into r.out or an
-// error.
+// authorize it, send it with retries, and turn the final response into
+// r.out or an error. When the server refused the endpoint's credential, it
+// applied nothing: the credential is renewed and the call sent once more.
 func (c *Client) do(ctx context.Context, r *request) error {
 	if r.api.err != nil {
 		return r.api.err
 	}
+	refused, err := c.send(ctx, r)
+	if refused && r.api.cred != nil {
+		_, err = c.send(ctx, r)
+	}
+	return err
+}
+
+// send is one run of the call through the pipeline; refused reports that
+// the server refused the credential's header.
+func (c *Client) send(ctx context.Context, r *request) (refused bool, err error) {
 	st := &callState{
 		repeatable: r.repeatable(),
 		logger:     c.logger,
@@ -313,7 +382,19 @@ func (c *Client) do(ctx context.Context, r *request) error {
 	ctx = context.WithValue(ctx, stateKey{}, st)
 	req, err := c.newRequest(ctx, r, st)
 	if err != nil {
-		return err
+		return false, err
+	}
+	if cr := r.api.cred; cr != nil {
+		h, err := cr.header(ctx)
+		if err != nil {
+			return false, err
+		}
+		req.Header["Authorization"] = h
+		defer func() {
+			if refused {
+				cr.refused(h)
+			}
+		}()
 	}
 	req.SetResponseHandler(func(resp *http.Response) error { return readBody(st, resp) })
 
@@ -329,7 +410,7 @@ func (c *Client) do(ctx context.Context, r *request) error {
 	}
 	if err != nil {
 		if resp == nil || !errors.Is(err, errBodyRead) {
-			return c.transportError(ctx, r, st, err)
+			return false, c.transportError(ctx, r, st, err)
 		}
 	}
 	return c.finish(r, st, resp)
@@ -380,7 +461,9 @@ func (c *Client) newRequest(ctx context.Context, r *request, st *callState) (*re
 	// call in bench/ (InMemory Upsert 31 instead of 36, SendMessage 44
 	// instead of 49).
 	h := req.Header
-	h["Authorization"] = ep.auth
+	if ep.auth != nil {
+		h["Authorization"] = ep.auth
+	}
 	h["Accept"] = headerJSON
 	h["User-Agent"] = c.userAgent
 	if body != nil {
@@ -419,23 +502,27 @@ func decodeJSON(body []byte, out any) error {
 	return nil
 }
 
-// finish turns the final response into r.out or an *APIError.
-func (c *Client) finish(r *request, st *callState, resp *http.Response) error {
-	ok := resp.StatusCode >= 200 && resp.StatusCode <= 299
+// finish turns the final response into r.out or an *APIError; refused
+// reports an answer that refused the credential.
+func (c *Client) finish(r *request, st *callState, resp *http.Response) (refused bool, err error) {
 	if resp.StatusCode == http.StatusNotFound && r.method == http.MethodDelete && st.attempts > 1 && st.reached {
 		// An earlier attempt of this DELETE may have been applied: the
 		// resource is gone, which is what the caller asked for.
-		return nil
+		return false, nil
 	}
+	var v verdict
+	if st.bodyErr == nil {
+		v = r.api.read(resp.StatusCode, st.body)
+	}
+	ok := resp.StatusCode >= 200 && resp.StatusCode <= 299 && !v.failed
 	if ok {
-		var err error
 		if d, custom := r.out.(bodyDecoder); custom {
 			err = d.decodeBody(st.body)
 		} else if r.out != nil && st.bodyErr == nil {
 			err = decodeJSON(st.body, r.out)
 		}
 		if st.bodyErr == nil && err == nil {
-			return nil
+			return false, nil
 		}
 		if st.bodyErr == nil {
 			st.bodyErr = err
@@ -453,10 +540,20 @@ func (c *Client) finish(r *request, st *callState, resp *http.Response) error {
 	if ok {
 		e.Message = st.bodyErr.Error()
 	} else {
-		e.Body = c.secrets.redact(st.body)
-		e.Message = string(c.secrets.redact([]byte(messageFromBody(e.Body))))
+		e.Body = c.redact(r.api, st.body)
+		e.Message = string(c.redact(r.api, []byte(v.message)))
 	}
-	return e
+	return v.refused, e
+}
+
+// redact hides every configured secret, and the tokens of ep's
+// credential, in b.
+func (c *Client) redact(ep *endpoint, b []byte) []byte {
+	b = c.secrets.redact(b)
+	if ep.cred != nil {
+		b = ep.cred.redact(b)
+	}
+	return b
 }
 
 // transportError wraps a failure that left no response to read. It

@@ -48,8 +48,10 @@ type Option func(*settings) error
 type settings struct {
 	talqui     *talquiConfig
 	talkjs     *talkjsConfig
+	selarti    *selartiSettings
 	talquiURL  string
 	talkjsURL  string
+	selartiURL string
 	talkjsVer  string
 	httpClient *http.Client
 	retry      RetryPolicy
@@ -121,6 +123,60 @@ func WithTalkJS(appID, secretKey string) Option {
 		s.talkjs = &talkjsConfig{appID: appID, secret: secretKey}
 		return nil
 	}
+}
+
+// selartiSettings are Selarti's API key and workflow names.
+type selartiSettings struct {
+	apiKey    string
+	workflows SelartiWorkflows
+}
+
+// WithSelarti configures Selarti with an API key (in Selarti's panel: your
+// avatar, then "get api key"). The key is exchanged for a bearer token on
+// the first call; see SelartiService.
+func WithSelarti(apiKey string) Option {
+	return func(s *settings) error {
+		if blank(apiKey) {
+			return &ValidationError{Problems: []Problem{{Field: "apiKey", Reason: "must not be empty"}}}
+		}
+		s.selartiSettings().apiKey = apiKey
+		return nil
+	}
+}
+
+// WithSelartiURL sets the Selarti base URL (default
+// https://selarti.com/api/1.1); the workflows are under /wf/. It must be
+// absolute https, or http to a loopback host.
+func WithSelartiURL(u string) Option {
+	return func(s *settings) (err error) {
+		s.selartiURL, err = checkBaseURL("selartiURL", u)
+		return err
+	}
+}
+
+// WithSelartiWorkflows overrides the names of Selarti's workflows and the
+// keys of their bodies, which Selarti does not publish (see
+// SelartiWorkflows). A zero field keeps its default (or the value of an
+// earlier WithSelartiWorkflows). It configures nothing without WithSelarti.
+func WithSelartiWorkflows(w SelartiWorkflows) Option {
+	return func(s *settings) error {
+		merged, err := s.selartiSettings().workflows.override(w)
+		if err != nil {
+			return err
+		}
+		s.selartiSettings().workflows = merged
+		return nil
+	}
+}
+
+// selartiSettings gives the Selarti settings, made with the default
+// workflows on first use. NewClient configures Selarti only when an API
+// key was given.
+func (s *settings) selartiSettings() *selartiSettings {
+	if s.selarti == nil {
+		s.selarti = &selartiSettings{workflows: DefaultSelartiWorkflows}
+	}
+	return s.selarti
 }
 
 // WithTalquiURL sets the Talqui base URL (default https://api.talqui.chat).

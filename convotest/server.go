@@ -140,8 +140,8 @@ func (s *Server) Close() {
 	_ = s.WaitSelartiReplies(context.Background())
 }
 
-// Client returns a convo client wired to the fake: both providers
-// configured with the fake's credentials and URL, and a fast retry policy
+// Client returns a convo client wired to the fake: the three providers
+// configured with the fake's credentials and URLs, and a fast retry policy
 // (3 retries, waits between 1 ms and 10 ms). opts are applied after these,
 // so they override them.
 func (s *Server) Client(opts ...convo.Option) (*convo.Client, error) {
@@ -150,6 +150,8 @@ func (s *Server) Client(opts ...convo.Option) (*convo.Client, error) {
 		convo.WithTalkJS(s.appID, s.secret),
 		convo.WithTalquiURL(s.URL),
 		convo.WithTalkJSURL(s.URL),
+		convo.WithSelarti(s.selartiKey),
+		convo.WithSelartiURL(s.SelartiURL()),
 		convo.WithRetry(convo.RetryPolicy{MaxRetries: 3, MinWait: time.Millisecond, MaxWait: 10 * time.Millisecond}),
 	}
 	return convo.NewClient(append(base, opts...)...)
