@@ -103,7 +103,9 @@
 // a goroutine of its own, and the answer is posted to the URL given to
 // SetSelartiWebhook as an "All messages" webhook: message_type "bot",
 // external_chat_id the chat_id sent, a fresh message_id, the dialog's
-// thread_id, every other key of Selarti's example. ReplyAsOperator posts an
+// thread_id, every other key of Selarti's example. The user's message is
+// posted first, as message_type "user", since Selarti's webhook carries
+// every message of the dialog. ReplyAsOperator posts an
 // operator's reply the same way. WaitSelartiReplies waits for the answers
 // under way; SelartiMessages lists a dialog with each answer's delivery.
 //

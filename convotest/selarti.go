@@ -42,7 +42,8 @@ const (
 
 // SelartiMessage is a message of a dialog of the fake Selarti: a user's
 // message received by the send workflow, or an answer (the AI's or an
-// operator's) delivered as an "All messages" webhook.
+// operator's). Each is delivered as an "All messages" webhook, the user's
+// too, as Selarti echoes them.
 type SelartiMessage struct {
 	ID       string // message_id, a Bubble-style id
 	TaskID   string // task_id
@@ -54,12 +55,11 @@ type SelartiMessage struct {
 	// and text, raw; nil when there are none.
 	Extra map[string]json.RawMessage
 	Time  time.Time
-	// WebhookStatus is the status the webhook URL answered the delivery
-	// of an answer; 0 while it is under way, when no URL was set, or when
-	// the delivery failed (WebhookError says why). Always 0 for a user's
-	// message.
+	// WebhookStatus is the status the webhook URL answered the message's
+	// delivery; 0 while it is under way, when no URL was set, or when the
+	// delivery failed (WebhookError says why).
 	WebhookStatus int
-	// WebhookError says why an answer was not delivered, or "".
+	// WebhookError says why the message was not delivered, or "".
 	WebhookError string
 }
 
@@ -221,7 +221,7 @@ func (s *Server) selartiSend(c call) response {
 	msg := s.addSelartiMessage(task, chat, selartiUser, text)
 	msg.Extra = extra
 	s.stats.SelartiMessages++
-	s.answerLater(msg.clone())
+	s.answerLater(msg)
 	return selartiOK(map[string]any{})
 }
 

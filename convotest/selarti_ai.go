@@ -2,7 +2,8 @@ package convotest
 
 // This file holds the other end of the Selarti loop: the AI that answers
 // each user's message, an operator's reply, and the "All messages" webhook
-// that delivers both to the URL set with SetSelartiWebhook.
+// that delivers them, and the user's message itself, to the URL set with
+// SetSelartiWebhook.
 
 import (
 	"context"
@@ -25,9 +26,9 @@ const (
 
 // SelartiAI produces the AI's answer to a user's message sent to the fake
 // Selarti (msg.Type is "user"). An empty answer sends nothing. It runs on
-// a goroutine of its own, after the send was answered, without the
-// server's lock: it may call the Server's methods. ctx ends when the
-// server closes.
+// a goroutine of its own, once the user's message was echoed to the
+// webhook, without the server's lock: it may call the Server's methods.
+// ctx ends when the server closes.
 type SelartiAI func(ctx context.Context, msg SelartiMessage) string
 
 // DefaultSelartiAI answers every message with "AI: you said " and the
@@ -56,9 +57,9 @@ func (s *Server) SetSelartiWebhook(url string) {
 	s.selartiHook = url
 }
 
-// WaitSelartiReplies waits until the AI has answered every user's message
-// received so far and each answer's delivery has ended, or until ctx
-// ends.
+// WaitSelartiReplies waits until every user's message received so far has
+// been echoed and answered by the AI, and those deliveries have ended, or
+// until ctx ends.
 func (s *Server) WaitSelartiReplies(ctx context.Context) error {
 	s.mu.Lock()
 	idle := s.repliesIdle
@@ -109,9 +110,10 @@ func (s *Server) taskOfThread(thread string) string {
 	return ""
 }
 
-// answerLater has the AI answer a user's message on a goroutine of its
-// own, and delivers the answer. The caller holds s.mu.
-func (s *Server) answerLater(in SelartiMessage) {
+// answerLater, on a goroutine of its own, echoes a user's message to the
+// webhook, as Selarti does, then has the AI answer it and delivers the
+// answer. The caller holds s.mu.
+func (s *Server) answerLater(user *SelartiMessage) {
 	if s.closed {
 		return
 	}
@@ -119,8 +121,10 @@ func (s *Server) answerLater(in SelartiMessage) {
 		s.repliesIdle = make(chan struct{})
 	}
 	s.replying++
+	in, url := user.clone(), s.selartiHook
 	go func() {
 		defer s.replyDone()
+		in, _ = s.deliverAnswer(s.ctx, url, user, in)
 		text := s.selartiAI(s.ctx, in)
 		if text == "" {
 			return

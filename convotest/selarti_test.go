@@ -203,16 +203,22 @@ func TestSelartiAIAnswersByWebhook(t *testing.T) {
 	waitReplies(t, srv)
 
 	got := hook.got()
-	require.Len(t, got, 3, "one webhook per answer")
+	require.Len(t, got, 6, "one webhook per message: the user's echo, then the answer")
 	var evs []*convo.SelartiEvent
+	echoes := map[string]string{}
 	for _, b := range got {
 		var raw map[string]any
 		require.NoError(t, json.Unmarshal(b, &raw))
 		assert.Equal(t, fixtureKeys(t), slices.Sorted(maps.Keys(raw)), "the keys of Selarti's example")
 		ev, err := convo.ParseSelartiEvent(b)
 		require.NoError(t, err)
+		if ev.MessageType == convo.AuthorUser {
+			echoes[ev.MessageText] = ev.ExternalChatID
+			continue
+		}
 		evs = append(evs, ev)
 	}
+	assert.Equal(t, map[string]string{"Where is my order?": "tg-1", "Thanks": "tg-1", "Hello": "tg-2"}, echoes)
 	byChat := map[string][]*convo.SelartiEvent{}
 	for _, ev := range evs {
 		assert.Equal(t, convo.SelartiAllMessages, ev.Type)
@@ -237,18 +243,17 @@ func TestSelartiAIAnswersByWebhook(t *testing.T) {
 		switch m.Type {
 		case "user":
 			users++
-			assert.Zero(t, m.WebhookStatus)
 		case "bot":
 			bots++
-			assert.Equal(t, http.StatusOK, m.WebhookStatus)
-			assert.Empty(t, m.WebhookError)
 		}
+		assert.Equal(t, http.StatusOK, m.WebhookStatus)
+		assert.Empty(t, m.WebhookError)
 		assert.Equal(t, dialog[0].ThreadID, m.ThreadID)
 	}
 	assert.Equal(t, 2, users)
 	assert.Equal(t, 2, bots)
 	assert.JSONEq(t, `{"order":391}`, string(dialog[0].Extra["metadata"]), "keys beyond the three are kept")
-	assert.Equal(t, convotest.Stats{SelartiTokens: 1, SelartiMessages: 3, SelartiReplies: 3, SelartiWebhooks: 3}, srv.Stats())
+	assert.Equal(t, convotest.Stats{SelartiTokens: 1, SelartiMessages: 3, SelartiReplies: 3, SelartiWebhooks: 6}, srv.Stats())
 }
 
 func TestSelartiCustomAI(t *testing.T) {
@@ -286,6 +291,7 @@ func TestSelartiReplyAsOperator(t *testing.T) {
 
 	hook := newSelartiHook(t, srv, http.StatusOK)
 	m, err := srv.ReplyAsOperator(ctx, "c1", "Maria here, from the shop")
+	assert.Contains(t, srv.SelartiMessages("c1")[0].WebhookError, "SetSelartiWebhook", "the user's echo had no URL")
 	require.NoError(t, err)
 	assert.Equal(t, "operator", m.Type)
 	assert.Equal(t, http.StatusOK, m.WebhookStatus)
@@ -336,7 +342,7 @@ func TestSelartiFaultsAndReset(t *testing.T) {
 	srv.Inject(convotest.Fault{Path: "/api/1.1/wf/*", Status: http.StatusInternalServerError, AfterApply: true})
 	assert.Equal(t, http.StatusInternalServerError, selarti(t, srv, "send_external_message", token, sendBody("c1", "two")).Status)
 	waitReplies(t, srv)
-	require.Len(t, hook.got(), 1, "acted then failed: the AI answered")
+	require.Len(t, hook.got(), 2, "acted then failed: the message was echoed and answered")
 	assert.Equal(t, 1, srv.Stats().SelartiMessages)
 	assert.Equal(t, 2, srv.RequestCount("POST", "/api/1.1/wf/send_external_message"))
 
@@ -345,7 +351,7 @@ func TestSelartiFaultsAndReset(t *testing.T) {
 	assert.Equal(t, http.StatusUnauthorized, selarti(t, srv, "send_external_message", token, sendBody("c1", "x")).Status, "tokens forgotten")
 	require.Equal(t, http.StatusOK, selarti(t, srv, "send_external_message", selartiToken(t, srv), sendBody("c1", "three")).Status)
 	waitReplies(t, srv)
-	assert.Len(t, hook.got(), 2, "the webhook URL stays")
+	assert.Len(t, hook.got(), 4, "the webhook URL stays")
 }
 
 func TestSelartiCloseEndsAnswers(t *testing.T) {
@@ -368,4 +374,25 @@ func TestSelartiCloseEndsAnswers(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Close did not end the AI's answer")
 	}
+}
+
+func TestSelartiClientWired(t *testing.T) {
+	srv := newServer(t)
+	hook := newSelartiHook(t, srv, http.StatusOK)
+	c, err := srv.Client()
+	require.NoError(t, err)
+	ctx := context.Background()
+	msg := convo.SelartiMessage{TaskID: srv.SelartiTaskID(), ChatID: "tg-1", Text: "hi"}
+	_, err = c.Selarti.Send(ctx, msg)
+	require.NoError(t, err)
+	require.NoError(t, c.Selarti.AddTarget(ctx, srv.SelartiTaskID(), "@maria"))
+
+	srv.ExpireSelartiTokens()
+	_, err = c.Selarti.Send(ctx, msg)
+	require.NoError(t, err, "a refused token is exchanged again")
+	waitReplies(t, srv)
+	assert.Equal(t, convotest.Stats{SelartiTokens: 2, SelartiMessages: 2, SelartiReplies: 2, SelartiWebhooks: 4, SelartiTargets: 1}, srv.Stats())
+	assert.Equal(t, 3, srv.RequestCount("POST", "/api/1.1/wf/send_external_message"), "the refused send, repeated once")
+	assert.Len(t, hook.got(), 4)
+	assert.Equal(t, []string{"@maria"}, srv.SelartiTargets(srv.SelartiTaskID()))
 }
