@@ -8,7 +8,8 @@
 //     checked before anything is sent. See SessionsService.Start.
 //   - TalkJS: upsert users and conversations, manage participants, send
 //     and list messages. See UsersService and ConversationsService.
-//   - Selarti: receive the "All messages" webhook, and TalkJS's signed
+//   - Selarti: send a person's message to Selarti's AI (SelartiService),
+//     and receive its "All messages" webhook, and TalkJS's signed
 //     webhooks, as http.Handlers. See NewSelartiHandler and
 //     NewTalkJSHandler.
 //
@@ -45,7 +46,8 @@
 // when it is a GET, PUT, PATCH or DELETE, or a TalkJS message send whose
 // messages all carry idempotency keys (the SDK fills them in). A Talqui
 // session start never is: a second try could send the contact a second
-// WhatsApp message. The rules, in the order retry.go applies them:
+// WhatsApp message; nor is a Selarti send, which reaches an AI that
+// answers a person. The rules, in the order retry.go applies them:
 //
 //  1. A success body over 16 MiB: never repeated.
 //  2. A dial failure (nothing was sent): always repeated.
