@@ -28,7 +28,7 @@ type SessionRequest interface {
 // content, filled with Variables.
 type WhatsAppOfficial struct {
 	ConnectionID string   // plugin connection; may be empty when only one is configured
-	Phone        string   // international format, e.g. "+55 27 99999-9999"; sent as digits only
+	Phone        string   // international format, e.g. "+55 27 99999-9999" or "0055 27 …"; sent as digits only (see NormalizePhone)
 	Name         string   // contact's full name (optional)
 	ModelID      string   // the approved model (campaignModelID); required
 	Variables    []string // fill the model's placeholders, in order
@@ -74,7 +74,7 @@ func (w WhatsAppOfficial) SessionStart() (SessionStart, error) {
 // first message.
 type WhatsAppBusiness struct {
 	ConnectionID string // plugin connection; may be empty when only one is configured
-	Phone        string // international format; sent as digits only
+	Phone        string // international format; sent as digits only (see NormalizePhone)
 	Name         string // contact's full name (optional)
 	Text         string // the first message, delivered as is; required
 }
@@ -151,9 +151,12 @@ func (g GenericChannel) SessionStart() (SessionStart, error) {
 	}, ps.err()
 }
 
-// NormalizePhone removes '+', spaces, dots, dashes and brackets from an
-// international phone number and checks that 8 to 15 digits remain, as
-// WhatsApp expects ("+55 (27) 99999-9999" gives "5527999999999").
+// NormalizePhone gives the digits of an international phone number, as
+// the builders send it: spaces, dots, dashes and brackets are removed, a
+// leading '+' or "00" is read as the international prefix and dropped, and
+// 8 to 15 digits must remain, as WhatsApp expects, starting with the country
+// code (so never with 0). "+55 (27) 99999-9999"
+// and "0055 27 99999 9999" both give "5527999999999".
 func NormalizePhone(phone string) (string, error) {
 	var ps problems
 	digits := ps.phone("phone", phone)

@@ -175,6 +175,9 @@ func NewClient(opts ...Option) (*Client, error) {
 			return nil, err
 		}
 	}
+	if s.talqui == nil && s.talkjs == nil && (s.selarti == nil || s.selarti.apiKey == "") {
+		ps.add("opts", "configure at least one provider: WithTalqui, WithTalkJS or WithSelarti")
+	}
 	if err := ps.err(); err != nil {
 		return nil, err
 	}
@@ -359,6 +362,9 @@ func countAttempt(_ retryablehttp.Logger, r *http.Request, i int) {
 // r.out or an error. When the server refused the endpoint's credential, it
 // applied nothing: the credential is renewed and the call sent once more.
 func (c *Client) do(ctx context.Context, r *request) error {
+	if ctx == nil {
+		return &ValidationError{Problems: []Problem{{Field: "ctx", Reason: "must not be nil (use context.Background())"}}}
+	}
 	if r.api.err != nil {
 		return r.api.err
 	}

@@ -211,6 +211,28 @@ func TestContextCanceledBeforeCall(t *testing.T) {
 	assert.Equal(t, 0, env.mt.GetTotalCallCount())
 }
 
+func TestNilContextRefused(t *testing.T) {
+	env := NewTestEnv(t)
+	env.mt.RegisterNoResponder(statusResponder(200))
+	var nilCtx context.Context // a caller's forgotten context
+	err := startCall(nilCtx, env.c)
+	assert.EqualError(t, err, "convo: validation failed: ctx: must not be nil (use context.Background())")
+	assert.ErrorIs(t, err, ErrValidation)
+	assert.Equal(t, 0, env.mt.GetTotalCallCount())
+	for u, err := range env.c.Users.List(nilCtx, nil) {
+		assert.Nil(t, u)
+		assert.ErrorIs(t, err, ErrValidation)
+	}
+	assert.Equal(t, 0, env.mt.GetTotalCallCount())
+}
+
+func TestNoProviderRefused(t *testing.T) {
+	_, err := NewClient(WithUserAgent("my-app/1.0"))
+	assert.EqualError(t, err, "convo: validation failed: opts: configure at least one provider: WithTalqui, WithTalkJS or WithSelarti")
+	_, err = NewClient()
+	assert.ErrorIs(t, err, ErrValidation)
+}
+
 func TestPermanentTransportErrorNotRetried(t *testing.T) {
 	env := NewTestEnv(t)
 	env.mt.RegisterResponder(http.MethodGet, talkjsUserURL,

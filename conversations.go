@@ -224,7 +224,7 @@ type Conversation struct {
 
 // Upsert creates conversation id or updates the fields u sets (PUT
 // /conversations/{id}). It is idempotent; it adds participants and never
-// removes any.
+// removes any. It expects a 2xx answer; the body is ignored.
 func (s *ConversationsService) Upsert(ctx context.Context, id string, u ConversationUpdate) error {
 	var ps problems
 	u.validate(&ps, "u.")
@@ -240,21 +240,23 @@ func (s *ConversationsService) Upsert(ctx context.Context, id string, u Conversa
 	})
 }
 
-// Get returns conversation id (GET /conversations/{id}). A conversation
-// that does not exist gives an error matching ErrNotFound.
+// Get returns conversation id (GET /conversations/{id}). It expects a 200
+// answer whose body is the conversation object. A conversation that does
+// not exist gives an error matching ErrNotFound.
 func (s *ConversationsService) Get(ctx context.Context, id string) (*Conversation, error) {
 	return talkjsGet[Conversation](ctx, s.c, "/conversations/{conversationID}", id)
 }
 
 // List iterates over the app's conversations (GET /conversations), one
-// page at a time. opts may be nil (pages of DefaultConversationListLimit).
+// page ({"data": [conversation, …]}) at a time. opts may be nil (pages of DefaultConversationListLimit).
 // See ListOptions for how the iteration ends.
 func (s *ConversationsService) List(ctx context.Context, opts *ConversationListOptions) iter.Seq2[*Conversation, error] {
 	return paginate(ctx, s.c, "/conversations", nil, conversationListQuery(opts), conversationID)
 }
 
 // Delete deletes conversation id with its messages and participations,
-// for good (DELETE /conversations/{id}).
+// for good (DELETE /conversations/{id}). It expects a 2xx answer; the body
+// is ignored.
 func (s *ConversationsService) Delete(ctx context.Context, id string) error {
 	return s.c.do(ctx, &request{
 		api:    s.c.talkjs,
@@ -267,7 +269,8 @@ func (s *ConversationsService) Delete(ctx context.Context, id string) error {
 // Join adds user userID to conversation convID, or sets the whole
 // participation (PUT /conversations/{convID}/participants/{userID}): a
 // zero field takes the server's default (ReadWrite, notify on), not the
-// previous value. Access may be ReadWrite or Read. It is idempotent.
+// previous value. Access may be ReadWrite or Read. It is idempotent and
+// expects a 2xx answer; the body is ignored.
 func (s *ConversationsService) Join(ctx context.Context, convID, userID string, p Participation) error {
 	return s.participation(ctx, http.MethodPut, convID, userID, p, false)
 }
@@ -275,7 +278,8 @@ func (s *ConversationsService) Join(ctx context.Context, convID, userID string, 
 // UpdateParticipation changes the fields p sets, leaving the others as
 // they are (PATCH /conversations/{convID}/participants/{userID}). Access
 // may also be AccessNone, which revokes access but keeps the conversation
-// in the user's list. It is idempotent.
+// in the user's list. It is idempotent and expects a 2xx answer; the body
+// is ignored.
 func (s *ConversationsService) UpdateParticipation(ctx context.Context, convID, userID string, p Participation) error {
 	return s.participation(ctx, http.MethodPatch, convID, userID, p, true)
 }
@@ -298,7 +302,8 @@ func (s *ConversationsService) participation(ctx context.Context, method, convID
 // Leave removes user userID from conversation convID (DELETE
 // /conversations/{convID}/participants/{userID}); the conversation leaves
 // the user's list too. To keep it listed but revoke access, use
-// UpdateParticipation with AccessNone.
+// UpdateParticipation with AccessNone. It expects a 2xx answer; the body is
+// ignored.
 func (s *ConversationsService) Leave(ctx context.Context, convID, userID string) error {
 	return s.c.do(ctx, &request{
 		api:    s.c.talkjs,

@@ -20,7 +20,9 @@ var (
 	ErrUnauthorized = errors.New("convo: unauthorized")
 	// ErrRateLimited matches an *APIError with status 429.
 	ErrRateLimited = errors.New("convo: rate limited")
-	// ErrInvalidRequest matches an *APIError with status 400, 409 or 422.
+	// ErrInvalidRequest matches an *APIError with status 400, 409 or 422:
+	// the server refused the request. Input the SDK refuses before sending
+	// anything is a *ValidationError, which matches ErrValidation instead.
 	ErrInvalidRequest = errors.New("convo: invalid request")
 	// ErrServer matches an *APIError with a 5xx status.
 	ErrServer = errors.New("convo: server error")
@@ -73,7 +75,7 @@ type APIError struct {
 	StatusCode int           // HTTP status of the last attempt
 	Message    string        // the server's message, read from a JSON body's "message", "error" or "errorCode"
 	Body       []byte        // the response body, at most 64 KiB
-	RequestID  string        // the server's request id header, if any
+	RequestID  string        // the first of the X-Request-Id, Request-Id and X-Correlation-Id response headers, at most 200 bytes
 	RetryAfter time.Duration // the server's Retry-After, if any
 	Attempts   int           // how many times the request was sent
 }
@@ -212,7 +214,7 @@ type ValidationError struct {
 // Error lists the problems, field first.
 func (e *ValidationError) Error() string {
 	var b strings.Builder
-	b.WriteString("convo: invalid request: ")
+	b.WriteString("convo: validation failed: ")
 	for i, p := range e.Problems {
 		if i > 0 {
 			b.WriteString("; ")

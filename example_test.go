@@ -36,7 +36,7 @@ func ExampleNewClient() {
 	fmt.Println("upsert:", err)
 
 	// An option with bad input makes NewClient fail.
-	_, err = convo.NewClient(convo.WithTalkJSURL("http://api.example.com"))
+	_, err = convo.NewClient(convo.WithTalkJS("app-id", "sk_test_secret"), convo.WithTalkJSURL("http://api.example.com"))
 	fmt.Println(err)
 
 	// A provider that was not configured answers ErrNotConfigured and sends
@@ -46,7 +46,7 @@ func ExampleNewClient() {
 	fmt.Println(errors.Is(err, convo.ErrNotConfigured))
 	// Output:
 	// upsert: <nil>
-	// convo: invalid request: talkjsURL: plain http is allowed only to a loopback host
+	// convo: validation failed: talkjsURL: plain http is allowed only to a loopback host
 	// true
 }
 
@@ -157,7 +157,7 @@ func ExampleConversationsService_SendMessages() {
 	// 2 ids, <nil>
 	// UserMessage Hello Alice!
 	// SystemMessage Order #391 shipped
-	// convo: invalid request: msgs[0].Sender: a user message needs a sender
+	// convo: validation failed: msgs[0].Sender: a user message needs a sender
 }
 
 func ExampleConversationsService_Messages() {
@@ -288,5 +288,5 @@ func ExampleSelartiService_Send() {
 	// Output:
 	// sent; the workflow answered {}
 	// bot answer for tg-123456789: AI: you said Where is my order?
-	// convo: invalid request: TaskID: required; Text: required
+	// convo: validation failed: TaskID: required; Text: required
 }

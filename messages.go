@@ -129,7 +129,8 @@ func randomKey() string {
 
 // SendMessages sends msgs to conversation convID (POST
 // /conversations/{id}/messages) and returns the new message ids in the
-// order of msgs.
+// order of msgs. Each request expects a 200 answer listing one object per
+// message sent, in order: [{"id": "msg_1"}, …].
 //
 // Before anything is sent, every message is checked (a user message needs
 // a sender, a system message has none, the text is not blank, the type is
@@ -193,7 +194,8 @@ func (s *ConversationsService) send(ctx context.Context, convID string, msgs []O
 }
 
 // Messages iterates over the messages of conversation convID, newest
-// first (GET /conversations/{id}/messages), one page at a time. opts may
+// first (GET /conversations/{id}/messages), one page ({"data": [message,
+// …]}) at a time. opts may
 // be nil (pages of DefaultListLimit). See ListOptions for how the
 // iteration ends.
 func (s *ConversationsService) Messages(ctx context.Context, convID string, opts *ListOptions) iter.Seq2[*Message, error] {

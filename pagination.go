@@ -67,8 +67,8 @@ type ConversationListOptions struct {
 	// OrderDirection picks the sort direction (passed through; the default
 	// is latest first).
 	OrderDirection string `url:"orderDirection,omitempty"`
-	// OffsetTs is a timestamp offset for paging sorted lists.
-	OffsetTs UnixMillis `url:"offsetTs,omitempty"`
+	// OffsetTS is a timestamp offset for paging sorted lists.
+	OffsetTS UnixMillis `url:"offsetTs,omitempty"`
 }
 
 // pageSpec is what the pager needs from a list's options.

@@ -193,7 +193,7 @@ func TestConversationLists(t *testing.T) {
 	ctx := context.Background()
 	opts := &convo.ConversationListOptions{
 		Limit: 20, LastMessageAfter: 17100697559480, LastMessageBefore: 17200000000000,
-		UnreadsOnly: true, OrderBy: "lastMessageTs", OrderDirection: "DESC", OffsetTs: 1623926680929,
+		UnreadsOnly: true, OrderBy: "lastMessageTs", OrderDirection: "DESC", OffsetTS: 1623926680929,
 	}
 	saved := *opts
 	var got []*convo.Conversation

@@ -266,7 +266,8 @@ func decodePart[T any](raw json.RawMessage) *T {
 // Start opens a session with one contact and sends the first message. It
 // checks the channel's rules first and sends nothing when they fail. The
 // token sent is the one of the named plugin connection (ConnectionID, or
-// the only one configured).
+// the only one configured). It expects a 2xx answer whose body holds the
+// "contact", "session" and "message" objects (see StartedSession).
 //
 // A session start is never sent twice once it may have reached Talqui,
 // since a second try could send the contact a second message: it is

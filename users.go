@@ -163,7 +163,8 @@ type User struct {
 }
 
 // Upsert creates the user id or updates the fields u sets (PUT
-// /users/{id}). It is idempotent.
+// /users/{id}). It is idempotent. It expects a 2xx answer; the body
+// (TalkJS sends {}) is ignored.
 func (s *UsersService) Upsert(ctx context.Context, id string, u UserUpdate) error {
 	var ps problems
 	u.validate(&ps, func() string { return "u." })
@@ -333,21 +334,23 @@ func putBatches(ctx context.Context, batches [][]string, put func(context.Contex
 	return &UpsertManyError{Failed: failed, Err: firstErr}
 }
 
-// Get returns the user id (GET /users/{id}). A user that does not exist
-// gives an error matching ErrNotFound.
+// Get returns the user id (GET /users/{id}). It expects a 200 answer
+// whose body is the user object. A user that does not exist gives an error
+// matching ErrNotFound.
 func (s *UsersService) Get(ctx context.Context, id string) (*User, error) {
 	return talkjsGet[User](ctx, s.c, "/users/{userID}", id)
 }
 
 // List iterates over the app's users (GET /users), one page at a time as
-// the loop asks for more. opts may be nil (pages of DefaultListLimit). See
+// the loop asks for more; each page is a 200 answer {"data": [user, …]}. opts may be nil (pages of DefaultListLimit). See
 // ListOptions for how the iteration ends.
 func (s *UsersService) List(ctx context.Context, opts *ListOptions) iter.Seq2[*User, error] {
 	return paginate(ctx, s.c, "/users", nil, listQuery(opts, DefaultListLimit), userID)
 }
 
 // Conversations iterates over the conversations user userID takes part in
-// (GET /users/{id}/conversations), one page at a time. opts may be nil
+// (GET /users/{id}/conversations), one page ({"data": [conversation, …]})
+// at a time. opts may be nil
 // (pages of DefaultConversationListLimit). A user that does not exist
 // yields an error matching ErrNotFound.
 func (s *UsersService) Conversations(ctx context.Context, userID string, opts *ConversationListOptions) iter.Seq2[*Conversation, error] {

@@ -46,25 +46,43 @@ func (ps *problems) merge(err error) error {
 	return err
 }
 
+// phone checks an international phone number and gives its digits: '+',
+// spaces, dots, dashes and brackets are removed, a leading '+' or "00" is
+// the international prefix (not part of the number), and 8 to 15 digits
+// must remain, as WhatsApp expects, the first of them a country code's
+// (never 0).
 func (ps *problems) phone(field, phone string) string {
+	s := strings.TrimSpace(phone)
+	plus := strings.HasPrefix(s, "+")
+	if plus {
+		s = s[1:]
+	}
 	var b strings.Builder
-	b.Grow(len(phone))
-	for _, r := range phone {
+	b.Grow(len(s))
+	for _, r := range s {
 		switch {
 		case r >= '0' && r <= '9':
 			b.WriteRune(r)
-		case r == '+' || r == ' ' || r == '.' || r == '-' || r == '(' || r == ')' || r == '[' || r == ']':
+		case r == ' ' || r == '.' || r == '-' || r == '(' || r == ')' || r == '[' || r == ']':
+		case r == '+':
+			ps.add(field, "may hold '+' only as the first character")
+			return ""
 		default:
 			ps.add(field, "must hold only digits, '+', spaces, dots, dashes and brackets")
 			return ""
 		}
 	}
 	d := b.String()
+	if !plus && strings.HasPrefix(d, "00") {
+		d = d[2:] // "0055 27 …": 00 is the international prefix
+	}
 	switch {
 	case d == "":
 		ps.add(field, "required")
 	case len(d) < 8 || len(d) > 15:
 		ps.addf(field, "must have 8 to 15 digits, has %d", len(d))
+	case d[0] == '0':
+		ps.add(field, "must start with a country code, which never starts with 0")
 	}
 	return d
 }

@@ -2,6 +2,7 @@ package convotest
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -40,9 +41,10 @@ type Server struct {
 	// Client.
 	URL string
 
-	hs      *httptest.Server
-	closing chan struct{}
-	once    sync.Once
+	hs       *httptest.Server
+	listener net.Listener // WithListener's, or nil
+	closing  chan struct{}
+	once     sync.Once
 	// ctx ends when the server closes: the AI and the webhook deliveries
 	// run under it.
 	ctx    context.Context
@@ -99,7 +101,14 @@ func WithTalkJSApp(appID, secretKey string) ServerOption {
 	return func(s *Server) { s.appID, s.secret = appID, secretKey }
 }
 
-// NewServer starts a fake on 127.0.0.1. Close it when done, typically with
+// WithListener serves the fake on l instead of a new listener on a free
+// 127.0.0.1 port: how `convo fake -addr` serves it on a port of your
+// choice. The fake closes l when it closes.
+func WithListener(l net.Listener) ServerOption {
+	return func(s *Server) { s.listener = l }
+}
+
+// NewServer starts a fake on 127.0.0.1 (or on WithListener's listener). Close it when done, typically with
 // t.Cleanup(srv.Close).
 func NewServer(opts ...ServerOption) *Server {
 	s := &Server{
@@ -122,7 +131,12 @@ func NewServer(opts ...ServerOption) *Server {
 	s.talqui.init()
 	s.talkjs.init()
 	s.selarti.init()
-	s.hs = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
+	s.hs = httptest.NewUnstartedServer(http.HandlerFunc(s.serveHTTP))
+	if s.listener != nil {
+		s.hs.Listener.Close()
+		s.hs.Listener = s.listener
+	}
+	s.hs.Start()
 	s.URL = s.hs.URL
 	return s
 }

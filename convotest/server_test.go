@@ -2,7 +2,9 @@ package convotest_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"sync"
 	"testing"
@@ -56,4 +58,15 @@ func TestConcurrentSends(t *testing.T) {
 	wg.Wait()
 	assert.Len(t, srv.Messages("c1"), 5, "one message per idempotency key")
 	assert.Equal(t, convotest.Stats{TalkJSMessages: 5, TalkJSReplays: 15}, srv.Stats())
+}
+
+func TestWithListener(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := newServer(t, convotest.WithListener(ln))
+	assert.Equal(t, "http://"+ln.Addr().String(), srv.URL, "the fake serves on the given listener")
+	c, err := srv.Client()
+	require.NoError(t, err)
+	require.NoError(t, c.Users.Upsert(context.Background(), "u1", convo.UserUpdate{Name: "Ana"}))
+	assert.Equal(t, 1, srv.RequestCount(http.MethodPut, "/v1/"+srv.AppID()+"/users/u1"))
 }

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/convokit/convo"
+	"github.com/convokit/convo/convotest"
+)
+
+// postTalkJS posts body to url signed with secret, as TalkJS does.
+func postTalkJS(t *testing.T, url, secret string, body []byte) int {
+	t.Helper()
+	ts := strconv.FormatInt(time.Now().UnixMilli(), 10)
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-TalkJS-Timestamp", ts)
+	req.Header.Set("X-TalkJS-Signature", convo.SignTalkJSWebhook(secret, ts, body))
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// lines decodes the JSON lines printed so far.
+func lines(t *testing.T, out string) []delivery {
+	t.Helper()
+	var ds []delivery
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if l == "" {
+			continue
+		}
+		var d delivery
+		require.NoError(t, json.Unmarshal([]byte(l), &d), "line %q", l)
+		ds = append(ds, d)
+	}
+	return ds
+}
+
+func TestListenPrintsSignedTalkJSAndRefusesBadSignature(t *testing.T) {
+	cmd := startCmd(t, map[string]string{"TALKJS_SECRET_KEY": testSecret}, "listen", "-talkjs", "127.0.0.1:0")
+	url := await(t, cmd.stderr, `talkjs webhooks: (http://\S+)`)
+
+	body := []byte(`{"id":"evt_1","createdAt":1700000000000,"type":"message.sent","data":{"message":{"text":"hi"}}}`)
+	require.Equal(t, http.StatusOK, postTalkJS(t, url, testSecret, body))
+	got := lines(t, await(t, cmd.stdout, `(?s)(.*\n)`))
+	require.Len(t, got, 1)
+	assert.Equal(t, "talkjs", got[0].Provider)
+	assert.Equal(t, "evt_1", got[0].ID)
+	assert.Equal(t, "message.sent", got[0].Type)
+	assert.JSONEq(t, string(body), string(got[0].Event))
+	assert.WithinDuration(t, time.Now(), got[0].Received, time.Minute)
+
+	bad := []byte(`{"id":"evt_2","createdAt":1700000000000,"type":"message.sent","data":{}}`)
+	assert.Equal(t, http.StatusUnauthorized, postTalkJS(t, url, "sk_wrong", bad))
+	await(t, cmd.stderr, `talkjs delivery refused: 401`)
+	assert.Equal(t, exitOK, cmd.wait(t))
+	assert.Len(t, lines(t, cmd.stdout.String()), 1, "a refused delivery is not printed")
+	assertNoSecret(t, cmd.stdout.String(), cmd.stderr.String())
+}
+
+func TestListenPrintsSelartiDelivery(t *testing.T) {
+	cmd := startCmd(t, nil, "listen", "-selarti", "127.0.0.1:0")
+	url := await(t, cmd.stderr, `selarti webhooks: (http://\S+)`)
+	srv := convotest.NewServer()
+	defer srv.Close()
+	ev := convo.SelartiEvent{Type: convo.SelartiAllMessages, MessageID: "m-1", MessageType: convo.AuthorBot,
+		MessageText: "Your order ships today", ExternalChatID: "chat-9", TaskID: "t-1"}
+	resp, err := srv.DeliverSelarti(context.Background(), url+"hooks/selarti", ev)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+
+	got := lines(t, await(t, cmd.stdout, `(?s)(.*\n)`))
+	require.Len(t, got, 1)
+	assert.Equal(t, delivery{Provider: "selarti", ID: "m-1", Type: "all_messages", Author: "bot",
+		Received: got[0].Received, Event: got[0].Event}, got[0])
+	parsed, err := convo.ParseSelartiEvent(got[0].Event)
+	require.NoError(t, err)
+	assert.Equal(t, "Your order ships today", parsed.MessageText)
+	assert.Equal(t, exitOK, cmd.wait(t))
+}
+
+func TestListenForwardsBodyWithSignature(t *testing.T) {
+	type hit struct {
+		header http.Header
+		body   []byte
+	}
+	hits := make(chan hit, 4)
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		hits <- hit{r.Header.Clone(), b}
+	}))
+	defer target.Close()
+	cmd := startCmd(t, map[string]string{"TALKJS_SECRET_KEY": testSecret},
+		"listen", "-talkjs", "127.0.0.1:0", "-forward", target.URL+"/dev/hooks")
+	url := await(t, cmd.stderr, `talkjs webhooks: (http://\S+)`)
+
+	body := []byte(`{"id":"evt_f","createdAt":1700000000000,"type":"user.created","data":{}}`)
+	require.Equal(t, http.StatusOK, postTalkJS(t, url, testSecret, body))
+	select {
+	case h := <-hits:
+		assert.Equal(t, body, h.body, "the raw body, byte for byte")
+		assert.NoError(t, convo.VerifyTalkJSSignature(testSecret, h.header.Get("X-TalkJS-Timestamp"), h.body, h.header.Get("X-TalkJS-Signature")))
+		assert.Equal(t, "talkjs", h.header.Get("X-Convo-Provider"))
+	case <-time.After(10 * time.Second):
+		t.Fatal("nothing forwarded")
+	}
+	assert.Equal(t, exitOK, cmd.wait(t))
+}
+
+func TestListenUsage(t *testing.T) {
+	r := runCmd(t, nil, "listen", "-talkjs", "127.0.0.1:0")
+	assert.Equal(t, exitUsage, r.code)
+	assert.Contains(t, r.stderr, "TALKJS_SECRET_KEY")
+	r = runCmd(t, nil, "listen", "-selarti", "127.0.0.1:0", "-forward", "not a url")
+	assert.Equal(t, exitUsage, r.code)
+	assert.Contains(t, r.stderr, "-forward")
+}
+
+// TestListenFailedForwardAnswers500: the provider is told to deliver again.
+func TestListenFailedForwardAnswers500(t *testing.T) {
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer target.Close()
+	cmd := startCmd(t, map[string]string{"TALKJS_SECRET_KEY": testSecret},
+		"listen", "-talkjs", "127.0.0.1:0", "-forward", target.URL)
+	url := await(t, cmd.stderr, `talkjs webhooks: (http://\S+)`)
+	body := []byte(`{"id":"evt_x","createdAt":1700000000000,"type":"user.created","data":{}}`)
+	assert.Equal(t, http.StatusInternalServerError, postTalkJS(t, url, testSecret, body))
+	await(t, cmd.stderr, `forward of talkjs delivery "evt_x" failed: .*503`)
+	assert.Equal(t, exitOK, cmd.wait(t))
+	assertNoSecret(t, cmd.stdout.String(), cmd.stderr.String())
+}

@@ -1,0 +1,40 @@
+package convo_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"github.com/jarcoal/httpmock"
+
+	"github.com/convokit/convo"
+)
+
+// The SDK never uses http.DefaultTransport, so httpmock.Activate() does not
+// intercept its calls: give the client an http.Client whose transport is a
+// mock. A per-test httpmock.NewMockTransport (shown here) keeps tests
+// independent; httpmock.ActivateNonDefault(hc) with WithHTTPClient(hc)
+// works too, on httpmock's global mock.
+//
+// Each method's documentation names the success answer it expects;
+// SendMessages expects a list of objects with the new ids, one per message.
+func Example_httpmock() {
+	mt := httpmock.NewMockTransport()
+	mt.RegisterResponder(http.MethodPost, "https://api.talkjs.com/v1/app-id/conversations/order_391/messages",
+		httpmock.NewStringResponder(http.StatusOK, `[{"id":"msg_1"}]`))
+
+	c, err := convo.NewClient(
+		convo.WithTalkJS("app-id", "sk_test_secret"),
+		convo.WithHTTPClient(&http.Client{Transport: mt}),
+	)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	ids, err := c.Conversations.SendMessages(context.Background(), "order_391", convo.UserMessage("8029", "Hello Alice!"))
+	fmt.Println(ids, err)
+	fmt.Println("requests:", mt.GetTotalCallCount())
+	// Output:
+	// [msg_1] <nil>
+	// requests: 1
+}
