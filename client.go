@@ -79,8 +79,8 @@ type endpoint struct {
 	auth     []string            // the Authorization header, nil for none; shared, never modified
 	header   map[string][]string // more headers of every call (canonical keys); shared, never modified
 	err      error               // ErrNotConfigured: the provider was left out, nothing is sent
-	// cred, when not nil, is the auth step: it gives the Authorization
-	// header of each call at run time, in place of auth.
+	// cred, when not nil, gives the Authorization header of each attempt
+	// at run time, in place of auth (see auth.go).
 	cred credential
 	// read reads a final answer: plainAnswer, or the provider's own
 	// envelope (bubbleAnswer for Selarti).
@@ -101,22 +101,6 @@ func newEndpoint(p Provider, base, prefix, auth string) *endpoint {
 		ep.auth = []string{auth}
 	}
 	return ep
-}
-
-// credential is the auth step of an endpoint whose token is obtained at
-// run time (Selarti's API key exchanged for a bearer token). The pipeline
-// asks it for each call's Authorization header; when the server refuses
-// the header, it says so and sends the call once more, since a refused
-// token means nothing was applied.
-type credential interface {
-	// header gives the Authorization header, obtaining a token first when
-	// none is held; concurrent callers share one exchange.
-	header(ctx context.Context) ([]string, error)
-	// refused drops h, so that the next header call obtains a new token
-	// (unless another call already replaced h).
-	refused(h []string)
-	// redact hides the tokens it obtained in b.
-	redact(b []byte) []byte
 }
 
 // verdict is what the pipeline reads of a final answer.
@@ -178,6 +162,9 @@ func NewClient(opts ...Option) (*Client, error) {
 	if s.talqui == nil && s.talkjs == nil && (s.selarti == nil || s.selarti.apiKey == "") {
 		ps.add("opts", "configure at least one provider: WithTalqui, WithTalkJS or WithSelarti")
 	}
+	if s.tokenAuth && s.talkjs == nil {
+		ps.add("tokenAuth", "WithTalkJSTokenAuth needs WithTalkJS")
+	}
 	if err := ps.err(); err != nil {
 		return nil, err
 	}
@@ -197,6 +184,9 @@ func NewClient(opts ...Option) (*Client, error) {
 	c.talkjs = &endpoint{provider: ProviderTalkJS, err: notConfigured(ProviderTalkJS, "WithTalkJS")}
 	if tj := s.talkjs; tj != nil {
 		c.talkjs = newEndpoint(ProviderTalkJS, s.talkjsURL, "/v1/"+url.PathEscape(tj.appID), "Bearer "+tj.secret)
+		if s.tokenAuth {
+			c.talkjs.auth, c.talkjs.cred = nil, newAppTokens(tj.appID, tj.secret)
+		}
 		if s.talkjsVer != "" {
 			c.talkjs.header = map[string][]string{"Talkjs-Rest-Version": {s.talkjsVer}}
 		}
@@ -242,6 +232,7 @@ func (c *Client) newRetryClient(hc *http.Client) *retryablehttp.Client {
 		ErrorHandler: passthrough,
 		// Logger stays a true nil: the pipeline logs for itself.
 		RequestLogHook: countAttempt,
+		PrepareRetry:   prepareRetry,
 	}
 }
 
@@ -292,9 +283,10 @@ type request struct {
 	query  any // a struct encoded with go-querystring, or nil
 	body   any // encoded with encoding/json; nil sends no body
 	out    any // the success body is decoded into it (see bodyDecoder); nil discards it
-	// idempotent marks a POST that is safe to repeat because every message
-	// it carries has an idempotencyKey. Other calls are repeatable by
-	// their method alone.
+	// idempotent marks a POST that is safe to repeat: a message send
+	// whose every message has an idempotencyKey, or a query that changes
+	// nothing (presence). Other calls are repeatable by their method
+	// alone.
 	idempotent bool
 }
 
@@ -320,6 +312,7 @@ type bodyEncoder interface {
 
 // callState travels in the request context to the retry hooks.
 type callState struct {
+	api           *endpoint
 	repeatable    bool
 	attempts      int
 	retryAfter    time.Duration // of the last response
@@ -369,7 +362,7 @@ func (c *Client) do(ctx context.Context, r *request) error {
 		return r.api.err
 	}
 	refused, err := c.send(ctx, r)
-	if refused && r.api.cred != nil {
+	if refused {
 		_, err = c.send(ctx, r)
 	}
 	return err
@@ -379,6 +372,7 @@ func (c *Client) do(ctx context.Context, r *request) error {
 // the server refused the credential's header.
 func (c *Client) send(ctx context.Context, r *request) (refused bool, err error) {
 	st := &callState{
+		api:        r.api,
 		repeatable: r.repeatable(),
 		logger:     c.logger,
 		provider:   r.api.provider,
@@ -390,18 +384,18 @@ func (c *Client) send(ctx context.Context, r *request) (refused bool, err error)
 	if err != nil {
 		return false, err
 	}
-	if cr := r.api.cred; cr != nil {
-		h, err := cr.header(ctx)
-		if err != nil {
-			return false, err
-		}
-		req.Header["Authorization"] = h
-		defer func() {
-			if refused {
-				cr.refused(h)
-			}
-		}()
+	h, err := r.api.authorization(ctx)
+	if err != nil {
+		return false, err
 	}
+	if h != nil {
+		req.Header["Authorization"] = h
+	}
+	defer func() {
+		// A refused header is worth one repeat only when the credential
+		// can give another.
+		refused = refused && r.api.cred != nil && r.api.cred.refused(h)
+	}()
 	req.SetResponseHandler(func(resp *http.Response) error { return readBody(st, resp) })
 
 	resp, err := c.rc.Do(req)
@@ -467,9 +461,6 @@ func (c *Client) newRequest(ctx context.Context, r *request, st *callState) (*re
 	// call in bench/ (InMemory Upsert 31 instead of 36, SendMessage 44
 	// instead of 49).
 	h := req.Header
-	if ep.auth != nil {
-		h["Authorization"] = ep.auth
-	}
 	h["Accept"] = headerJSON
 	h["User-Agent"] = c.userAgent
 	if body != nil {
@@ -547,7 +538,8 @@ func (c *Client) finish(r *request, st *callState, resp *http.Response) (refused
 		e.Message = st.bodyErr.Error()
 	} else {
 		e.Body = c.redact(r.api, st.body)
-		e.Message = string(c.redact(r.api, []byte(v.message)))
+		e.Problems = reasonsFromBody(e.Body)
+		e.Message = string(c.redact(r.api, []byte(withReasons(v.message, e.Problems))))
 	}
 	return v.refused, e
 }

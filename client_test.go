@@ -522,3 +522,32 @@ func TestExpandPathPlaceholderMismatch(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "/a/%C3%A9%2F1", p)
 }
+
+func TestAPIErrorReasons(t *testing.T) {
+	env := NewTestEnv(t)
+	env.mt.RegisterResponder(http.MethodGet, talkjsUserURL, httpmock.NewStringResponder(400,
+		`{"reasons": {"subject": "must be a string", "participants": ["must be an array of user ids", "must not be empty"], "custom": {"k": 1}}}`))
+	err := safeCall(context.Background(), env.c)
+	var ae *APIError
+	require.ErrorAs(t, err, &ae)
+	assert.Equal(t, []Problem{
+		{Field: "custom", Reason: `{"k": 1}`},
+		{Field: "participants", Reason: "must be an array of user ids"},
+		{Field: "participants", Reason: "must not be empty"},
+		{Field: "subject", Reason: "must be a string"},
+	}, ae.Problems, "sorted by field; a list or a single reason per field")
+	assert.Equal(t, `custom: {"k": 1}; participants: must be an array of user ids; participants: must not be empty; subject: must be a string`, ae.Message)
+	assert.Equal(t, `convo: talkjs GET /v1/app1/users/u1: 400 Bad Request: `+ae.Message, err.Error())
+	assert.ErrorIs(t, err, ErrInvalidRequest)
+
+	for body, want := range map[string]string{
+		`{"message":"Invalid request","reasons":{"name":["is required"]}}`: "Invalid request: name: is required",
+		`{"reasons":{}}`:             "",
+		`{"reasons":"bad"}`:          "",
+		`{"reasons":{"a":[null]}}`:   "a: null",
+		`{"reasons":{"a":["x", 2]}}`: "a: x; a: 2",
+	} {
+		ps := reasonsFromBody([]byte(body))
+		assert.Equal(t, want, withReasons(messageFromBody([]byte(body)), ps), body)
+	}
+}

@@ -520,3 +520,60 @@ func TestSendMessagesRefusesInvalidUTF8(t *testing.T) {
 	assert.Equal(t, []convo.Problem{{Field: "msgs[0].Text", Reason: "must be valid UTF-8"}}, ve.Problems)
 	assert.Equal(t, 0, mt.GetTotalCallCount())
 }
+
+func TestTriggerNotifications(t *testing.T) {
+	c, _, rc := convo.NewTestEnv(t, convo.WithTestApp).Answer(ok200)
+	ctx := context.Background()
+	require.NoError(t, c.Conversations.TriggerNotifications(ctx, "order_391_fc", convo.NotificationTrigger{
+		Channels:    []convo.NotificationChannel{convo.ChannelEmail, convo.ChannelSMS},
+		Recipients:  []string{"user-1", "user-2"},
+		SMSSettings: &convo.SMSSettings{SMSTemplate: `({{app.name}}) {{sender.name}}: "{{messages}}"`},
+		EmailSettings: &convo.EmailSettings{
+			Subject: "{{sender.name}} wants to chat", Header: "Hi {{recipient.name}},", Footer: "The team",
+			InboxURL: "https://yoursite.com/inbox", Extra: map[string]any{"subject": "ignored", "sendAs": "html"},
+		},
+	}))
+	require.NoError(t, c.Conversations.TriggerNotifications(ctx, "order_391_fc", convo.NotificationTrigger{
+		Channels: []convo.NotificationChannel{convo.ChannelEmail},
+	}))
+	calls := rc.Calls()
+	require.Len(t, calls, 2)
+	assert.Equal(t, http.MethodPost, calls[0].Method)
+	assert.Equal(t, "/v1/app/conversations/order_391_fc/notifications", calls[0].Path)
+	assertHeaders(t, calls[0], true)
+	assert.JSONEq(t, `{
+	  "channels": ["email", "sms"], "recipients": ["user-1", "user-2"],
+	  "smsSettings": {"smsTemplate": "({{app.name}}) {{sender.name}}: \"{{messages}}\""},
+	  "emailSettings": {"subject": "{{sender.name}} wants to chat", "header": "Hi {{recipient.name}},",
+	    "footer": "The team", "inboxUrl": "https://yoursite.com/inbox", "sendAs": "html"}
+	}`, string(calls[0].Body))
+	assert.Equal(t, `{"channels":["email"]}`, string(calls[1].Body), "no recipients key: everyone with unanswered messages")
+
+	err := c.Conversations.TriggerNotifications(ctx, "c1", convo.NotificationTrigger{})
+	assert.Equal(t, []convo.Problem{{Field: "n.Channels", Reason: "at least one channel is required"}}, requireValidation(t, err).Problems)
+	err = c.Conversations.TriggerNotifications(ctx, "c1", convo.NotificationTrigger{
+		Channels: []convo.NotificationChannel{"push", convo.ChannelSMS, convo.ChannelSMS}, Recipients: []string{""},
+	})
+	assert.Equal(t, []convo.Problem{
+		{Field: "n.Channels[0]", Reason: `must be "email" or "sms", not "push"`},
+		{Field: "n.Channels[2]", Reason: `"sms" is named twice`},
+		{Field: "n.Recipients[0]", Reason: "user id must not be empty"},
+	}, requireValidation(t, err).Problems)
+	assert.Len(t, rc.Calls(), 2, "nothing sent")
+}
+
+func TestTriggerNotificationsNeverRepeatedAfterItMayHaveReachedTalkJS(t *testing.T) {
+	trigger := convo.NotificationTrigger{Channels: []convo.NotificationChannel{convo.ChannelSMS}}
+	for name, fail := range map[string]httpmock.Responder{
+		"500":                 httpmock.NewStringResponder(500, `{}`),
+		"reset after sending": resetAfterSending,
+	} {
+		c, mt, _ := convo.NewTestEnv(t, convo.WithTestApp).Answer(fail.Then(ok200))
+		err := c.Conversations.TriggerNotifications(context.Background(), "c1", trigger)
+		require.ErrorIs(t, err, convo.ErrOutcomeUnknown, name)
+		assert.Equal(t, 1, mt.GetTotalCallCount(), name)
+	}
+	c, mt, _ := convo.NewTestEnv(t, convo.WithTestApp).Answer(httpmock.NewStringResponder(429, `{}`).Then(ok200))
+	require.NoError(t, c.Conversations.TriggerNotifications(context.Background(), "c1", trigger))
+	assert.Equal(t, 2, mt.GetTotalCallCount(), "a 429 was not acted on: tried again")
+}

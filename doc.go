@@ -43,10 +43,12 @@
 //
 // Every call goes through one pipeline that repeats a failed attempt only
 // when repeating cannot reach a person twice. A call is safe to repeat
-// when it is a GET, PUT, PATCH or DELETE, or a TalkJS message send whose
-// messages all carry idempotency keys (the SDK fills them in). A Talqui
-// session start never is: a second try could send the contact a second
-// WhatsApp message; nor is a Selarti send, which reaches an AI that
+// when it is a GET, PUT, PATCH or DELETE, a TalkJS message send whose
+// messages all carry idempotency keys (the SDK fills them in), or a TalkJS
+// presence query (it changes nothing). A Talqui session start never is: a
+// second try could send the contact a second WhatsApp message; nor are a
+// TalkJS import (TalkJS does not deduplicate imported messages), a
+// notification trigger, and a Selarti send, which reaches an AI that
 // answers a person. The rules, in the order retry.go applies them:
 //
 //  1. A success body over 16 MiB: never repeated.

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -69,11 +71,18 @@ const maxErrorBody = 64 << 10
 // holds a credential: the request's Authorization header is not kept, and
 // any configured secret found in the body is redacted.
 type APIError struct {
-	Provider   Provider      // the API that answered
-	Method     string        // HTTP method of the call
-	Path       string        // escaped request path, without the query
-	StatusCode int           // HTTP status of the last attempt
-	Message    string        // the server's message, read from a JSON body's "message", "error" or "errorCode"
+	Provider   Provider // the API that answered
+	Method     string   // HTTP method of the call
+	Path       string   // escaped request path, without the query
+	StatusCode int      // HTTP status of the last attempt
+	// Message is the server's message, read from a JSON body's "message",
+	// "error" or "errorCode", followed by every field and reason of
+	// Problems ("participants: must be an array of user ids").
+	Message string
+	// Problems are the fields the server refused and why, read from a
+	// TalkJS body {"reasons": {"<field>": ["<reason>", …] | "<reason>"}},
+	// sorted by field; each Field is the server's JSON name.
+	Problems   []Problem
 	Body       []byte        // the response body, at most 64 KiB
 	RequestID  string        // the first of the X-Request-Id, Request-Id and X-Correlation-Id response headers, at most 200 bytes
 	RetryAfter time.Duration // the server's Retry-After, if any
@@ -162,6 +171,60 @@ func messageFromBody(body []byte) string {
 	return ""
 }
 
+// maxReasons is the most problems an *APIError reads from a body.
+const maxReasons = 50
+
+// reasonsFromBody reads TalkJS's {"reasons": {field: [reason, …] | reason}}
+// as problems, sorted by field, reasons in the order sent. A reason that
+// is not a string is kept as its JSON text.
+func reasonsFromBody(body []byte) []Problem {
+	if len(body) == 0 || body[0] != '{' {
+		return nil
+	}
+	var v struct {
+		Reasons map[string]json.RawMessage `json:"reasons"`
+	}
+	if json.Unmarshal(body, &v) != nil {
+		return nil
+	}
+	var ps []Problem
+	for _, field := range slices.Sorted(maps.Keys(v.Reasons)) {
+		raw := v.Reasons[field]
+		var list []json.RawMessage
+		if json.Unmarshal(raw, &list) != nil {
+			list = []json.RawMessage{raw}
+		}
+		for _, r := range list {
+			if len(ps) == maxReasons {
+				return ps
+			}
+			reason := jsonText(r)
+			if reason == "" {
+				reason = truncate(string(r), 500)
+			}
+			ps = append(ps, Problem{Field: truncate(field, 200), Reason: reason})
+		}
+	}
+	return ps
+}
+
+// withReasons is the Message of an *APIError for an error body: the
+// server's message, then every problem of reasons.
+func withReasons(msg string, reasons []Problem) string {
+	var b strings.Builder
+	b.WriteString(msg)
+	for i, p := range reasons {
+		switch {
+		case i > 0:
+			b.WriteString("; ")
+		case b.Len() > 0:
+			b.WriteString(": ")
+		}
+		b.WriteString(p.String())
+	}
+	return b.String()
+}
+
 // jsonText renders a JSON string or number as text, or an object's
 // "message" field; anything else gives "".
 func jsonText(raw json.RawMessage) string {
@@ -196,9 +259,13 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// Problem is one reason a request was refused before it was sent.
+// Problem is one reason a request was refused: by the SDK before it was
+// sent (in a *ValidationError), or by the server (in an *APIError).
 type Problem struct {
-	Field  string // the field at fault, named as in Go: "Phone", "msgs[3].Sender", `Extra["channel"]`
+	// Field is the field at fault: in a *ValidationError named as in Go
+	// ("Phone", "msgs[3].Sender", `Extra["channel"]`), in an *APIError
+	// as the server named it.
+	Field  string
 	Reason string // the rule it breaks
 }
 

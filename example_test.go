@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
+	"time"
 
 	"github.com/convokit/convo"
 	"github.com/convokit/convo/convotest"
@@ -289,4 +291,81 @@ func ExampleSelartiService_Send() {
 	// sent; the workflow answered {}
 	// bot answer for tg-123456789: AI: you said Where is my order?
 	// convo: validation failed: TaskID: required; Text: required
+}
+
+func ExampleConversationsService_EditMessage() {
+	srv := convotest.NewServer()
+	defer srv.Close()
+	c, _ := srv.Client()
+	ctx := context.Background()
+	_ = c.Users.Upsert(ctx, "support-bot", convo.UserUpdate{Name: "Support"})
+	_ = c.Conversations.Upsert(ctx, "order_391_fc", convo.ConversationUpdate{Participants: []string{"support-bot"}})
+
+	// An AI "typing…" placeholder, replaced by the answer once it is ready.
+	typing := convo.UserMessage("support-bot", "_Let me think..._")
+	typing.Custom = map[string]string{"isTyping": "true"}
+	ids, _ := c.Conversations.SendMessages(ctx, "order_391_fc", typing)
+	err := c.Conversations.EditMessage(ctx, "order_391_fc", ids[0], convo.MessageEdit{
+		Text:   "Your order ships today.",
+		Custom: map[string]string{"isTyping": "false"},
+	})
+	fmt.Println("edit:", err)
+	m, _ := c.Conversations.Message(ctx, "order_391_fc", ids[0])
+	fmt.Println(m.Text, m.Custom["isTyping"], m.EditedAt.IsZero())
+
+	// An edit must change something: refused, nothing sent.
+	err = c.Conversations.EditMessage(ctx, "order_391_fc", ids[0], convo.MessageEdit{})
+	fmt.Println(err)
+	// Output:
+	// edit: <nil>
+	// Your order ships today. false false
+	// convo: validation failed: e: nothing to edit: set Text or Custom, or name custom in Clear
+}
+
+func ExampleConversationsService_ImportMessages() {
+	srv := convotest.NewServer()
+	defer srv.Close()
+	c, _ := srv.Client()
+	ctx := context.Background()
+	_ = c.Users.Upsert(ctx, "12081", convo.UserUpdate{Name: "Alice"})
+	_ = c.Users.Upsert(ctx, "8029", convo.UserUpdate{Name: "Bob"})
+	_ = c.Conversations.Upsert(ctx, "order_391_fc", convo.ConversationUpdate{Participants: []string{"12081", "8029"}})
+
+	// History from another chat system, with its original times.
+	t0 := time.Date(2021, 3, 1, 9, 0, 0, 0, time.UTC)
+	history := []convo.ImportMessage{
+		{Sender: "12081", Text: "Where is my order?", Timestamp: t0, ReadBy: []string{"8029"}},
+		{Sender: "8029", Text: "It left the warehouse this morning.", Timestamp: t0.Add(5 * time.Minute)},
+	}
+	err := c.Conversations.ImportMessages(ctx, "order_391_fc", history...)
+	fmt.Println("import:", err)
+	for _, m := range srv.Messages("order_391_fc") {
+		fmt.Println(m.Origin, time.UnixMilli(m.CreatedAt).UTC().Format(time.Kitchen), *m.SenderID, m.Text)
+	}
+
+	// A failed request is never repeated (TalkJS would store its messages
+	// twice); the error says which messages went in.
+	srv.Inject(convotest.Fault{Method: "POST", Path: "/v1/*", Status: 503, AfterApply: true})
+	err = c.Conversations.ImportMessages(ctx, "order_391_fc", history...)
+	var ie *convo.ImportError
+	fmt.Println(errors.As(err, &ie), ie.Imported, ie.Failed, errors.Is(err, convo.ErrOutcomeUnknown))
+	// Output:
+	// import: <nil>
+	// import 9:00AM 12081 Where is my order?
+	// import 9:05AM 8029 It left the warehouse this morning.
+	// true 0 2 true
+}
+
+func ExampleWithTalkJSTokenAuth() {
+	srv := convotest.NewServer()
+	defer srv.Close()
+	c, _ := srv.Client(convo.WithTalkJSTokenAuth())
+
+	err := c.Users.Upsert(context.Background(), "12081", convo.UserUpdate{Name: "Alice"})
+	fmt.Println("upsert:", err)
+	auth := srv.Requests()[0].Header.Get("Authorization")
+	fmt.Println(strings.HasPrefix(auth, "Bearer ey"), strings.Contains(auth, srv.SecretKey()))
+	// Output:
+	// upsert: <nil>
+	// true false
 }

@@ -50,6 +50,24 @@ type faultEndpoint struct {
 	// delivered counts what reached a person on the fake; nil for calls
 	// that send nothing to a person.
 	delivered func(srv *convotest.Server) int
+	// discards: a POST whose success body is not read.
+	discards bool
+	// onMessage, when set, is the call instead of call, given the id of
+	// the message oneMessage sent (read from the fake's state, so that no
+	// request of the cell's client goes to finding it).
+	onMessage func(ctx context.Context, c *convo.Client, msgID string) error
+}
+
+// run makes the endpoint's call.
+func (ep faultEndpoint) run(ctx context.Context, c *convo.Client, srv *convotest.Server) error {
+	if ep.onMessage == nil {
+		return ep.call(ctx, c)
+	}
+	msgID := "msg_missing"
+	if msgs := srv.Messages("conv1"); len(msgs) > 0 {
+		msgID = msgs[0].ID
+	}
+	return ep.onMessage(ctx, c, msgID)
 }
 
 // outcome is what a fault must lead to on one endpoint.
@@ -206,9 +224,10 @@ var faultCases = []faultCase{
 }
 
 // decodes reports whether the endpoint reads the success body (a PUT or
-// DELETE answers {} and its body is discarded).
+// DELETE answers {} and its body is discarded, like the POSTs marked
+// discards).
 func (ep faultEndpoint) decodes() bool {
-	return ep.method == http.MethodGet || ep.method == http.MethodPost
+	return (ep.method == http.MethodGet || ep.method == http.MethodPost) && !ep.discards
 }
 
 func faultClient(t *testing.T, srv *convotest.Server, tr http.RoundTripper) *convo.Client {
@@ -267,7 +286,7 @@ func runFaultCells(t *testing.T) int {
 				srv.Inject(fc.faults(ep)...)
 				want := fc.expect(ep)
 
-				err := ep.call(context.Background(), c)
+				err := ep.run(context.Background(), c, srv)
 
 				if want.err == nil {
 					require.NoError(t, err)
@@ -311,7 +330,7 @@ func runFaultCells(t *testing.T) int {
 				return nil, &net.OpError{Op: "dial", Net: network, Err: errors.New("connection refused")}
 			}}
 			c = faultClient(t, srv, refuse)
-			err := ep.call(context.Background(), c)
+			err := ep.run(context.Background(), c, srv)
 			require.Error(t, err)
 			assert.False(t, errors.Is(err, convo.ErrOutcomeUnknown), "nothing was sent: %v", err)
 			assert.EqualValues(t, 1+faultRetry.MaxRetries, dials.Load(), "tries")
@@ -490,5 +509,60 @@ func faultEndpoints() []faultEndpoint {
 				return drain(c.Conversations.Messages(ctx, "conv1", nil))
 			},
 		},
+		{
+			name: "Conversations.Message", method: http.MethodGet, path: app + "/conversations/conv1/messages/*", safe: true, setup: oneMessage,
+			onMessage: func(ctx context.Context, c *convo.Client, msgID string) error {
+				m, err := c.Conversations.Message(ctx, "conv1", msgID)
+				if err == nil && m.Text != "Order #391 created" {
+					return fmt.Errorf("got message %+v", m)
+				}
+				return err
+			},
+		},
+		{
+			name: "Conversations.EditMessage", method: http.MethodPut, path: app + "/conversations/conv1/messages/*", safe: true, setup: oneMessage,
+			onMessage: func(ctx context.Context, c *convo.Client, msgID string) error {
+				return c.Conversations.EditMessage(ctx, "conv1", msgID, convo.MessageEdit{Text: "Order #391 shipped"})
+			},
+		},
+		{
+			name: "Conversations.DeleteMessage", method: http.MethodDelete, path: app + "/conversations/conv1/messages/*", safe: true, setup: oneMessage,
+			onMessage: func(ctx context.Context, c *convo.Client, msgID string) error {
+				return c.Conversations.DeleteMessage(ctx, "conv1", msgID)
+			},
+		},
+		{
+			name: "Conversations.ImportMessages", method: http.MethodPost, path: app + "/import/conversations/conv1/messages", setup: talkjsSetup, discards: true,
+			call: func(ctx context.Context, c *convo.Client) error {
+				return c.Conversations.ImportMessages(ctx, "conv1", convo.ImportMessage{
+					Sender: "alice", Text: "Is my order on its way?", Timestamp: time.Date(2021, 1, 1, 9, 0, 0, 0, time.UTC),
+				})
+			},
+			delivered: func(srv *convotest.Server) int { return srv.Stats().TalkJSImported },
+		},
+		{
+			name: "Conversations.TriggerNotifications", method: http.MethodPost, path: app + "/conversations/conv1/notifications", setup: talkjsSetup, discards: true,
+			call: func(ctx context.Context, c *convo.Client) error {
+				return c.Conversations.TriggerNotifications(ctx, "conv1", convo.NotificationTrigger{
+					Channels: []convo.NotificationChannel{convo.ChannelEmail}, Recipients: []string{"bob"},
+				})
+			},
+			delivered: func(srv *convotest.Server) int { return srv.Stats().TalkJSNotifications },
+		},
+		{
+			name: "Users.Presence", method: http.MethodPost, path: app + "/presences", safe: true, setup: talkjsSetup,
+			call: func(ctx context.Context, c *convo.Client) error {
+				_, err := c.Users.Presence(ctx, convo.PresenceQuery{UserIDs: []string{"alice"}})
+				return err
+			},
+		},
 	}
+}
+
+// oneMessage is talkjsSetup plus one system message in conv1.
+func oneMessage(t *testing.T, c *convo.Client) {
+	t.Helper()
+	talkjsSetup(t, c)
+	_, err := c.Conversations.SendMessages(context.Background(), "conv1", convo.SystemMessage("Order #391 created"))
+	require.NoError(t, err)
 }

@@ -53,6 +53,7 @@ type settings struct {
 	talkjsURL  string
 	selartiURL string
 	talkjsVer  string
+	tokenAuth  bool // WithTalkJSTokenAuth
 	httpClient *http.Client
 	retry      RetryPolicy
 	logger     *slog.Logger
@@ -140,6 +141,20 @@ func WithSelarti(apiKey string) Option {
 			return &ValidationError{Problems: []Problem{{Field: "apiKey", Reason: "must not be empty"}}}
 		}
 		s.selartiSettings().apiKey = apiKey
+		return nil
+	}
+}
+
+// WithTalkJSTokenAuth makes every TalkJS call carry a short-lived
+// app-scoped token, as TalkJS recommends, instead of the secret key
+// itself, which then never goes on the wire: a JWT signed HS256 with the
+// secret key, with the claims tokenType "app", iss the app id, iat, and an
+// exp 30 seconds ahead. One token serves every call until 5 seconds before
+// it expires; the next call (or retry) mints a new one. It needs
+// WithTalkJS.
+func WithTalkJSTokenAuth() Option {
+	return func(s *settings) error {
+		s.tokenAuth = true
 		return nil
 	}
 }

@@ -43,7 +43,15 @@ type ListOptions struct {
 	Limit int `url:"limit,omitempty"`
 	// StartingAfter starts the list after the item with this id.
 	StartingAfter string `url:"startingAfter,omitempty"`
+	// IsOnline, when set, keeps only the users online (true) or offline
+	// (false), sent as isOnline on every page. Only Users.List takes it;
+	// Conversations.Messages refuses it. convo.Bool makes the pointer.
+	IsOnline *bool `url:"isOnline,omitempty"`
 }
+
+// Bool returns a pointer to v, for the optional filters (ListOptions,
+// PresenceQuery).
+func Bool(v bool) *bool { return &v }
 
 // ConversationListOptions controls Conversations.List and
 // Users.Conversations. Zero fields are left out of the query. It ends the

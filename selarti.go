@@ -399,13 +399,15 @@ func (t *selartiToken) exchange(ctx context.Context) ([]string, error) {
 	return []string{"Bearer " + out.token}, nil
 }
 
-// refused drops h unless a newer token replaced it already.
-func (t *selartiToken) refused(h []string) {
+// refused drops h unless a newer token replaced it already: the next
+// header exchanges the key anew, so the call is worth one repeat.
+func (t *selartiToken) refused(h []string) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.h != nil && t.h[0] == h[0] {
 		t.h = nil
 	}
+	return true
 }
 
 // redact hides the latest tokens in b.

@@ -2,6 +2,7 @@ package convo
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"iter"
 	"maps"
@@ -41,6 +42,9 @@ type UserUpdate struct {
 	Role string
 	// Locale is an IETF language tag such as "en-US".
 	Locale string
+	// AvailabilityText is shown under the user's name in the chat UI
+	// (json "availabilityText"), such as "Back on Monday".
+	AvailabilityText string
 	// Custom holds metadata; TalkJS takes string values only.
 	Custom map[string]string
 	// PushTokens registers and unregisters mobile push tokens, keyed
@@ -50,17 +54,18 @@ type UserUpdate struct {
 	PushTokens map[string]bool
 	// Clear names fields, by their JSON names, to erase: each is sent as
 	// null. The names that may be cleared are email, phone, photoUrl,
-	// welcomeMessage, role, locale, custom and pushTokens. An unknown name,
+	// welcomeMessage, role, locale, availabilityText, custom and
+	// pushTokens. An unknown name,
 	// "name", or a name whose field is also set is refused with a
 	// *ValidationError before anything is sent.
 	Clear []string
 }
 
 var userClear = clearSpec{
-	names: []string{"name", "email", "phone", "photoUrl", "welcomeMessage", "role", "locale", "custom", "pushTokens"},
+	names: []string{"name", "email", "phone", "photoUrl", "welcomeMessage", "role", "locale", "availabilityText", "custom", "pushTokens"},
 	clearable: map[string]bool{
 		"name": false, "email": true, "phone": true, "photoUrl": true, "welcomeMessage": true,
-		"role": true, "locale": true, "custom": true, "pushTokens": true,
+		"role": true, "locale": true, "availabilityText": true, "custom": true, "pushTokens": true,
 	},
 	why: map[string]string{"name": "a user always has a name"},
 }
@@ -81,6 +86,8 @@ func (u *UserUpdate) isSet(name string) bool {
 		return u.Role != ""
 	case "locale":
 		return u.Locale != ""
+	case "availabilityText":
+		return u.AvailabilityText != ""
 	case "custom":
 		return len(u.Custom) > 0
 	case "pushTokens":
@@ -116,7 +123,7 @@ func (u UserUpdate) encodeBody() ([]byte, error) {
 }
 
 func (u *UserUpdate) sizeHint() int {
-	n := 2 + sizeHint(u.Name, u.PhotoURL, u.WelcomeMessage, u.Role, u.Locale)
+	n := 2 + sizeHint(u.Name, u.PhotoURL, u.WelcomeMessage, u.Role, u.Locale, u.AvailabilityText)
 	n += sliceHint(u.Email) + sliceHint(u.Phone) + sliceHint(u.Clear) + 16
 	for k, v := range u.Custom {
 		n += len(k) + len(v) + 6
@@ -134,6 +141,7 @@ func (u *UserUpdate) appendJSON(b []byte) []byte {
 	w.str("welcomeMessage", u.WelcomeMessage)
 	w.str("role", u.Role)
 	w.str("locale", u.Locale)
+	w.str("availabilityText", u.AvailabilityText)
 	w.strMap("custom", u.Custom)
 	w.trueOrNullMap("pushTokens", u.PushTokens)
 	w.nulls(u.Clear)
@@ -356,6 +364,110 @@ func (s *UsersService) List(ctx context.Context, opts *ListOptions) iter.Seq2[*U
 func (s *UsersService) Conversations(ctx context.Context, userID string, opts *ConversationListOptions) iter.Seq2[*Conversation, error] {
 	return paginate(ctx, s.c, "/users/{userID}/conversations", []string{userID},
 		conversationListQuery(opts), conversationID)
+}
+
+// PresenceQuery filters Users.Presence. A zero field is left out of the
+// body and does not filter.
+type PresenceQuery struct {
+	// UserIDs keeps only these users.
+	UserIDs []string
+	// IncludeBackgroundSessions counts sessions that show no chat UI (a
+	// mobile app in the background) as online too.
+	IncludeBackgroundSessions bool
+	// HasFocus, when set, keeps the users whose chat UI has (or has not)
+	// the focus.
+	HasFocus *bool
+	// IsTyping, when set, keeps the users who are (or are not) typing.
+	IsTyping *bool
+	// SelectedConversationID keeps the users who have this conversation
+	// open.
+	SelectedConversationID string
+	// NoConversationSelected keeps the users online with no conversation
+	// open (sent as "selectedConversationId": null). It cannot be
+	// combined with SelectedConversationID.
+	NoConversationSelected bool
+}
+
+// MarshalJSON writes the filters that are set.
+func (q PresenceQuery) MarshalJSON() ([]byte, error) {
+	out := map[string]any{}
+	if len(q.UserIDs) > 0 {
+		out["userIds"] = q.UserIDs
+	}
+	if q.IncludeBackgroundSessions {
+		out["includeBackgroundSessions"] = true
+	}
+	if q.HasFocus != nil {
+		out["hasFocus"] = *q.HasFocus
+	}
+	if q.IsTyping != nil {
+		out["isTyping"] = *q.IsTyping
+	}
+	if q.SelectedConversationID != "" {
+		out["selectedConversationId"] = q.SelectedConversationID
+	} else if q.NoConversationSelected {
+		out["selectedConversationId"] = nil
+	}
+	return json.Marshal(out)
+}
+
+// Presence is what TalkJS knows of an online user's sessions.
+type Presence struct {
+	// Status is "online".
+	Status string `json:"status"`
+	// BackgroundSessions are the user's sessions without a chat UI shown.
+	// TalkJS does not document their shape (its example has none), so
+	// each is kept as received.
+	BackgroundSessions []json.RawMessage `json:"backgroundSessions"`
+	// Widgets are the chat UIs the user has open.
+	Widgets []PresenceWidget `json:"widgets"`
+}
+
+// PresenceWidget is one chat UI an online user has open.
+type PresenceWidget struct {
+	// SelectedConversationID is the conversation open in it; empty for
+	// none.
+	SelectedConversationID string            `json:"selectedConversationId"`
+	Custom                 map[string]string `json:"custom"`
+	HasFocus               bool              `json:"hasFocus"`
+	IsTyping               bool              `json:"isTyping"`
+	SessionID              string            `json:"sessionId"`
+}
+
+// Presence returns the online users that q keeps, keyed by user id (POST
+// /presences). It expects a 200 answer {"data": {userId: presence, …}}.
+// The query only reads, so it is retried like a GET.
+func (s *UsersService) Presence(ctx context.Context, q PresenceQuery) (map[string]Presence, error) {
+	var ps problems
+	if q.SelectedConversationID != "" && q.NoConversationSelected {
+		ps.add("q.NoConversationSelected", "cannot be combined with SelectedConversationID")
+	}
+	for i, id := range q.UserIDs {
+		if id == "" {
+			ps.add(fieldIndex("q.UserIDs", i), "user id must not be empty")
+		}
+	}
+	if err := ps.err(); err != nil {
+		return nil, err
+	}
+	var resp struct {
+		Data map[string]Presence `json:"data"`
+	}
+	err := s.c.do(ctx, &request{
+		api:        s.c.talkjs,
+		method:     http.MethodPost,
+		path:       "/presences",
+		body:       q,
+		out:        &resp,
+		idempotent: true, // a query: it changes nothing
+	})
+	if err != nil {
+		return nil, err
+	}
+	if resp.Data == nil {
+		resp.Data = map[string]Presence{}
+	}
+	return resp.Data, nil
 }
 
 func userID(u *User) string { return u.ID }

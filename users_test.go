@@ -400,3 +400,92 @@ func BenchmarkUpsertNaiveLoop(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/user")
 }
+
+func TestUsersUpsertAvailabilityText(t *testing.T) {
+	c, _, rc := convo.NewTestEnv(t, convo.WithTestApp).Answer(ok200)
+	ctx := context.Background()
+	require.NoError(t, c.Users.Upsert(ctx, "u1", convo.UserUpdate{AvailabilityText: "Back on Monday"}))
+	// TalkJS's anonymising example.
+	require.NoError(t, c.Users.Upsert(ctx, "u1", convo.UserUpdate{
+		Name: "[DELETED]", Clear: []string{"email", "phone", "photoUrl", "welcomeMessage", "availabilityText", "custom"},
+	}))
+	calls := rc.Calls()
+	assert.Equal(t, `{"availabilityText":"Back on Monday"}`, string(calls[0].Body))
+	assert.Equal(t, `{"name":"[DELETED]","email":null,"phone":null,"photoUrl":null,"welcomeMessage":null,"availabilityText":null,"custom":null}`, string(calls[1].Body))
+	err := c.Users.Upsert(ctx, "u1", convo.UserUpdate{AvailabilityText: "x", Clear: []string{"availabilityText"}})
+	assert.Equal(t, []string{"u.Clear"}, fields(requireValidation(t, err)))
+}
+
+func TestUsersListIsOnline(t *testing.T) {
+	env := convo.NewTestEnv(t, convo.WithTestApp)
+	c, mt, rc := env.Answer(httpmock.NewStringResponder(200, `{"data":[{"id":"a"},{"id":"b"}]}`).
+		Then(httpmock.NewStringResponder(200, `{"data":[{"id":"c"}]}`)))
+	var got []string
+	for u, err := range c.Users.List(context.Background(), &convo.ListOptions{Limit: 2, IsOnline: convo.Bool(true)}) {
+		require.NoError(t, err)
+		got = append(got, u.ID)
+	}
+	assert.Equal(t, []string{"a", "b", "c"}, got)
+	calls := rc.Calls()
+	require.Len(t, calls, 2)
+	assert.Equal(t, "isOnline=true&limit=2", calls[0].Query)
+	assert.Equal(t, "isOnline=true&limit=2&startingAfter=b", calls[1].Query, "the filter on every page")
+
+	mt.RegisterNoResponder(httpmock.NewStringResponder(200, `{"data":[]}`))
+	for _, err := range c.Users.List(context.Background(), &convo.ListOptions{IsOnline: convo.Bool(false)}) {
+		require.NoError(t, err)
+	}
+	assert.Equal(t, "isOnline=false&limit=100", rc.Calls()[2].Query)
+
+	for _, err := range c.Conversations.Messages(context.Background(), "c1", &convo.ListOptions{IsOnline: convo.Bool(true)}) {
+		assert.Equal(t, []convo.Problem{{Field: "opts.IsOnline", Reason: "only Users.List takes it"}}, requireValidation(t, err).Problems)
+	}
+	assert.Len(t, rc.Calls(), 3, "nothing sent")
+}
+
+// docPresence is the answer of the reference's presence example.
+const docPresence = `{"data": {"623b106653a97": {"status": "online", "backgroundSessions": [],
+  "widgets": [{"selectedConversationId": "987654", "custom": {}, "hasFocus": true, "isTyping": false,
+    "sessionId": "0123456789-0123456789-abcde-abcde"}]},
+  "bob": {"status": "online", "backgroundSessions": [{"platform": "ios"}], "widgets": [{"selectedConversationId": null}]}}}`
+
+func TestUsersPresence(t *testing.T) {
+	c, _, rc := convo.NewTestEnv(t, convo.WithTestApp).Answer(httpmock.NewStringResponder(200, docPresence))
+	ctx := context.Background()
+	ps, err := c.Users.Presence(ctx, convo.PresenceQuery{
+		UserIDs: []string{"623b106653a97", "bob"}, IncludeBackgroundSessions: true,
+		HasFocus: convo.Bool(false), IsTyping: convo.Bool(true), SelectedConversationID: "987654",
+	})
+	require.NoError(t, err)
+	assert.Equal(t, map[string]convo.Presence{
+		"623b106653a97": {Status: "online", BackgroundSessions: []json.RawMessage{}, Widgets: []convo.PresenceWidget{{
+			SelectedConversationID: "987654", Custom: map[string]string{}, HasFocus: true, SessionID: "0123456789-0123456789-abcde-abcde",
+		}}},
+		"bob": {Status: "online", BackgroundSessions: []json.RawMessage{json.RawMessage(`{"platform": "ios"}`)}, Widgets: []convo.PresenceWidget{{}}},
+	}, ps)
+	_, err = c.Users.Presence(ctx, convo.PresenceQuery{})
+	require.NoError(t, err)
+	_, err = c.Users.Presence(ctx, convo.PresenceQuery{NoConversationSelected: true})
+	require.NoError(t, err)
+
+	calls := rc.Calls()
+	require.Len(t, calls, 3)
+	assert.Equal(t, http.MethodPost, calls[0].Method)
+	assert.Equal(t, "/v1/app/presences", calls[0].Path)
+	assertHeaders(t, calls[0], true)
+	assert.Equal(t, `{"hasFocus":false,"includeBackgroundSessions":true,"isTyping":true,"selectedConversationId":"987654","userIds":["623b106653a97","bob"]}`, string(calls[0].Body))
+	assert.Equal(t, `{}`, string(calls[1].Body), "a filter left zero is left out")
+	assert.Equal(t, `{"selectedConversationId":null}`, string(calls[2].Body))
+
+	_, err = c.Users.Presence(ctx, convo.PresenceQuery{SelectedConversationID: "c1", NoConversationSelected: true, UserIDs: []string{""}})
+	assert.Equal(t, []string{"q.NoConversationSelected", "q.UserIDs[0]"}, fields(requireValidation(t, err)))
+	assert.Len(t, rc.Calls(), 3, "nothing sent")
+}
+
+func TestUsersPresenceRetried(t *testing.T) {
+	c, mt, _ := convo.NewTestEnv(t, convo.WithTestApp).Answer(resetAfterSending.Then(httpmock.NewStringResponder(200, `{"data":{}}`)))
+	ps, err := c.Users.Presence(context.Background(), convo.PresenceQuery{})
+	require.NoError(t, err)
+	assert.Equal(t, map[string]convo.Presence{}, ps)
+	assert.Equal(t, 2, mt.GetTotalCallCount(), "a query that changes nothing is repeated like a GET")
+}

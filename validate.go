@@ -135,6 +135,17 @@ func (ps *problems) extraKeys(field string, extra map[string]any, collides func(
 	}
 }
 
+// location refuses a latitude outside -90..90 or a longitude outside
+// -180..180 (NaN included: it fails both comparisons).
+func (ps *problems) location(field string, l [2]float64) {
+	if !(l[0] >= -90 && l[0] <= 90) {
+		ps.addf(field, "latitude must be from -90 to 90, got %v", l[0])
+	}
+	if !(l[1] >= -180 && l[1] <= 180) {
+		ps.addf(field, "longitude must be from -180 to 180, got %v", l[1])
+	}
+}
+
 func blank(s string) bool { return strings.TrimSpace(s) == "" }
 
 // clearSpec describes the fields of an update type for Clear: every

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"maps"
 	"net/http"
-	"strconv"
 	"strings"
 )
 
@@ -46,14 +45,49 @@ func asString(raw json.RawMessage) (string, bool) {
 	return s, json.Unmarshal(b, &s) == nil
 }
 
-// problemList collects what is wrong with a body, in the order found.
-type problemList []string
+// problem is one thing wrong with a body: the field (by its JSON name, or
+// a path such as messages[2].sender) and what is wrong with it.
+type problem struct{ field, reason string }
 
-func (p *problemList) add(msg string) { *p = append(*p, msg) }
+// problemList collects what is wrong with a body, in the order found.
+type problemList []problem
+
+func (p *problemList) add(field, reason string) { *p = append(*p, problem{field, reason}) }
 
 // unknown notes a field the endpoint does not take, so that a misspelt
 // name shows.
-func (p *problemList) unknown(field string) { p.add("unknown field " + strconv.Quote(field)) }
+func (p *problemList) unknown(field string) { p.add(field, "is not a known field") }
+
+// within adds the problems of q, each field put below prefix, such as
+// messages[2].
+func (p *problemList) within(prefix string, q problemList) {
+	for _, e := range q {
+		f := prefix
+		if e.field != "" {
+			f += "." + e.field
+		}
+		p.add(f, e.reason)
+	}
+}
+
+// text is every problem as "field reason", joined by "; ".
+func (p problemList) text() string {
+	parts := make([]string, len(p))
+	for i, e := range p {
+		parts[i] = strings.TrimSpace(e.field + " " + e.reason)
+	}
+	return strings.Join(parts, "; ")
+}
+
+// reasons groups the reasons by field, the shape of a TalkJS 400:
+// {"reasons": {"participants": ["must be an array of user ids"]}}.
+func (p problemList) reasons() map[string][]string {
+	out := make(map[string][]string, len(p))
+	for _, e := range p {
+		out[e.field] = append(out[e.field], e.reason)
+	}
+	return out
+}
 
 // stringOrNull decodes a string, or null (nil); on a bad type it notes a
 // problem and keeps old.
@@ -63,7 +97,7 @@ func (p *problemList) stringOrNull(name string, raw json.RawMessage, old *string
 	}
 	v, ok := asString(raw)
 	if !ok {
-		p.add(name + " must be a string or null")
+		p.add(name, "must be a string or null")
 		return old
 	}
 	return &v
@@ -76,7 +110,7 @@ func (p *problemList) stringListOrNull(name string, raw json.RawMessage, old []s
 	}
 	var v []string
 	if json.Unmarshal(raw, &v) != nil {
-		p.add(name + " must be an array of strings or null")
+		p.add(name, "must be an array of strings or null")
 		return old
 	}
 	return v
@@ -105,16 +139,16 @@ func (p *problemList) fields(body map[string]json.RawMessage, nullable map[strin
 // sets each key given, and a key given as null is removed. Values must be
 // strings.
 func (p *problemList) custom(raw json.RawMessage, old map[string]string) map[string]string {
-	return patchMap(p, raw, old, "custom must be an object of string values, or null", nil)
+	return patchMap(p, "custom", raw, old, "must be an object of string values, or null", nil)
 }
 
 // pushTokens applies a push-token patch: null unregisters all; an object
 // registers each key given as true and unregisters each given as null.
 func (p *problemList) pushTokens(raw json.RawMessage, old map[string]bool) map[string]bool {
-	return patchMap(p, raw, old, "pushTokens must be an object of true or null values, or null",
+	return patchMap(p, "pushTokens", raw, old, "must be an object of true or null values, or null",
 		func(v bool) string {
 			if !v {
-				return "pushTokens values must be true or null"
+				return "values must be true or null"
 			}
 			return ""
 		})
@@ -122,16 +156,16 @@ func (p *problemList) pushTokens(raw json.RawMessage, old map[string]bool) map[s
 
 // patchMap applies a patch object to a copy of old: null empties the map;
 // in an object, a key given as null is removed and any other is set. A
-// patch that is not an object of V or null notes problem and keeps old;
-// a value that check (when not nil) refuses notes check's problem and
-// leaves its key alone.
-func patchMap[V any](p *problemList, raw json.RawMessage, old map[string]V, problem string, check func(V) string) map[string]V {
+// patch that is not an object of V or null notes problem on field and
+// keeps old; a value that check (when not nil) refuses notes check's
+// problem and leaves its key alone.
+func patchMap[V any](p *problemList, field string, raw json.RawMessage, old map[string]V, problem string, check func(V) string) map[string]V {
 	if isNull(raw) {
 		return map[string]V{}
 	}
 	var patch map[string]*V
 	if json.Unmarshal(raw, &patch) != nil || patch == nil {
-		p.add(problem)
+		p.add(field, problem)
 		return old
 	}
 	out := maps.Clone(old)
@@ -143,7 +177,7 @@ func patchMap[V any](p *problemList, raw json.RawMessage, old map[string]V, prob
 		case v == nil:
 			delete(out, k)
 		case check != nil && check(*v) != "":
-			p.add(check(*v))
+			p.add(field, check(*v))
 		default:
 			out[k] = *v
 		}

@@ -51,15 +51,22 @@
 //
 // # TalkJS
 //
-// Under /v1/{appId}: users (PUT, GET, batch PUT of at most 100, list, a
-// user's conversations), conversations (PUT, GET, list, DELETE),
-// participants (PUT, PATCH, DELETE), messages (POST 1 to 10, list, GET
-// one). The Authorization header must be "Bearer <secret key>" or a
+// Under /v1/{appId}: users (PUT, GET, batch PUT of at most 100, list
+// with isOnline, a user's conversations), presences (POST), conversations
+// (PUT, GET, list, DELETE, POST notifications), participants (PUT, PATCH,
+// DELETE), messages (POST 1 to 10, list, GET, PUT and DELETE one), and
+// the import (POST import/conversations/{id}/messages, 1 to 10). The
+// Authorization header must be "Bearer <secret key>" or a
 // bearer app token (an HS256 JWT signed with the secret key, tokenType
 // "app", iss the app id, exp in the future), else 401; an unknown app id
 // is 404; a body must be sent as application/json (else 400); an unknown
 // path is 404 and a wrong method 405. Choices where the API's documents
 // are silent:
+//   - A refused body answers 400 the way TalkJS does, the reasons of each
+//     field: {"reasons": {"participants": ["\"ghost\" is not a user"]}};
+//     a field of the n-th message of a send or import is named
+//     messages[n].field. A body of the wrong JSON type, an unknown route
+//     and the like answer {"message": "..."}.
 //   - Fields not documented for a user upsert, conversation upsert,
 //     participation or message send are a 400, so a misspelt field name
 //     shows.
@@ -77,6 +84,25 @@
 //     answers the first message's id and stores nothing. Deleting the
 //     conversation forgets its keys.
 //   - attachmentToken is refused: the fake stores no files.
+//   - A message edit (PUT) must send text or custom; custom is patched
+//     like a user's. A deleted message is gone: GET, PUT and DELETE of it
+//     are 404.
+//   - An import takes exactly the documented fields (text, sender,
+//     timestamp, readBy, type; attachmentToken and custom optional), user
+//     messages by participants only; readBy names participants. Imported
+//     messages are stored at their timestamp with origin "import" and
+//     never deduplicated; they count in Stats.TalkJSMessages and
+//     Stats.TalkJSImported.
+//   - A notification trigger needs channels ("email", "sms"); recipients,
+//     when sent, are participants. Nothing is sent: it is counted in
+//     Stats.TalkJSNotifications.
+//   - Presence is what SetPresence set. A user is online while it has a
+//     presence; POST /presences keeps a user when one widget matches every
+//     widget filter sent (hasFocus, isTyping, selectedConversationId,
+//     null meaning none selected), and a user with only background
+//     sessions when includeBackgroundSessions is true and no widget filter
+//     is sent.
+//   - Lists answer "data": [] when empty, never null.
 //
 // # Selarti
 //

@@ -15,6 +15,7 @@ import (
 	"math/big"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -268,16 +269,16 @@ func (p *selartiProblems) required(body map[string]json.RawMessage, key string) 
 	raw, ok := body[key]
 	if !ok || isNull(raw) {
 		p.missing = true
-		p.list.add("missing parameter " + key)
+		p.list.add(key, "is missing")
 		return ""
 	}
 	v, ok := asString(raw)
 	switch {
 	case !ok:
-		p.list.add(key + " must be a string")
+		p.list.add(key, "must be a string")
 	case strings.TrimSpace(v) == "":
 		p.missing = true
-		p.list.add("missing parameter " + key + " (blank)")
+		p.list.add(key, "is blank")
 	}
 	return v
 }
@@ -294,7 +295,7 @@ func (p *selartiProblems) onlyKeys(body map[string]json.RawMessage, keys ...stri
 // knownTask notes a task id (when one was read) the fake does not have.
 func (p *selartiProblems) knownTask(s *Server, task string) {
 	if strings.TrimSpace(task) != "" && !slices.Contains(s.selartiTasks, task) {
-		p.list.add("no task " + task)
+		p.list.add("task", strconv.Quote(task)+" is not a task of the account")
 	}
 }
 
@@ -307,7 +308,7 @@ func (p *selartiProblems) answer() (response, bool) {
 	if p.missing {
 		status = "MISSING_DATA"
 	}
-	return bubbleError(http.StatusBadRequest, status, strings.Join(p.list, "; ")), true
+	return bubbleError(http.StatusBadRequest, status, p.list.text()), true
 }
 
 // selartiOK is Bubble's success envelope around a workflow's response.

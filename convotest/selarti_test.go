@@ -118,7 +118,7 @@ func TestSelartiAuth(t *testing.T) {
 	assert.Equal(t, http.StatusBadRequest, a.Status)
 	_, status, msg = bubble(t, a)
 	assert.Equal(t, "MISSING_DATA", status)
-	assert.Equal(t, `missing parameter key; unknown field "kee"`, msg)
+	assert.Equal(t, "key is missing; kee is not a known field", msg)
 
 	a = call(t, srv, "POST", "/api/1.1/wf/auth", `{"key":"`+srv.SelartiKey()+`"}`, "Content-Type", "text/plain")
 	assert.Equal(t, http.StatusBadRequest, a.Status)
@@ -162,13 +162,13 @@ func TestSelartiSendRefused(t *testing.T) {
 	code, status, msg := bubble(t, a)
 	assert.Equal(t, 400, code)
 	assert.Equal(t, "MISSING_DATA", status)
-	assert.Equal(t, "missing parameter task; missing parameter chat_id (blank); text must be a string", msg, "every problem at once")
+	assert.Equal(t, "task is missing; chat_id is blank; text must be a string", msg, "every problem at once")
 
 	a = selarti(t, srv, "send_external_message", token, map[string]any{"task": "1x2", "chat_id": "c", "text": "t"})
 	assert.Equal(t, http.StatusBadRequest, a.Status)
 	_, status, msg = bubble(t, a)
 	assert.Equal(t, "INVALID_DATA", status)
-	assert.Equal(t, "no task 1x2", msg)
+	assert.Equal(t, `task "1x2" is not a task of the account`, msg)
 
 	a = call(t, srv, "POST", "/api/1.1/wf/send_external_message", `{}`, "Authorization", "Bearer "+token)
 	assert.Equal(t, http.StatusBadRequest, a.Status, "no Content-Type")
@@ -326,7 +326,7 @@ func TestSelartiAddTarget(t *testing.T) {
 	assert.Equal(t, http.StatusBadRequest, a.Status)
 	_, status, msg := bubble(t, a)
 	assert.Equal(t, "MISSING_DATA", status)
-	assert.Equal(t, `missing parameter target; unknown field "targets"`, msg)
+	assert.Equal(t, "target is missing; targets is not a known field", msg)
 	assert.Equal(t, 2, srv.Stats().SelartiTargets)
 }
 

@@ -82,9 +82,16 @@ func errorResponse(status int, msg string) response {
 	return jsonResponse(status, map[string]string{"message": msg})
 }
 
-// badRequest answers 400 with every problem found, in order.
+// badRequest answers 400 with every problem found, in order, as a
+// message (Talqui's shape).
 func badRequest(p problemList) response {
-	return errorResponse(http.StatusBadRequest, strings.Join(p, "; "))
+	return errorResponse(http.StatusBadRequest, p.text())
+}
+
+// talkJSBadRequest answers 400 the way TalkJS does: the reasons of each
+// field, {"reasons": {"participants": ["must be an array of user ids"]}}.
+func talkJSBadRequest(p problemList) response {
+	return jsonResponse(http.StatusBadRequest, map[string]any{"reasons": p.reasons()})
 }
 
 func notFound(path string) response {

@@ -214,6 +214,12 @@ type Stats struct {
 	SelartiWebhooks int
 	// SelartiTargets is how many targets were added to Selarti tasks.
 	SelartiTargets int
+	// TalkJSImported is how many of the TalkJS messages stored were
+	// imported (POST /import/...): they count in TalkJSMessages too.
+	TalkJSImported int
+	// TalkJSNotifications is how many notification triggers TalkJS took
+	// (POST .../notifications).
+	TalkJSNotifications int
 	// FaultsApplied is how many requests got an injected fault.
 	FaultsApplied int
 }

@@ -31,12 +31,13 @@ const (
 type talkjsState struct {
 	users     map[string]*User
 	userOrder []string
+	presence  map[string]*Presence // set with SetPresence
 	convs     map[string]*convState
 	clock     int // bumped on each conversation's creation and message send
 }
 
 func (t *talkjsState) init() {
-	*t = talkjsState{users: make(map[string]*User), convs: make(map[string]*convState)}
+	*t = talkjsState{users: make(map[string]*User), convs: make(map[string]*convState), presence: make(map[string]*Presence)}
 }
 
 // talkjsRoutes are the TalkJS endpoints, below /v1/{appId}.
@@ -58,6 +59,11 @@ var talkjsRoutes = []route{
 	{"GET", "conversations/{conversation}/messages", (*Server).listMessages},
 	{"POST", "conversations/{conversation}/messages", (*Server).sendMessages},
 	{"GET", "conversations/{conversation}/messages/{message}", (*Server).getMessage},
+	{"PUT", "conversations/{conversation}/messages/{message}", (*Server).editMessage},
+	{"DELETE", "conversations/{conversation}/messages/{message}", (*Server).deleteMessage},
+	{"POST", "import/conversations/{conversation}/messages", (*Server).importMessages},
+	{"POST", "conversations/{conversation}/notifications", (*Server).triggerNotifications},
+	{"POST", "presences", (*Server).queryPresences},
 }
 
 // serveTalkJS serves /v1/{appId}/.... The caller holds s.mu. Checks, in
@@ -161,5 +167,5 @@ func paginate[T any](r *http.Request, items []T, id func(T) string) ([]T, *respo
 		start = i + 1
 	}
 	end := min(start+limit, len(items))
-	return slices.Clone(items[start:end]), nil
+	return append([]T{}, items[start:end]...), nil // [] and not null when empty
 }

@@ -6,6 +6,7 @@ package convotest
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"maps"
 	"net/http"
 	"slices"
@@ -100,7 +101,7 @@ func (s *Server) putConversation(c call) response {
 		conv = Conversation{ID: id, Custom: map[string]string{}, Participants: map[string]Participation{}, CreatedAt: nowMillis()}
 	}
 	if p := s.mergeConversation(&conv, fields); len(p) > 0 {
-		return badRequest(p)
+		return talkJSBadRequest(p)
 	}
 	if exists {
 		old.conv = conv
@@ -133,12 +134,12 @@ func (s *Server) mergeConversation(conv *Conversation, fields map[string]json.Ra
 func (s *Server) addParticipants(conv *Conversation, raw json.RawMessage, p *problemList) {
 	var ids []string
 	if json.Unmarshal(raw, &ids) != nil || isNull(raw) {
-		p.add("participants must be an array of user ids")
+		p.add("participants", "must be an array of user ids")
 		return
 	}
 	for _, uid := range ids {
 		if _, ok := s.talkjs.users[uid]; !ok {
-			p.add("participant " + strconv.Quote(uid) + " is not a user")
+			p.add("participants", strconv.Quote(uid)+" is not a user")
 			continue
 		}
 		if _, in := conv.Participants[uid]; !in {
@@ -217,7 +218,7 @@ func (s *Server) setParticipant(c call, patch bool) response {
 		cur = Participation{Access: "ReadWrite", Notify: true}
 	}
 	if p := mergeParticipation(&cur, fields, patch); len(p) > 0 {
-		return badRequest(p)
+		return talkJSBadRequest(p)
 	}
 	conv.conv.Participants[uid] = cur
 	return emptyOK()
@@ -234,9 +235,9 @@ func mergeParticipation(cur *Participation, fields map[string]json.RawMessage, p
 			case v == "ReadWrite" || v == "Read" || (patch && v == "None"):
 				cur.Access = v
 			case patch:
-				p.add(`access must be "ReadWrite", "Read" or "None"`)
+				p.add("access", `must be "ReadWrite", "Read" or "None"`)
 			default:
-				p.add(`access must be "ReadWrite" or "Read"`)
+				p.add("access", `must be "ReadWrite" or "Read"`)
 			}
 		case "notify":
 			var b bool
@@ -245,7 +246,7 @@ func mergeParticipation(cur *Participation, fields map[string]json.RawMessage, p
 			} else if json.Unmarshal(raw, &b) == nil && !isNull(raw) {
 				cur.Notify = b
 			} else {
-				p.add(`notify must be true, false or "MentionsOnly"`)
+				p.add("notify", `must be true, false or "MentionsOnly"`)
 			}
 		default:
 			p.unknown(k)
@@ -278,4 +279,85 @@ func (s *Server) participantPath(c call) (*convState, string, *response) {
 		return nil, "", &resp
 	}
 	return conv, uid, nil
+}
+
+// triggerNotifications is POST conversations/{conversation}/notifications:
+// TalkJS (re-)sends email or SMS notifications of the unanswered messages.
+// The fake sends nothing: it checks the body, counts the trigger in
+// Stats.TalkJSNotifications and answers {}. channels is required (one or
+// more of "email" and "sms"); recipients, when sent, names one or more
+// participants (left out, TalkJS notifies everyone with unanswered
+// messages); smsSettings takes smsTemplate; emailSettings takes the
+// strings footer, header, subject and inboxUrl, and any other key (the
+// reference lists more keys it could not read).
+func (s *Server) triggerNotifications(c call) response {
+	conv, errResp := s.conversation(c)
+	if errResp != nil {
+		return *errResp
+	}
+	fields, ok := object(c.body)
+	if !ok {
+		return errorResponse(http.StatusBadRequest, "body must be a JSON object")
+	}
+	var p problemList
+	for k, raw := range fields {
+		switch k {
+		case "channels":
+			var chs []string
+			if json.Unmarshal(raw, &chs) != nil || len(chs) == 0 ||
+				slices.ContainsFunc(chs, func(ch string) bool { return ch != "email" && ch != "sms" }) {
+				p.add("channels", `must be a non-empty array of "email" and "sms"`)
+			}
+		case "recipients":
+			var ids []string
+			if json.Unmarshal(raw, &ids) != nil || len(ids) == 0 {
+				p.add("recipients", "must be a non-empty array of user ids, or left out to notify everyone")
+			}
+			for _, uid := range ids {
+				if _, in := conv.conv.Participants[uid]; !in {
+					p.add("recipients", strconv.Quote(uid)+" is not a participant of the conversation")
+				}
+			}
+		case "smsSettings":
+			var sms struct {
+				SMSTemplate *string `json:"smsTemplate"`
+			}
+			if strictObject(raw, &sms, "smsTemplate") != nil {
+				p.add("smsSettings", "must be an object with the string smsTemplate")
+			}
+		case "emailSettings":
+			var email struct {
+				Subject, Header, Footer, InboxURL *string
+			}
+			if _, ok := object(raw); !ok || json.Unmarshal(raw, &email) != nil {
+				p.add("emailSettings", "must be an object; subject, header, footer and inboxUrl strings")
+			}
+		default:
+			p.unknown(k)
+		}
+	}
+	if _, ok := fields["channels"]; !ok {
+		p.add("channels", "is required")
+	}
+	if len(p) > 0 {
+		return talkJSBadRequest(p)
+	}
+	s.stats.TalkJSNotifications++
+	return emptyOK()
+}
+
+// strictObject decodes raw, a JSON object, into v, and refuses a member
+// whose name is not one of keys, spelt exactly (encoding/json alone would
+// take "userIDs" for "userIds").
+func strictObject(raw json.RawMessage, v any, keys ...string) error {
+	fields, ok := object(raw)
+	if !ok {
+		return errors.New("not a JSON object")
+	}
+	for k := range fields {
+		if !slices.Contains(keys, k) {
+			return errors.New("unknown field " + strconv.Quote(k))
+		}
+	}
+	return json.Unmarshal(raw, v)
 }

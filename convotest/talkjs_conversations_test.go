@@ -133,3 +133,48 @@ func TestTalkJSConversationListsAndDelete(t *testing.T) {
 	assert.Empty(t, srv.Messages("c1"))
 	assert.False(t, strings.Contains(string(talkjs(t, srv, "GET", "/conversations/c1", nil).Body), `"lastMessage":{`))
 }
+
+func TestTalkJSNotifications(t *testing.T) {
+	srv := newServer(t)
+	putUser(t, srv, "alice", map[string]any{"name": "Alice"})
+	putUser(t, srv, "bob", map[string]any{"name": "Bob"})
+	putConversation(t, srv, "c1", map[string]any{"participants": []string{"alice"}})
+	path := "/conversations/c1/notifications"
+
+	full := map[string]any{
+		"channels":    []string{"email", "sms"},
+		"recipients":  []string{"alice"},
+		"smsSettings": map[string]string{"smsTemplate": "({{app.name}}) {{sender.name}}: \"{{messages}}\""},
+		"emailSettings": map[string]string{
+			"footer": "The team", "header": "Hi {{recipient.name}},", "subject": "{{sender.name}} wants to chat",
+			"inboxUrl": "https://example.com/inbox",
+		},
+	}
+	a := talkjs(t, srv, "POST", path, full)
+	require.Equal(t, http.StatusOK, a.Status, "%s", a.Body)
+	assert.JSONEq(t, `{}`, string(a.Body))
+	require.Equal(t, http.StatusOK, talkjs(t, srv, "POST", path, map[string]any{"channels": []string{"email"}}).Status, "no recipients: everyone")
+	assert.Equal(t, 2, srv.Stats().TalkJSNotifications)
+
+	bad := []struct {
+		body   map[string]any
+		field  string
+		reason string
+	}{
+		{map[string]any{}, "channels", "is required"},
+		{map[string]any{"channels": []string{}}, "channels", `must be a non-empty array of "email" and "sms"`},
+		{map[string]any{"channels": []string{"push"}}, "channels", `must be a non-empty array of "email" and "sms"`},
+		{map[string]any{"channels": []string{"sms"}, "recipients": []string{"bob"}}, "recipients", `"bob" is not a participant of the conversation`},
+		{map[string]any{"channels": []string{"sms"}, "recipients": []string{}}, "recipients", "must be a non-empty array of user ids, or left out to notify everyone"},
+		{map[string]any{"channels": []string{"sms"}, "smsSettings": map[string]any{"template": "x"}}, "smsSettings", "must be an object with the string smsTemplate"},
+		{map[string]any{"channels": []string{"email"}, "emailSettings": map[string]any{"subject": 1}}, "emailSettings", "must be an object; subject, header, footer and inboxUrl strings"},
+		{map[string]any{"channels": []string{"email"}, "channel": "email"}, "channel", "is not a known field"},
+	}
+	for _, tc := range bad {
+		a := talkjs(t, srv, "POST", path, tc.body)
+		require.Equal(t, http.StatusBadRequest, a.Status, "%v: %s", tc.body, a.Body)
+		assert.Equal(t, []any{tc.reason}, a.Object(t)["reasons"].(map[string]any)[tc.field], "%v", tc.body)
+	}
+	assert.Equal(t, 2, srv.Stats().TalkJSNotifications)
+	assert.Equal(t, http.StatusNotFound, talkjs(t, srv, "POST", "/conversations/nope/notifications", full).Status)
+}

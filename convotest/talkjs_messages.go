@@ -5,6 +5,7 @@ package convotest
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -59,28 +60,9 @@ func (m *Message) clone() Message {
 // message whose idempotencyKey was seen in the conversation is not stored
 // again: the first message's id is answered.
 func (s *Server) sendMessages(c call) response {
-	conv, errResp := s.conversation(c)
+	conv, msgs, errResp := s.messageBatch(c, sendRules)
 	if errResp != nil {
 		return *errResp
-	}
-	var items []json.RawMessage
-	if b := bytes.TrimSpace(c.body); len(b) == 0 || b[0] != '[' || json.Unmarshal(b, &items) != nil {
-		return errorResponse(http.StatusBadRequest, "body must be a JSON array of messages")
-	}
-	if len(items) == 0 || len(items) > maxSendMessages {
-		return errorResponse(http.StatusBadRequest, fmt.Sprintf("send 1 to %d messages per request, got %d", maxSendMessages, len(items)))
-	}
-	msgs := make([]*Message, len(items))
-	var all problemList
-	for i, raw := range items {
-		m, p := parseMessage(conv, raw)
-		for _, e := range p {
-			all.add(fmt.Sprintf("messages[%d]: %s", i, e))
-		}
-		msgs[i] = m
-	}
-	if len(all) > 0 {
-		return badRequest(all)
 	}
 	ids := make([]map[string]string, len(msgs))
 	now := nowMillis()
@@ -88,6 +70,56 @@ func (s *Server) sendMessages(c call) response {
 		ids[i] = map[string]string{"id": s.storeMessage(conv, m, now)}
 	}
 	return jsonResponse(http.StatusOK, ids)
+}
+
+// importMessages is POST import/conversations/{conversation}/messages.
+// It stores 1 to 10 historical user messages, all or nothing, each at its
+// timestamp among the conversation's messages, with origin "import", and
+// answers {}. Unlike a send it never deduplicates: the same import twice
+// stores every message twice, as TalkJS does.
+func (s *Server) importMessages(c call) response {
+	conv, msgs, errResp := s.messageBatch(c, importRules)
+	if errResp != nil {
+		return *errResp
+	}
+	for _, m := range msgs {
+		m.ID = "msg_" + randomBase62(22)
+		m.ConversationID = conv.conv.ID
+		at, _ := slices.BinarySearchFunc(conv.messages, m.CreatedAt+1, func(x *Message, t int64) int { return cmp.Compare(x.CreatedAt, t) })
+		conv.messages = slices.Insert(conv.messages, at, m)
+		s.stats.TalkJSMessages++
+		s.stats.TalkJSImported++
+	}
+	return emptyOK()
+}
+
+// messageBatch reads the body of a send or an import: a JSON array of 1
+// to 10 messages to the conversation the path names, every one checked
+// by rules.
+func (s *Server) messageBatch(c call, rules messageRules) (*convState, []*Message, *response) {
+	conv, errResp := s.conversation(c)
+	if errResp != nil {
+		return nil, nil, errResp
+	}
+	fail := func(resp response) (*convState, []*Message, *response) { return nil, nil, &resp }
+	var items []json.RawMessage
+	if b := bytes.TrimSpace(c.body); len(b) == 0 || b[0] != '[' || json.Unmarshal(b, &items) != nil {
+		return fail(errorResponse(http.StatusBadRequest, "body must be a JSON array of messages"))
+	}
+	if len(items) == 0 || len(items) > maxSendMessages {
+		return fail(errorResponse(http.StatusBadRequest, fmt.Sprintf("send 1 to %d messages per request, got %d", maxSendMessages, len(items))))
+	}
+	msgs := make([]*Message, len(items))
+	var all problemList
+	for i, raw := range items {
+		m, p := parseMessage(conv, raw, rules)
+		all.within(fmt.Sprintf("messages[%d]", i), p)
+		msgs[i] = m
+	}
+	if len(all) > 0 {
+		return fail(talkJSBadRequest(all))
+	}
+	return conv, msgs, nil
 }
 
 // storeMessage stores m in conv at now and returns its id; or, when its
@@ -113,34 +145,62 @@ func (s *Server) storeMessage(conv *convState, m *Message, now int64) string {
 	return m.ID
 }
 
-// parseMessage checks one message to send.
-func parseMessage(c *convState, raw json.RawMessage) (*Message, problemList) {
+// messageRules are the fields a message of one endpoint may and must
+// have.
+type messageRules struct {
+	allowed  []string // every field the endpoint takes
+	required []string // the fields it needs, whatever the type
+	origin   string
+}
+
+var (
+	// sendRules: a send takes a text (or a location) and a type; a
+	// UserMessage a sender (see checkMessageType).
+	sendRules = messageRules{
+		allowed:  []string{"type", "text", "sender", "referencedMessageId", "custom", "idempotencyKey", "location", "attachmentToken"},
+		required: []string{"type"},
+		origin:   "rest",
+	}
+	// importRules: the shape of the import (every field required but
+	// attachmentToken and custom), user messages only.
+	importRules = messageRules{
+		allowed:  []string{"text", "sender", "timestamp", "readBy", "type", "attachmentToken", "custom"},
+		required: []string{"text", "sender", "timestamp", "readBy", "type"},
+		origin:   "import",
+	}
+)
+
+// parseMessage checks one message to send or import, as rules say.
+func parseMessage(c *convState, raw json.RawMessage, rules messageRules) (*Message, problemList) {
 	var p problemList
 	fields, ok := object(raw)
 	if !ok {
-		p.add("must be a JSON object")
+		p.add("", "must be a JSON object")
 		return nil, p
 	}
-	m := &Message{ReadBy: []string{}, Origin: "rest", Custom: map[string]string{}}
+	m := &Message{ReadBy: []string{}, Origin: rules.origin, Custom: map[string]string{}}
 	var sender string
-	hasSender, hasText := false, false
+	_, hasSender := fields["sender"]
 	for k, v := range fields {
+		if !slices.Contains(rules.allowed, k) {
+			p.unknown(k)
+			continue
+		}
 		switch k {
 		case "type":
 			m.Type, _ = asString(v)
 		case "text":
-			if m.Text, hasText = asString(v); !hasText {
-				p.add("text must be a string")
+			if m.Text, ok = asString(v); !ok {
+				p.add("text", "must be a string")
 			}
 		case "sender":
-			hasSender = true
 			if sender, ok = asString(v); !ok || sender == "" {
-				p.add("sender must be a user id")
+				p.add("sender", "must be a user id")
 			}
 		case "referencedMessageId":
 			ref, ok := asString(v)
 			if !ok || !slices.ContainsFunc(c.messages, func(m *Message) bool { return m.ID == ref }) {
-				p.add("referencedMessageId must be the id of a message of the conversation")
+				p.add("referencedMessageId", "must be the id of a message of the conversation")
 				continue
 			}
 			m.ReferencedMessageID = &ref
@@ -148,22 +208,45 @@ func parseMessage(c *convState, raw json.RawMessage) (*Message, problemList) {
 			m.Custom = p.custom(v, m.Custom)
 		case "idempotencyKey":
 			if m.IdempotencyKey, ok = asString(v); !ok || m.IdempotencyKey == "" {
-				p.add("idempotencyKey must be a non-empty string")
+				p.add("idempotencyKey", "must be a non-empty string")
 			}
 		case "location":
 			if json.Unmarshal(v, &m.Location) != nil || len(m.Location) != 2 {
-				p.add("location must be an array of two numbers")
+				p.add("location", "must be an array of two numbers")
+			}
+		case "timestamp":
+			if json.Unmarshal(v, &m.CreatedAt) != nil || m.CreatedAt <= 0 {
+				p.add("timestamp", "must be a positive whole number of Unix milliseconds")
+			}
+		case "readBy":
+			if json.Unmarshal(v, &m.ReadBy) != nil || m.ReadBy == nil {
+				p.add("readBy", "must be an array of user ids")
+				m.ReadBy = []string{}
 			}
 		case "attachmentToken":
-			p.add("attachmentToken: unknown token (the fake stores no files)")
-		default:
-			p.unknown(k)
+			p.add("attachmentToken", "unknown token (the fake stores no files)")
 		}
 	}
-	if !hasText && m.Location == nil {
-		p.add("text is required")
+	for _, k := range rules.required {
+		if _, ok := fields[k]; !ok {
+			p.add(k, "is required")
+		}
 	}
-	checkMessageType(c, m, sender, hasSender, &p)
+	if _, ok := fields["text"]; !ok && rules.origin == "rest" && m.Location == nil {
+		p.add("text", "is required")
+	}
+	switch _, sent := fields["type"]; {
+	case !sent: // noted as required
+	case rules.origin == "import" && m.Type != "UserMessage":
+		p.add("type", `must be "UserMessage": only user messages can be imported`)
+	default:
+		checkMessageType(c, m, sender, hasSender, &p)
+	}
+	for _, uid := range m.ReadBy {
+		if _, in := c.conv.Participants[uid]; !in {
+			p.add("readBy", strconv.Quote(uid)+" is not a participant of the conversation")
+		}
+	}
 	return m, p
 }
 
@@ -174,22 +257,22 @@ func checkMessageType(c *convState, m *Message, sender string, hasSender bool, p
 	switch m.Type {
 	case "UserMessage":
 		if !hasSender {
-			p.add("a UserMessage needs a sender")
+			p.add("sender", "is required for a UserMessage")
 		} else if sender != "" {
 			if _, in := c.conv.Participants[sender]; !in {
-				p.add("sender " + strconv.Quote(sender) + " is not a participant of the conversation")
+				p.add("sender", strconv.Quote(sender)+" is not a participant of the conversation")
 			}
 			m.SenderID = &sender
 		}
 	case "SystemMessage":
 		if hasSender {
-			p.add("a SystemMessage must not have a sender")
+			p.add("sender", "must not be set on a SystemMessage")
 		}
 		if m.Location != nil {
-			p.add("a SystemMessage cannot have a location")
+			p.add("location", "must not be set on a SystemMessage")
 		}
 	default:
-		p.add(`type must be "UserMessage" or "SystemMessage"`)
+		p.add("type", `must be "UserMessage" or "SystemMessage"`)
 	}
 }
 
@@ -205,17 +288,77 @@ func (s *Server) listMessages(c call) response {
 	return listPage(c, newest, func(m *Message) string { return m.ID })
 }
 
+// message finds the conversation and the message the path names, or
+// answers 404.
+func (s *Server) message(c call) (*convState, int, *response) {
+	conv, errResp := s.conversation(c)
+	if errResp != nil {
+		return nil, 0, errResp
+	}
+	mid := c.param("message")
+	i := slices.IndexFunc(conv.messages, func(m *Message) bool { return m.ID == mid })
+	if i < 0 {
+		resp := errorResponse(http.StatusNotFound, "message not found")
+		return nil, 0, &resp
+	}
+	return conv, i, nil
+}
+
 // getMessage is GET conversations/{conversation}/messages/{message}.
 func (s *Server) getMessage(c call) response {
-	conv, errResp := s.conversation(c)
+	conv, i, errResp := s.message(c)
 	if errResp != nil {
 		return *errResp
 	}
-	mid := c.param("message")
-	for _, m := range conv.messages {
-		if m.ID == mid {
-			return jsonResponse(http.StatusOK, m)
+	return jsonResponse(http.StatusOK, conv.messages[i])
+}
+
+// editMessage is PUT conversations/{conversation}/messages/{message}: it
+// replaces the text and patches custom (a key sent as null is removed,
+// custom null erases them all), sets editedAt and answers {}. An edit
+// must send text or custom.
+func (s *Server) editMessage(c call) response {
+	conv, i, errResp := s.message(c)
+	if errResp != nil {
+		return *errResp
+	}
+	fields, ok := object(c.body)
+	if !ok {
+		return errorResponse(http.StatusBadRequest, "body must be a JSON object")
+	}
+	m := conv.messages[i].clone()
+	var p problemList
+	for k, v := range fields {
+		switch k {
+		case "text":
+			if m.Text, ok = asString(v); !ok {
+				p.add("text", "must be a string")
+			}
+		case "custom":
+			m.Custom = p.custom(v, m.Custom)
+		default:
+			p.unknown(k)
 		}
 	}
-	return errorResponse(http.StatusNotFound, "message not found")
+	if len(fields) == 0 {
+		p.add("text", "or custom is required: an edit changes something")
+	}
+	if len(p) > 0 {
+		return talkJSBadRequest(p)
+	}
+	now := nowMillis()
+	m.EditedAt = &now
+	conv.messages[i] = &m
+	return emptyOK()
+}
+
+// deleteMessage is DELETE conversations/{conversation}/messages/{message}:
+// the message is gone (a second DELETE is 404) and answers {}.
+func (s *Server) deleteMessage(c call) response {
+	conv, i, errResp := s.message(c)
+	if errResp != nil {
+		return *errResp
+	}
+	conv.messages = slices.Delete(conv.messages, i, i+1)
+	return emptyOK()
 }

@@ -22,7 +22,7 @@ type User struct {
 	WelcomeMessage   *string           `json:"welcomeMessage"`
 	Role             string            `json:"role"`
 	Locale           *string           `json:"locale"`
-	AvailabilityText *string           `json:"availabilityText"` // not settable over REST: always nil
+	AvailabilityText *string           `json:"availabilityText"`
 	Custom           map[string]string `json:"custom"`
 	PushTokens       map[string]bool   `json:"pushTokens"`
 	CreatedAt        int64             `json:"createdAt"` // Unix milliseconds
@@ -61,7 +61,7 @@ func (s *Server) putUser(c call) response {
 	}
 	u, problems := s.mergeUser(c.param("user"), fields)
 	if len(problems) > 0 {
-		return badRequest(problems)
+		return talkJSBadRequest(problems)
 	}
 	s.storeUser(u)
 	return emptyOK()
@@ -83,7 +83,7 @@ func (s *Server) putUsers(c call) response {
 	for _, id := range ids {
 		u, problems := s.mergeBatchUser(id, all[id])
 		if len(problems) > 0 {
-			errs[id] = strings.Join(problems, "; ")
+			errs[id] = problems.text()
 			continue
 		}
 		merged = append(merged, u)
@@ -105,9 +105,9 @@ func (s *Server) mergeBatchUser(id string, raw json.RawMessage) (*User, problemL
 	fields, ok := object(raw)
 	switch {
 	case id == "":
-		return nil, problemList{"user id must not be empty"}
+		return nil, problemList{{"", "user id must not be empty"}}
 	case !ok:
-		return nil, problemList{"user must be a JSON object"}
+		return nil, problemList{{"", "user must be a JSON object"}}
 	}
 	return s.mergeUser(id, fields)
 }
@@ -134,6 +134,7 @@ func (s *Server) mergeUser(id string, fields map[string]json.RawMessage) (*User,
 	nullable := map[string]any{
 		"email": &u.Email, "phone": &u.Phone,
 		"photoUrl": &u.PhotoURL, "welcomeMessage": &u.WelcomeMessage, "locale": &u.Locale,
+		"availabilityText": &u.AvailabilityText,
 	}
 	p.fields(fields, nullable, func(k string, raw json.RawMessage) {
 		switch k {
@@ -141,7 +142,7 @@ func (s *Server) mergeUser(id string, fields map[string]json.RawMessage) (*User,
 			if v, ok := asString(raw); ok && strings.TrimSpace(v) != "" {
 				u.Name = v
 			} else {
-				p.add("name must be a non-empty string")
+				p.add("name", "must be a non-empty string")
 			}
 		case "role":
 			if r := p.stringOrNull(k, raw, &u.Role); r != nil {
@@ -158,16 +159,135 @@ func (s *Server) mergeUser(id string, fields map[string]json.RawMessage) (*User,
 		}
 	})
 	if !exists && u.Name == "" && len(p) == 0 {
-		p.add("name is required to create a user")
+		p.add("name", "is required to create a user")
 	}
 	return &u, p
 }
 
-// listUsers is GET users: every user, in creation order.
+// listUsers is GET users: every user, in creation order; with
+// isOnline=true only the users online (see SetPresence), with
+// isOnline=false only the others.
 func (s *Server) listUsers(c call) response {
-	users := make([]*User, len(s.talkjs.userOrder))
-	for i, id := range s.talkjs.userOrder {
-		users[i] = s.talkjs.users[id]
+	users := make([]*User, 0, len(s.talkjs.userOrder))
+	online := c.r.URL.Query().Get("isOnline")
+	if online != "" && online != "true" && online != "false" {
+		return talkJSBadRequest(problemList{{"isOnline", "must be true or false"}})
+	}
+	for _, id := range s.talkjs.userOrder {
+		if _, on := s.talkjs.presence[id]; online == "" || on == (online == "true") {
+			users = append(users, s.talkjs.users[id])
+		}
 	}
 	return listPage(c, users, func(u *User) string { return u.ID })
+}
+
+// Presence is what TalkJS knows of an online user's sessions, in the JSON
+// shape POST /presences answers.
+type Presence struct {
+	// Status is "online".
+	Status string `json:"status"`
+	// BackgroundSessions are the user's sessions with no chat UI shown
+	// (mobile apps in the background). Their shape is not documented:
+	// the reference's example has none.
+	BackgroundSessions []json.RawMessage `json:"backgroundSessions"`
+	// Widgets are the user's chat UIs open in a browser or an app.
+	Widgets []Widget `json:"widgets"`
+}
+
+// Widget is one chat UI a user has open.
+type Widget struct {
+	SelectedConversationID *string           `json:"selectedConversationId"` // nil when none is selected
+	Custom                 map[string]string `json:"custom"`
+	HasFocus               bool              `json:"hasFocus"`
+	IsTyping               bool              `json:"isTyping"`
+	SessionID              string            `json:"sessionId"`
+}
+
+// SetPresence makes a TalkJS user online with the sessions of p (Status
+// "online" when empty), as POST /presences and GET users?isOnline answer
+// them; a nil p makes the user offline. The user need not exist.
+func (s *Server) SetPresence(userID string, p *Presence) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p == nil {
+		delete(s.talkjs.presence, userID)
+		return
+	}
+	c := *p
+	if c.Status == "" {
+		c.Status = "online"
+	}
+	c.BackgroundSessions = append([]json.RawMessage{}, p.BackgroundSessions...)
+	c.Widgets = append([]Widget{}, p.Widgets...)
+	s.talkjs.presence[userID] = &c
+}
+
+// presenceKeys are the members of a presence query.
+var presenceKeys = []string{"includeBackgroundSessions", "selectedConversationId", "hasFocus", "isTyping", "userIds"}
+
+// presenceQuery is the body of POST /presences; a nil field does not
+// filter.
+type presenceQuery struct {
+	IncludeBackgroundSessions *bool    `json:"includeBackgroundSessions"`
+	HasFocus                  *bool    `json:"hasFocus"`
+	IsTyping                  *bool    `json:"isTyping"`
+	UserIDs                   []string `json:"userIds"`
+	// SelectedConversationID is read from the body's members into
+	// selected and conv: null differs from absent.
+	SelectedConversationID json.RawMessage `json:"selectedConversationId"`
+	// selected is set when selectedConversationId was sent; conv is nil
+	// for null, which asks for a widget with no conversation selected.
+	selected bool
+	conv     *string
+}
+
+// queryPresences is POST presences: {"data": {userId: Presence}} for the
+// online users the query's filters keep. A user counts when one of its
+// widgets matches every widget filter sent (hasFocus, isTyping,
+// selectedConversationId); with includeBackgroundSessions true, a user
+// with a background session and no filter on widgets counts too. userIds
+// keeps only the users it names.
+func (s *Server) queryPresences(c call) response {
+	var q presenceQuery
+	if err := strictObject(c.body, &q, presenceKeys...); err != nil {
+		return talkJSBadRequest(problemList{{"", "body must be a presence query: " + err.Error()}})
+	}
+	fields, _ := object(c.body)
+	if raw, ok := fields["selectedConversationId"]; ok {
+		q.selected = true
+		if v, ok := asString(raw); ok {
+			q.conv = &v
+		} else if !isNull(raw) {
+			return talkJSBadRequest(problemList{{"selectedConversationId", "must be a string or null"}})
+		}
+	}
+	out := map[string]*Presence{}
+	for uid, p := range s.talkjs.presence {
+		if q.UserIDs != nil && !slices.Contains(q.UserIDs, uid) {
+			continue
+		}
+		if slices.ContainsFunc(p.Widgets, q.matches) ||
+			(q.IncludeBackgroundSessions != nil && *q.IncludeBackgroundSessions && len(p.BackgroundSessions) > 0 && !q.filtersWidgets()) {
+			out[uid] = p
+		}
+	}
+	return jsonResponse(http.StatusOK, map[string]any{"data": out})
+}
+
+func (q *presenceQuery) filtersWidgets() bool {
+	return q.HasFocus != nil || q.IsTyping != nil || q.selected
+}
+
+// matches reports whether w passes every widget filter of q.
+func (q *presenceQuery) matches(w Widget) bool {
+	switch {
+	case q.HasFocus != nil && w.HasFocus != *q.HasFocus,
+		q.IsTyping != nil && w.IsTyping != *q.IsTyping:
+		return false
+	case !q.selected:
+		return true
+	case q.conv == nil:
+		return w.SelectedConversationID == nil
+	}
+	return w.SelectedConversationID != nil && *w.SelectedConversationID == *q.conv
 }

@@ -1,9 +1,14 @@
 package convotest_test
 
 import (
+	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"testing"
+
+	"github.com/convokit/convo/convotest"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -47,7 +52,7 @@ func TestTalkJSUserMerge(t *testing.T) {
 		map[string]any{"email": "alice@example.com"},
 		map[string]any{"custom": map[string]any{"n": 1}},
 		map[string]any{"photoURL": "https://example.com/a.png"},
-		map[string]any{"availabilityText": "away"},
+		map[string]any{"availabilityText": 7},
 		[]any{},
 	} {
 		a := talkjs(t, srv, "PUT", "/users/alice", body)
@@ -101,4 +106,61 @@ func TestTalkJSBatchUsers(t *testing.T) {
 		a = talkjs(t, srv, "PUT", "/users", big)
 		require.Equal(t, http.StatusOK, a.Status, "100 is allowed")
 	})
+}
+
+func TestTalkJSAvailabilityText(t *testing.T) {
+	srv := newServer(t)
+	putUser(t, srv, "alice", map[string]any{"name": "Alice", "availabilityText": "Back on Monday"})
+	u, _ := srv.User("alice")
+	require.NotNil(t, u.AvailabilityText)
+	assert.Equal(t, "Back on Monday", *u.AvailabilityText)
+	putUser(t, srv, "alice", map[string]any{"availabilityText": nil})
+	u, _ = srv.User("alice")
+	assert.Nil(t, u.AvailabilityText, "null erases it, as TalkJS's anonymising example sends")
+}
+
+func TestTalkJSPresence(t *testing.T) {
+	srv := newServer(t)
+	for _, id := range []string{"alice", "bob", "carol", "dave"} {
+		putUser(t, srv, id, map[string]any{"name": id})
+	}
+	conv := "987654"
+	srv.SetPresence("alice", &convotest.Presence{Widgets: []convotest.Widget{
+		{SelectedConversationID: &conv, Custom: map[string]string{}, HasFocus: true, SessionID: "s-a"},
+	}})
+	srv.SetPresence("bob", &convotest.Presence{Widgets: []convotest.Widget{{Custom: map[string]string{}, IsTyping: true, SessionID: "s-b"}}})
+	srv.SetPresence("carol", &convotest.Presence{BackgroundSessions: []json.RawMessage{json.RawMessage(`{}`)}})
+	srv.SetPresence("erin", &convotest.Presence{Widgets: []convotest.Widget{{SessionID: "s-e"}}})
+	srv.SetPresence("erin", nil)
+
+	query := func(body any) map[string]any {
+		t.Helper()
+		a := talkjs(t, srv, "POST", "/presences", body)
+		require.Equal(t, http.StatusOK, a.Status, "%s", a.Body)
+		return a.Object(t)["data"].(map[string]any)
+	}
+	keys := func(m map[string]any) []string { return slices.Sorted(maps.Keys(m)) }
+
+	all := query(map[string]any{})
+	assert.Equal(t, []string{"alice", "bob"}, keys(all), "foreground sessions only by default")
+	assert.Equal(t, map[string]any{
+		"status": "online", "backgroundSessions": []any{},
+		"widgets": []any{map[string]any{"selectedConversationId": "987654", "custom": map[string]any{}, "hasFocus": true, "isTyping": false, "sessionId": "s-a"}},
+	}, all["alice"])
+	assert.Equal(t, []string{"alice", "bob", "carol"}, keys(query(map[string]any{"includeBackgroundSessions": true})))
+	assert.Equal(t, []string{"alice"}, keys(query(map[string]any{"hasFocus": true})))
+	assert.Equal(t, []string{"bob"}, keys(query(map[string]any{"isTyping": true})))
+	assert.Equal(t, []string{"alice"}, keys(query(map[string]any{"selectedConversationId": "987654"})))
+	assert.Equal(t, []string{"bob"}, keys(query(map[string]any{"selectedConversationId": nil})), "null: no conversation selected")
+	assert.Equal(t, []string{"bob"}, keys(query(map[string]any{"userIds": []string{"bob", "carol", "dave"}})))
+
+	for _, body := range []any{map[string]any{"hasFocus": "yes"}, map[string]any{"userIDs": []string{"a"}}, map[string]any{"selectedConversationId": 1}, []any{}} {
+		assert.Equal(t, http.StatusBadRequest, talkjs(t, srv, "POST", "/presences", body).Status, "%v", body)
+	}
+
+	assert.Equal(t, []string{"alice", "bob", "carol"}, ids(t, talkjs(t, srv, "GET", "/users?isOnline=true", nil)))
+	assert.Equal(t, []string{"dave"}, ids(t, talkjs(t, srv, "GET", "/users?isOnline=false", nil)))
+	assert.Equal(t, []string{"alice"}, ids(t, talkjs(t, srv, "GET", "/users?isOnline=true&limit=1", nil)))
+	assert.Equal(t, []string{"bob", "carol"}, ids(t, talkjs(t, srv, "GET", "/users?isOnline=true&startingAfter=alice", nil)))
+	assert.Equal(t, http.StatusBadRequest, talkjs(t, srv, "GET", "/users?isOnline=yes", nil).Status)
 }

@@ -46,7 +46,7 @@ func (s *Server) startSession(c call) response {
 	}
 	st, p := decodeSessionStart(fields)
 	if st.connID == "" {
-		p.add("pluginConnectionID is required")
+		p.add("pluginConnectionID", "is required")
 	} else if st.connID != tokenConn {
 		return errorResponse(http.StatusUnauthorized, "the token is not the one of plugin connection "+st.connID)
 	}
@@ -113,13 +113,13 @@ func decodeSessionStart(fields map[string]json.RawMessage) (sessionStart, proble
 		}
 		v, ok := asString(raw)
 		if !ok {
-			p.add(f.name + " must be a string")
+			p.add(f.name, "must be a string")
 		}
 		*f.dst = v
 	}
 	if vars, ok := fields["campaignVariables"]; ok {
 		if len(vars) == 0 || vars[0] != '[' {
-			p.add("campaignVariables must be an array")
+			p.add("campaignVariables", "must be an array")
 		}
 		st.vars = append(json.RawMessage(nil), vars...)
 	}
@@ -157,22 +157,22 @@ func (st *sessionStart) stringFields() []stringField {
 func (st *sessionStart) check(p *problemList) {
 	switch {
 	case st.channel == "":
-		p.add("channel is required")
+		p.add("channel", "is required")
 	case !channelURN.MatchString(st.channel):
-		p.add("channel must be a Talqui URN such as urn:talqui:whatsapp-cloud:0")
+		p.add("channel", "must be a Talqui URN such as urn:talqui:whatsapp-cloud:0")
 	}
 	if strings.TrimSpace(st.externalID) == "" {
-		p.add("contactExternalID is required" + externalIDMeaning[st.channel])
+		p.add("contactExternalID", "is required"+externalIDMeaning[st.channel])
 	}
 	switch st.key {
 	case "text":
 	case "":
-		p.add("messageKey is required")
+		p.add("messageKey", "is required")
 	default:
-		p.add(`messageKey must be "text"`)
+		p.add("messageKey", `must be "text"`)
 	}
 	if strings.TrimSpace(st.value) == "" {
-		p.add("messageValue is required")
+		p.add("messageValue", "is required")
 	}
 	for _, rule := range channelRules[st.channel] {
 		rule(st, p)
@@ -195,14 +195,14 @@ var channelRules = map[string][]func(*sessionStart, *problemList){
 // needsCampaignModel: WhatsApp Official opens a session with a template.
 func (st *sessionStart) needsCampaignModel(p *problemList) {
 	if strings.TrimSpace(st.modelID) == "" {
-		p.add("campaignModelID is required for " + st.channel)
+		p.add("campaignModelID", "is required for "+st.channel)
 	}
 }
 
 // needsPhone: on WhatsApp the contact is a phone number, digits only.
 func (st *sessionStart) needsPhone(p *problemList) {
 	if st.externalID != "" && !phoneID.MatchString(st.externalID) {
-		p.add("contactExternalID must be a phone number of 8 to 15 digits, digits only")
+		p.add("contactExternalID", "must be a phone number of 8 to 15 digits, digits only")
 	}
 }
 
