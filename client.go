@@ -25,6 +25,9 @@ const Version = "0.1.0"
 const (
 	DefaultTalquiURL = "https://api.talqui.chat"
 	DefaultTalkJSURL = "https://api.talkjs.com"
+	// DefaultSelartiURL is Selarti's base URL; its workflows are under
+	// /wf/.
+	DefaultSelartiURL = "https://selarti.com/api/1.1"
 	// DefaultTalkJSVersion is the TalkJS REST API version the SDK is
 	// written against, sent as TalkJS-REST-Version on every TalkJS call so
 	// that a change of the app's default version cannot change its
@@ -45,8 +48,9 @@ const (
 	defaultIdleConnsToHost = 64
 )
 
-// Client talks to Talqui and TalkJS. It is safe for concurrent use; create
-// one and share it, since it holds the connection pool.
+// Client talks to Talqui, TalkJS and Selarti. It is safe for concurrent
+// use; create one and share it, since it holds the connection pool (and
+// Selarti's token).
 type Client struct {
 	// Sessions starts Talqui sessions.
 	Sessions *SessionsService
@@ -54,6 +58,9 @@ type Client struct {
 	Users *UsersService
 	// Conversations manages TalkJS conversations, participants and messages.
 	Conversations *ConversationsService
+	// Selarti sends people's messages to Selarti's AI and adds targets to
+	// its tasks.
+	Selarti *SelartiService
 
 	rc        *retryablehttp.Client
 	logger    *slog.Logger
@@ -62,9 +69,10 @@ type Client struct {
 	maxBody   int64   // the largest success body read (WithMaxResponseBytes)
 	secrets   secrets // every configured credential, redacted from error bodies
 
-	talqui    *talquiConfig // nil when Talqui is not configured
-	talkjs    *endpoint     // where TalkJS calls go; its err is set when TalkJS is not configured
-	talkjsApp string        // the TalkJS app id, "" when TalkJS is not configured
+	talqui    *talquiConfig  // nil when Talqui is not configured
+	talkjs    *endpoint      // where TalkJS calls go; its err is set when TalkJS is not configured
+	talkjsApp string         // the TalkJS app id, "" when TalkJS is not configured
+	selarti   *selartiConfig // nil when Selarti is not configured
 }
 
 // endpoint is where a provider's calls go: origin + prefix + path, with the
@@ -73,20 +81,47 @@ type endpoint struct {
 	provider Provider
 	origin   string              // scheme://host[:port]
 	prefix   string              // the base URL's path, plus "/v1/{appId}" for TalkJS
-	auth     []string            // the Authorization header; shared, never modified
-	tokens   *appTokens          // when set, mints the Authorization instead of auth (see auth.go)
+	auth     []string            // the Authorization header, nil for none; shared, never modified
 	header   map[string][]string // more headers of every call (canonical keys); shared, never modified
 	err      error               // ErrNotConfigured: the provider was left out, nothing is sent
+	// cred, when not nil, gives the Authorization header of each attempt
+	// at run time, in place of auth (see auth.go).
+	cred credential
+	// read reads a final answer: plainAnswer, or the provider's own
+	// envelope (bubbleAnswer for Selarti).
+	read func(status int, body []byte) verdict
 }
 
+// newEndpoint is the endpoint of base (checked by checkBaseURL) plus
+// prefix; auth "" sends no Authorization header.
 func newEndpoint(p Provider, base, prefix, auth string) *endpoint {
 	u, _ := url.Parse(base) // checked by checkBaseURL
-	return &endpoint{
+	ep := &endpoint{
 		provider: p,
 		origin:   u.Scheme + "://" + u.Host,
 		prefix:   strings.TrimRight(u.EscapedPath(), "/") + prefix,
-		auth:     []string{auth},
+		read:     plainAnswer,
 	}
+	if auth != "" {
+		ep.auth = []string{auth}
+	}
+	return ep
+}
+
+// verdict is what the pipeline reads of a final answer.
+type verdict struct {
+	failed  bool   // the call failed, whatever the status says
+	message string // the server's message, for APIError.Message
+	refused bool   // the server refused the credential and applied nothing
+}
+
+// plainAnswer reads an answer by its status: a 2xx succeeded; an error
+// body's message is read by messageFromBody.
+func plainAnswer(status int, body []byte) verdict {
+	if status >= 200 && status <= 299 {
+		return verdict{}
+	}
+	return verdict{failed: true, message: messageFromBody(body)}
 }
 
 // notConfigured is the error of every call to a provider left out.
@@ -97,16 +132,17 @@ func notConfigured(p Provider, option string) error {
 type service struct{ c *Client }
 
 // NewClient builds a Client. Configure at least one provider with
-// WithTalqui or WithTalkJS; a service of a provider left out answers
+// WithTalqui, WithTalkJS or WithSelarti; a service of a provider left out answers
 // ErrNotConfigured.
 func NewClient(opts ...Option) (*Client, error) {
 	s := settings{
-		talquiURL: DefaultTalquiURL,
-		talkjsURL: DefaultTalkJSURL,
-		talkjsVer: DefaultTalkJSVersion,
-		timeout:   DefaultTimeout,
-		maxBody:   DefaultMaxResponseBytes,
-		retry:     RetryPolicy{MaxRetries: defaultMaxRetries, MinWait: defaultMinWait, MaxWait: defaultMaxWait},
+		talquiURL:  DefaultTalquiURL,
+		talkjsURL:  DefaultTalkJSURL,
+		selartiURL: DefaultSelartiURL,
+		talkjsVer:  DefaultTalkJSVersion,
+		timeout:    DefaultTimeout,
+		maxBody:    DefaultMaxResponseBytes,
+		retry:      RetryPolicy{MaxRetries: defaultMaxRetries, MinWait: defaultMinWait, MaxWait: defaultMaxWait},
 	}
 	var ps problems
 	for _, o := range opts {
@@ -117,8 +153,8 @@ func NewClient(opts ...Option) (*Client, error) {
 			return nil, err
 		}
 	}
-	if s.talqui == nil && s.talkjs == nil {
-		ps.add("opts", "configure at least one provider: WithTalqui or WithTalkJS")
+	if s.talqui == nil && s.talkjs == nil && (s.selarti == nil || s.selarti.apiKey == "") {
+		ps.add("opts", "configure at least one provider: WithTalqui, WithTalkJS or WithSelarti")
 	}
 	if s.tokenAuth && s.talkjs == nil {
 		ps.add("tokenAuth", "WithTalkJSTokenAuth needs WithTalkJS")
@@ -144,12 +180,16 @@ func NewClient(opts ...Option) (*Client, error) {
 		c.talkjs = newEndpoint(ProviderTalkJS, s.talkjsURL, "/v1/"+url.PathEscape(tj.appID), "Bearer "+tj.secret)
 		c.talkjsApp = tj.appID
 		if s.tokenAuth {
-			c.talkjs.auth, c.talkjs.tokens = nil, newAppTokens(tj.appID, tj.secret)
+			c.talkjs.auth, c.talkjs.cred = nil, newAppTokens(tj.appID, tj.secret)
 		}
 		if s.talkjsVer != "" {
 			c.talkjs.header = map[string][]string{"Talkjs-Rest-Version": {s.talkjsVer}}
 		}
 		c.secrets = append(c.secrets, []byte(tj.secret))
+	}
+	if sc := s.selarti; sc != nil && sc.apiKey != "" {
+		c.selarti = newSelartiConfig(c, s.selartiURL, sc.apiKey, sc.workflows)
+		c.secrets = append(c.secrets, []byte(sc.apiKey))
 	}
 	if c.talqui != nil {
 		c.talqui.secrets = c.secrets
@@ -158,6 +198,7 @@ func NewClient(opts ...Option) (*Client, error) {
 	c.Sessions = &SessionsService{c: c}
 	c.Users = &UsersService{c: c}
 	c.Conversations = &ConversationsService{c: c}
+	c.Selarti = &SelartiService{c: c}
 	return c, nil
 }
 
@@ -319,8 +360,9 @@ func countAttempt(_ retryablehttp.Logger, r *http.Request, i int) {
 }
 
 // do runs one call through the pipeline: validate and build the request,
-// send it with retries, and turn the final response into r.out or an
-// error.
+// authorize it, send it with retries, and turn the final response into
+// r.out or an error. When the server refused the endpoint's credential, it
+// applied nothing: the credential is renewed and the call sent once more.
 func (c *Client) do(ctx context.Context, r *request) error {
 	if ctx == nil {
 		return &ValidationError{Problems: []Problem{{Field: "ctx", Reason: "must not be nil (use context.Background())"}}}
@@ -328,6 +370,16 @@ func (c *Client) do(ctx context.Context, r *request) error {
 	if r.api.err != nil {
 		return r.api.err
 	}
+	refused, err := c.send(ctx, r)
+	if refused {
+		_, err = c.send(ctx, r)
+	}
+	return err
+}
+
+// send is one run of the call through the pipeline; refused reports that
+// the server refused the credential's header.
+func (c *Client) send(ctx context.Context, r *request) (refused bool, err error) {
 	st := &callState{
 		api:        r.api,
 		repeatable: r.repeatable(),
@@ -339,13 +391,25 @@ func (c *Client) do(ctx context.Context, r *request) error {
 	ctx = context.WithValue(ctx, stateKey{}, st)
 	req, err := c.newRequest(ctx, r, st)
 	if err != nil {
-		return err
+		return false, err
 	}
+	h, err := r.api.authorization(ctx)
+	if err != nil {
+		return false, err
+	}
+	if h != nil {
+		req.Header["Authorization"] = h
+	}
+	defer func() {
+		// A refused header is worth one repeat only when the credential
+		// can give another.
+		refused = refused && r.api.cred != nil && r.api.cred.refused(h)
+	}()
 	req.SetResponseHandler(func(resp *http.Response) error { return c.readBody(st, resp) })
 
 	resp, err := c.rc.Do(req)
 	if resp == nil {
-		return c.transportError(ctx, r, st, err)
+		return false, c.transportError(ctx, r, st, err)
 	}
 	// A status arrived: it is the answer, whatever err says (a body that
 	// could not be read, the context ending meanwhile). The response
@@ -403,7 +467,6 @@ func (c *Client) newRequest(ctx context.Context, r *request, st *callState) (*re
 	// call in bench/ (InMemory Upsert 31 instead of 36, SendMessage 44
 	// instead of 49).
 	h := req.Header
-	h["Authorization"] = ep.authorization()
 	h["Accept"] = headerJSON
 	h["User-Agent"] = c.userAgent
 	if body != nil {
@@ -442,26 +505,30 @@ func decodeJSON(body []byte, out any) error {
 	return nil
 }
 
-// finish turns the final response into r.out or an *APIError. The error
-// matches ErrOutcomeUnknown when any attempt may have been applied (but
-// after a 2xx, which matches ErrBadResponse), and keeps the context's
-// error when the context ended the call.
-func (c *Client) finish(ctx context.Context, r *request, st *callState, resp *http.Response) error {
-	ok := resp.StatusCode >= 200 && resp.StatusCode <= 299
+// finish turns the final response into r.out or an *APIError; refused
+// reports an answer that refused the credential. The error matches
+// ErrOutcomeUnknown when any attempt may have been applied (but after a
+// 2xx, which matches ErrBadResponse), and keeps the context's error when
+// the context ended the call.
+func (c *Client) finish(ctx context.Context, r *request, st *callState, resp *http.Response) (refused bool, err error) {
 	if resp.StatusCode == http.StatusNotFound && r.method == http.MethodDelete && st.attempts > 1 && st.reached {
 		// An earlier attempt of this DELETE may have been applied: the
 		// resource is gone, which is what the caller asked for.
-		return nil
+		return false, nil
 	}
+	var v verdict
+	if st.bodyErr == nil {
+		v = r.api.read(resp.StatusCode, st.body)
+	}
+	ok := resp.StatusCode >= 200 && resp.StatusCode <= 299 && !v.failed
 	if ok {
-		var err error
 		if d, custom := r.out.(bodyDecoder); custom {
 			err = d.decodeBody(st.body)
 		} else if r.out != nil && st.bodyErr == nil {
 			err = decodeJSON(st.body, r.out)
 		}
 		if st.bodyErr == nil && err == nil {
-			return nil
+			return false, nil
 		}
 		if st.bodyErr == nil {
 			st.bodyErr = err
@@ -472,14 +539,14 @@ func (c *Client) finish(ctx context.Context, r *request, st *callState, resp *ht
 		Method:     r.method,
 		Path:       st.path,
 		StatusCode: resp.StatusCode,
-		RequestID:  truncate(c.secrets.redactString(requestID(resp.Header)), 200),
+		RequestID:  truncate(c.redactString(r.api, requestID(resp.Header)), 200),
 		RetryAfter: st.retryAfter,
 		Attempts:   st.attempts,
 	}
 	switch {
 	case ok:
 		// A decoding error may quote the body, and so what it echoes.
-		e.Message = c.secrets.redactString(st.bodyErr.Error())
+		e.Message = string(c.redact(r.api, []byte(st.bodyErr.Error())))
 	case isRedirect(resp.StatusCode):
 		// Its Location, and the body that repeats it, may carry a URL
 		// with a secret in it: neither is kept.
@@ -487,17 +554,35 @@ func (c *Client) finish(ctx context.Context, r *request, st *callState, resp *ht
 	default:
 		// Redact before cutting: a secret straddling a cut goes whole
 		// (readBody reads the longest secret's length past the cap).
-		body := c.secrets.redact(st.body)
+		body := c.redact(r.api, st.body)
 		e.Body = body[:min(len(body), maxErrorBody)]
 		e.Problems = reasonsFromBody(body)
 		for i, p := range e.Problems {
-			e.Problems[i] = Problem{Field: truncate(c.secrets.redactString(p.Field), 200), Reason: truncate(c.secrets.redactString(p.Reason), 500)}
+			e.Problems[i] = Problem{Field: truncate(c.redactString(r.api, p.Field), 200), Reason: truncate(c.redactString(r.api, p.Reason), 500)}
 		}
-		e.Message = errorMessage(truncate(c.secrets.redactString(messageFromBody(body)), 500), e.Problems)
+		e.Message = withReasons(truncate(c.redactString(r.api, v.message), 500), e.Problems)
 	}
 	e.unknown = st.reached
 	e.cause = ctx.Err()
-	return e
+	return v.refused, e
+}
+
+// redact hides every configured secret, and the tokens of ep's
+// credential, in b.
+func (c *Client) redact(ep *endpoint, b []byte) []byte {
+	b = c.secrets.redact(b)
+	if ep.cred != nil {
+		b = ep.cred.redact(b)
+	}
+	return b
+}
+
+// redactString is redact for a string.
+func (c *Client) redactString(ep *endpoint, s string) string {
+	if r := c.redact(ep, []byte(s)); string(r) != s {
+		return string(r)
+	}
+	return s
 }
 
 // isRedirect reports a 3xx status, which the pipeline never follows.

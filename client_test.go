@@ -244,7 +244,7 @@ func TestNilContextRefused(t *testing.T) {
 
 func TestNoProviderRefused(t *testing.T) {
 	_, err := NewClient(WithUserAgent("my-app/1.0"))
-	assert.EqualError(t, err, "convo: validation failed: opts: configure at least one provider: WithTalqui or WithTalkJS")
+	assert.EqualError(t, err, "convo: validation failed: opts: configure at least one provider: WithTalqui, WithTalkJS or WithSelarti")
 	_, err = NewClient()
 	assert.ErrorIs(t, err, ErrValidation)
 }
@@ -880,6 +880,6 @@ func TestAPIErrorReasons(t *testing.T) {
 		`{"reasons":{"a":["x", 2]}}`: "a: x; a: 2",
 	} {
 		ps := reasonsFromBody([]byte(body))
-		assert.Equal(t, want, errorMessage(messageFromBody([]byte(body)), ps), body)
+		assert.Equal(t, want, withReasons(messageFromBody([]byte(body)), ps), body)
 	}
 }

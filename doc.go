@@ -8,7 +8,8 @@
 //     checked before anything is sent. See SessionsService.Start.
 //   - TalkJS: upsert users and conversations, manage participants, send
 //     and list messages. See UsersService and ConversationsService.
-//   - Selarti: receive the "All messages" webhook, and TalkJS's signed
+//   - Selarti: send a person's message to Selarti's AI (SelartiService),
+//     and receive its "All messages" webhook, and TalkJS's signed
 //     webhooks, as http.Handlers. See NewSelartiHandler and
 //     NewTalkJSHandler.
 //
@@ -50,8 +51,9 @@
 // messages all carry idempotency keys (the SDK fills them in), or a TalkJS
 // presence query (it changes nothing). A Talqui session start never is: a
 // second try could send the contact a second WhatsApp message; nor are a
-// TalkJS import (TalkJS does not deduplicate imported messages) and a
-// notification trigger. The rules, in the order retry.go applies them:
+// TalkJS import (TalkJS does not deduplicate imported messages), a
+// notification trigger, and a Selarti send, which reaches an AI that
+// answers a person. The rules, in the order retry.go applies them:
 //
 //  1. A success body over the cap (16 MiB, WithMaxResponseBytes): never
 //     repeated.

@@ -251,10 +251,9 @@ func reasonsFromBody(body []byte) []Problem {
 	return ps
 }
 
-// errorMessage is the Message of an *APIError for an error body: the
-// server's message (msg, from messageFromBody), then every problem of
-// reasons.
-func errorMessage(msg string, reasons []Problem) string {
+// withReasons is the Message of an *APIError for an error body: the
+// server's message, then every problem of reasons.
+func withReasons(msg string, reasons []Problem) string {
 	var b strings.Builder
 	b.WriteString(msg)
 	for i, p := range reasons {

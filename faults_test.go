@@ -3,8 +3,8 @@ package convo_test
 // The fault suite: every endpoint against every fault, on the convotest
 // fake over real loopback connections. Each cell asserts the outcome, the
 // number of tries the server saw, and, for every send that can reach a
-// person (a session start, messages), that the fake delivered it at most
-// once.
+// person (a session start, messages, a message to Selarti's AI), that the
+// fake delivered it at most once.
 
 import (
 	"context"
@@ -362,7 +362,13 @@ func runFaultCells(t *testing.T) int {
 
 				checkOutcome(t, err, want)
 				assert.Equal(t, want.tries, srv.RequestCount(ep.method, ep.path), "tries")
-				assert.Len(t, srv.Requests(), want.tries, "requests of any path: nothing followed a redirect")
+				exchanges := 0
+				if strings.HasPrefix(ep.path, selartiWF) {
+					// The fault hits the workflow, not the token exchange.
+					exchanges = 1
+					assert.Equal(t, 1, srv.RequestCount(http.MethodPost, selartiWF+"auth"), "token exchanges")
+				}
+				assert.Len(t, srv.Requests(), want.tries+exchanges, "requests of any path: nothing followed a redirect")
 				if fc.slow {
 					// Let the late first attempt finish on the server.
 					waitFor(t, func() bool { return settled(srv) })
@@ -473,6 +479,9 @@ func talkjsSetup(t *testing.T, c *convo.Client) {
 
 const app = "/v1/" + convotest.DefaultAppID
 
+// selartiWF is where the fake serves Selarti's workflows.
+const selartiWF = "/api/1.1/wf/"
+
 func faultEndpoints() []faultEndpoint {
 	return []faultEndpoint{
 		{
@@ -568,6 +577,21 @@ func faultEndpoints() []faultEndpoint {
 		{
 			name: "Conversations.Leave", method: http.MethodDelete, path: app + "/conversations/conv1/participants/bob", safe: true, setup: talkjsSetup,
 			call: func(ctx context.Context, c *convo.Client) error { return c.Conversations.Leave(ctx, "conv1", "bob") },
+		},
+		{
+			name: "Selarti.Send", method: http.MethodPost, path: selartiWF + "send_external_message",
+			call: func(ctx context.Context, c *convo.Client) error {
+				_, err := c.Selarti.Send(ctx, convo.SelartiMessage{TaskID: convotest.DefaultSelartiTaskID, ChatID: "tg-1", Text: "Where is my order?"})
+				return err
+			},
+			delivered: func(srv *convotest.Server) int { return srv.Stats().SelartiMessages },
+		},
+		{
+			name: "Selarti.AddTarget", method: http.MethodPost, path: selartiWF + "add_target",
+			call: func(ctx context.Context, c *convo.Client) error {
+				return c.Selarti.AddTarget(ctx, convotest.DefaultSelartiTaskID, "@maria")
+			},
+			delivered: func(srv *convotest.Server) int { return srv.Stats().SelartiTargets },
 		},
 		{
 			name: "Conversations.Messages", method: http.MethodGet, path: app + "/conversations/conv1/messages", safe: true,

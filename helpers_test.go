@@ -24,7 +24,7 @@ const (
 	testTalkJSToken = "sk_test_SECRET_5e2d"
 )
 
-var testSecrets = []string{testTokenWA, testTokenFood, testTalkJSToken}
+var testSecrets = []string{testTokenWA, testTokenFood, testTalkJSToken, testSelartiKey}
 
 // fastRetry keeps retry tests quick.
 var fastRetry = RetryPolicy{MaxRetries: 3, MinWait: time.Millisecond, MaxWait: 5 * time.Millisecond}

@@ -63,8 +63,10 @@ type Option func(*settings) error
 type settings struct {
 	talqui     *talquiConfig
 	talkjs     *talkjsConfig
+	selarti    *selartiSettings
 	talquiURL  string
 	talkjsURL  string
+	selartiURL string
 	talkjsVer  string
 	tokenAuth  bool // WithTalkJSTokenAuth
 	httpClient *http.Client
@@ -149,6 +151,27 @@ func (ps *problems) credential(field, v string) {
 	}
 }
 
+// selartiSettings are Selarti's API key and workflow names.
+type selartiSettings struct {
+	apiKey    string
+	workflows SelartiWorkflows
+}
+
+// WithSelarti configures Selarti with an API key (in Selarti's panel: your
+// avatar, then "get api key"). The key is exchanged for a bearer token on
+// the first call; see SelartiService.
+func WithSelarti(apiKey string) Option {
+	return func(s *settings) error {
+		var ps problems
+		ps.credential("WithSelarti(apiKey)", apiKey)
+		if err := ps.err(); err != nil {
+			return err
+		}
+		s.selartiSettings().apiKey = apiKey
+		return nil
+	}
+}
+
 // WithTalkJSTokenAuth makes every TalkJS call carry a short-lived
 // app-scoped token, as TalkJS recommends, instead of the secret key
 // itself, which then never goes on the wire: a JWT signed HS256 with the
@@ -161,6 +184,41 @@ func WithTalkJSTokenAuth() Option {
 		s.tokenAuth = true
 		return nil
 	}
+}
+
+// WithSelartiURL sets the Selarti base URL (default
+// https://selarti.com/api/1.1); the workflows are under /wf/. It must be
+// absolute https, or http to a loopback host.
+func WithSelartiURL(u string) Option {
+	return func(s *settings) (err error) {
+		s.selartiURL, err = checkBaseURL("selartiURL", u)
+		return err
+	}
+}
+
+// WithSelartiWorkflows overrides the names of Selarti's workflows and the
+// keys of their bodies, which Selarti does not publish (see
+// SelartiWorkflows). A zero field keeps its default (or the value of an
+// earlier WithSelartiWorkflows). It configures nothing without WithSelarti.
+func WithSelartiWorkflows(w SelartiWorkflows) Option {
+	return func(s *settings) error {
+		merged, err := s.selartiSettings().workflows.override(w)
+		if err != nil {
+			return err
+		}
+		s.selartiSettings().workflows = merged
+		return nil
+	}
+}
+
+// selartiSettings gives the Selarti settings, made with the default
+// workflows on first use. NewClient configures Selarti only when an API
+// key was given.
+func (s *settings) selartiSettings() *selartiSettings {
+	if s.selarti == nil {
+		s.selarti = &selartiSettings{workflows: DefaultSelartiWorkflows}
+	}
+	return s.selarti
 }
 
 // WithTalquiURL sets the Talqui base URL (default https://api.talqui.chat).

@@ -76,6 +76,12 @@ func (c Client) String() string {
 		b.WriteString("talkjs: app ")
 		b.WriteString(strconv.Quote(c.talkjsApp))
 	}
+	if c.selarti != nil {
+		if c.talqui != nil || c.talkjsApp != "" {
+			b.WriteString("; ")
+		}
+		b.WriteString("selarti: configured")
+	}
 	b.WriteByte('}')
 	return b.String()
 }
@@ -97,6 +103,9 @@ func (c Client) LogValue() slog.Value {
 	if c.talkjsApp != "" {
 		attrs = append(attrs, slog.Group("talkjs", slog.String("app", c.talkjsApp)))
 	}
+	if c.selarti != nil {
+		attrs = append(attrs, slog.Bool("selarti", true))
+	}
 	return slog.GroupValue(attrs...)
 }
 
@@ -104,6 +113,8 @@ func (c Client) LogValue() slog.Value {
 type clientJSON struct {
 	Talqui *talquiJSON `json:"talqui,omitempty"`
 	TalkJS *talkjsJSON `json:"talkjs,omitempty"`
+	// Selarti has no id to show: only whether it is configured.
+	Selarti bool `json:"selarti,omitempty"`
 }
 
 type talquiJSON struct {
@@ -127,6 +138,7 @@ func (c Client) MarshalJSON() ([]byte, error) {
 	if c.talkjsApp != "" {
 		v.TalkJS = &talkjsJSON{AppID: c.talkjsApp}
 	}
+	v.Selarti = c.selarti != nil
 	return json.Marshal(v)
 }
 
@@ -152,3 +164,7 @@ func (UsersService) Format(f fmt.State, verb rune) { formatSafe(f, verb, "convo.
 func (ConversationsService) Format(f fmt.State, verb rune) {
 	formatSafe(f, verb, "convo.ConversationsService")
 }
+
+// Format prints the service's name for every verb: its client holds
+// credentials that no verb may print.
+func (SelartiService) Format(f fmt.State, verb rune) { formatSafe(f, verb, "convo.SelartiService") }

@@ -90,19 +90,20 @@ func (quotingDecoder) decodeBody(b []byte) error { return fmt.Errorf("cannot dec
 // configured secret wherever they can: no secret shows, nor its first 8
 // bytes.
 func TestSecretCanary(t *testing.T) {
-	env := NewTestEnv(t)
+	env := NewTestEnv(t, WithSelarti(testSelartiKey))
 	c := env.c
 	printEverywhere(t, "*Client", c)
 	printEverywhere(t, "Client", *c)
 	printEverywhere(t, "Sessions", c.Sessions)
 	printEverywhere(t, "Users", c.Users)
 	printEverywhere(t, "Conversations", c.Conversations)
+	printEverywhere(t, "Selarti", c.Selarti)
 	conns := []PluginConnection{{ID: "pc-wa", Token: testTokenWA}, {ID: "pc-food", Token: testTokenFood}}
 	printEverywhere(t, "PluginConnection", conns[0])
 	printEverywhere(t, "[]PluginConnection", conns)
 	printEverywhere(t, "*PluginConnection", &conns[1])
 	printEverywhere(t, "map of PluginConnection", map[string]PluginConnection{"a": conns[0]})
-	opts := []Option{WithTalqui(testTenant, conns...), WithTalkJS(testAppID, testTalkJSToken)}
+	opts := []Option{WithTalqui(testTenant, conns...), WithTalkJS(testAppID, testTalkJSToken), WithSelarti(testSelartiKey)}
 	printEverywhere(t, "options", opts)
 	printEverywhere(t, "RetryPolicy", fastRetry)
 
@@ -140,7 +141,7 @@ func TestSecretCanary(t *testing.T) {
 	}
 	for name, p := range paths {
 		t.Run(name, func(t *testing.T) {
-			env := NewTestEnv(t)
+			env := NewTestEnv(t, WithSelarti(testSelartiKey))
 			env.mt.RegisterNoResponder(p.responder)
 			err := p.call(context.Background(), env.c)
 			require.Error(t, err)
