@@ -2,53 +2,8 @@ package convo
 
 import (
 	"context"
-	"strconv"
 	"sync"
 )
-
-// ClaimState is the answer of DedupStore.Claim.
-type ClaimState int
-
-// The states of a delivery id.
-const (
-	ClaimNew        ClaimState = iota + 1 // not seen: the caller now holds it and handles the delivery
-	ClaimInProgress                       // another delivery of the id is being handled
-	ClaimDone                             // the id was handled
-)
-
-// String names the state.
-func (s ClaimState) String() string {
-	switch s {
-	case ClaimNew:
-		return "new"
-	case ClaimInProgress:
-		return "in progress"
-	case ClaimDone:
-		return "done"
-	}
-	return "ClaimState(" + strconv.Itoa(int(s)) + ")"
-}
-
-// DedupStore remembers which webhook deliveries were handled, so a
-// redelivery is not handled twice. The handlers call Claim before they call
-// fn, then Complete when fn succeeded or Release when it failed. Its
-// methods may be called concurrently.
-//
-// The handlers pass ids prefixed with the provider, as "selarti:<message_id>"
-// or "talkjs:<event id>", so one store can serve both. To share the store
-// between replicas, back it with a shared database; such a store should let
-// an in-progress claim expire after a while (a replica may die between Claim
-// and Complete) and forget done ids after a day or so.
-type DedupStore interface {
-	// Claim marks id as in progress when it is new and reports its state
-	// before the call: ClaimNew, ClaimInProgress or ClaimDone.
-	Claim(ctx context.Context, id string) (ClaimState, error)
-	// Complete remembers id as done: its delivery was handled.
-	Complete(ctx context.Context, id string) error
-	// Release forgets id: its delivery failed, and a redelivery must be
-	// handled.
-	Release(ctx context.Context, id string) error
-}
 
 // MemoryDedupStore is a DedupStore in memory for one process. It remembers
 // the most recently completed ids, up to its capacity, and forgets the

@@ -152,7 +152,7 @@ func FuzzSelartiHandler(f *testing.F) {
 	f.Add("PATCH", []byte(nil), "", "", uint8(7))
 
 	f.Fuzz(func(t *testing.T, method string, body []byte, headerSecret, querySecret string, flags uint8) {
-		var opts []SelartiOption
+		var opts []HandlerOption
 		if flags&1 != 0 {
 			opts = append(opts, WithUserMessages())
 		}
@@ -221,7 +221,7 @@ func FuzzTalkJSHandler(f *testing.F) {
 	// it; flags&8 sets a small body limit.
 	f.Fuzz(func(t *testing.T, method string, body []byte, ts, sig string, flags uint8) {
 		secret := talkjsSecret
-		var opts []TalkJSOption
+		var opts []HandlerOption
 		if flags&4 != 0 {
 			opts = append(opts, WithExtraSecrets("sk_next"))
 			secret = "sk_next"

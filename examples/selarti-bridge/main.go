@@ -154,7 +154,7 @@ func newBridge(ctx context.Context, c *convo.Client, mode string, log *slog.Logg
 // handler routes /hooks/selarti to the Selarti handler, which calls relay
 // once per new bot or operator message.
 func (b *bridge) handler(secret string) http.Handler {
-	opts := []convo.SelartiOption{convo.WithHandlerLogger(b.log)}
+	opts := []convo.HandlerOption{convo.WithHandlerLogger(b.log)}
 	if secret != "" {
 		opts = append(opts, convo.WithSharedSecret(secret))
 	}
