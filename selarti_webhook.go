@@ -32,7 +32,8 @@ type selartiHookConfig struct {
 //     than POST, 409 while another delivery of the same message_id is being
 //     handled, 413 for a body over the limit (WithBodyLimit);
 //   - 500 when fn returns an error or panics (the message_id is then
-//     forgotten, so a redelivery is handled), 503 when the dedup store fails.
+//     forgotten, so a redelivery is handled), 503 when the dedup store fails
+//     (unless WithDedupFailOpen).
 //
 // Error bodies are JSON: {"error":"…"}. A message without message_id is
 // handled every time it comes. Dedup is in memory by default; see

@@ -58,7 +58,8 @@ type talkjsHookConfig struct {
 //     than POST, 409 while another delivery of the same id is being handled,
 //     413 for a body over the limit (WithBodyLimit);
 //   - 500 when fn returns an error or panics (the id is then forgotten, so
-//     TalkJS's one retry is handled), 503 when the dedup store fails.
+//     TalkJS's one retry is handled), 503 when the dedup store fails (unless
+//     WithDedupFailOpen).
 //
 // TalkJS waits 5 seconds for an answer: keep fn short, or queue the event.
 // An event without id is handled every time it comes.

@@ -47,6 +47,7 @@ type HandlerOption struct {
 type hookConfig struct {
 	bodyLimit int64
 	store     DedupStore
+	failOpen  bool // WithDedupFailOpen
 	logger    *slog.Logger
 	selarti   selartiHookConfig
 	talkjs    talkjsHookConfig
@@ -94,6 +95,26 @@ func WithDedupStore(s DedupStore) HandlerOption {
 		}
 		c.store = s
 	}}
+}
+
+// WithDedupFailOpen makes a handler whose dedup store fails (Claim returns
+// an error, or a state it does not know) handle the delivery anyway,
+// without deduplication, and log a warning. By default such a delivery is
+// answered 503 without a call, so that the sender may deliver it again.
+//
+// Choose by what the sender does with a 503 and by what a duplicate costs:
+//   - TalkJS retries a delivery once, shortly after a non-200 answer: with
+//     the default, a store outage longer than that loses the event; with
+//     this option, a delivery that arrives twice during the outage (its
+//     retry after another failure, or two replicas) may be handled twice.
+//   - Selarti does not retry at all (its manual says nothing of retries,
+//     and its Bubble workflows do not redeliver): with the default, every
+//     message that arrives while the store is down is lost; with this
+//     option it is handled, and only a rare duplicate can slip through.
+//
+// An option of both handlers.
+func WithDedupFailOpen() HandlerOption {
+	return HandlerOption{name: "WithDedupFailOpen", apply: func(c *hookConfig) { c.failOpen = true }}
 }
 
 // WithHandlerLogger logs what a handler rejects or fails on (nil, the
@@ -259,27 +280,25 @@ func readAll(rd io.Reader, size int64) ([]byte, error) {
 // the id. It returns nil when the answer is 200.
 func (h *webhookHandler) dispatch(ctx context.Context, d delivery) *reject {
 	if d.id == "" {
-		if err := h.run(ctx, d); err != nil && !errors.Is(err, ErrPermanent) {
-			return &reject{http.StatusInternalServerError, "handler failed"}
-		}
-		return nil
+		return h.runUndeduplicated(ctx, d)
 	}
 	key := string(h.provider) + ":" + d.id
 	state, err := h.store.Claim(ctx, key)
-	if err != nil {
+	if err == nil && state != ClaimNew && state != ClaimDone && state != ClaimInProgress {
+		err = errors.New("unknown claim state " + state.String())
+	}
+	switch {
+	case err != nil && h.failOpen:
+		h.log(ctx, slog.LevelWarn, "convo: webhook dedup store failed, handling without dedup", slog.String("op", "claim"), slog.String("id", d.id), slog.Any("error", err))
+		return h.runUndeduplicated(ctx, d)
+	case err != nil:
 		h.log(ctx, slog.LevelError, "convo: webhook dedup store failed", slog.String("op", "claim"), slog.String("id", d.id), slog.Any("error", err))
 		return &reject{http.StatusServiceUnavailable, "dedup store unavailable"}
-	}
-	switch state {
-	case ClaimNew:
-	case ClaimDone:
+	case state == ClaimDone:
 		h.log(ctx, slog.LevelDebug, "convo: webhook duplicate", slog.String("id", d.id))
 		return nil
-	case ClaimInProgress:
+	case state == ClaimInProgress:
 		return &reject{http.StatusConflict, "delivery in progress"}
-	default:
-		h.log(ctx, slog.LevelError, "convo: webhook dedup store failed", slog.String("op", "claim"), slog.String("id", d.id), slog.String("state", state.String()))
-		return &reject{http.StatusServiceUnavailable, "dedup store unavailable"}
 	}
 	// Complete or release even when the request was cancelled meanwhile.
 	after := context.WithoutCancel(ctx)
@@ -292,6 +311,14 @@ func (h *webhookHandler) dispatch(ctx context.Context, d delivery) *reject {
 	if err := h.store.Complete(after, key); err != nil {
 		// fn did its work: answering an error would bring a redelivery.
 		h.log(ctx, slog.LevelError, "convo: webhook dedup store failed", slog.String("op", "complete"), slog.String("id", d.id), slog.Any("error", err))
+	}
+	return nil
+}
+
+// runUndeduplicated calls fn for d with no claim on its id.
+func (h *webhookHandler) runUndeduplicated(ctx context.Context, d delivery) *reject {
+	if err := h.run(ctx, d); err != nil && !errors.Is(err, ErrPermanent) {
+		return &reject{http.StatusInternalServerError, "handler failed"}
 	}
 	return nil
 }

@@ -389,3 +389,68 @@ func TestReadAllSizedFromContentLength(t *testing.T) {
 	})
 	assert.Equal(t, 1.0, allocs, "a body of the announced length is read into one buffer")
 }
+
+// countingStore counts the calls a handler makes to a store.
+type countingStore struct {
+	DedupStore
+	claims, completes, releases atomic.Int32
+}
+
+func (s *countingStore) Claim(ctx context.Context, id string) (ClaimState, error) {
+	s.claims.Add(1)
+	return s.DedupStore.Claim(ctx, id)
+}
+
+func (s *countingStore) Complete(ctx context.Context, id string) error {
+	s.completes.Add(1)
+	return s.DedupStore.Complete(ctx, id)
+}
+
+func (s *countingStore) Release(ctx context.Context, id string) error {
+	s.releases.Add(1)
+	return s.DedupStore.Release(ctx, id)
+}
+
+func TestHandlerDedupFailOpen(t *testing.T) {
+	fixture := readSelartiFixture(t)
+	down := errors.New("redis down")
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+
+	t.Run("claim error: handled without dedup, with a warning", func(t *testing.T) {
+		logs.Reset()
+		c := hookCounter{errs: []error{nil, nil, errors.New("relay down")}}
+		store := &countingStore{DedupStore: &failingStore{MemoryDedupStore: NewMemoryDedupStore(10), claim: down}}
+		h := NewSelartiHandler(c.selarti, WithDedupStore(store), WithDedupFailOpen(), WithHandlerLogger(logger))
+		assertOK(t, serveHook(h, hookRequest{body: fixture}))
+		assertOK(t, serveHook(h, hookRequest{body: fixture}))
+		assert.Equal(t, 2, c.count(), "no dedup while the store is down")
+		assertJSONError(t, serveHook(h, hookRequest{body: fixture}), http.StatusInternalServerError, "handler failed")
+		assert.Equal(t, int32(3), store.claims.Load())
+		assert.Zero(t, store.completes.Load()+store.releases.Load(), "nothing to complete or release without a claim")
+		assert.Contains(t, logs.String(), "level=WARN")
+		assert.Contains(t, logs.String(), "handling without dedup")
+		assert.Contains(t, logs.String(), "redis down")
+	})
+	t.Run("unknown state: handled without dedup", func(t *testing.T) {
+		var c hookCounter
+		h := NewSelartiHandler(c.selarti, WithDedupFailOpen(),
+			WithDedupStore(&failingStore{MemoryDedupStore: NewMemoryDedupStore(10), state: 42}))
+		assertOK(t, serveHook(h, hookRequest{body: fixture}))
+		assert.Equal(t, 1, c.count())
+	})
+	t.Run("TalkJS handler too", func(t *testing.T) {
+		var c hookCounter
+		h := NewTalkJSHandler(talkjsSecret, c.talkjs, WithDedupFailOpen(),
+			WithDedupStore(&failingStore{MemoryDedupStore: NewMemoryDedupStore(10), claim: down}))
+		assertOK(t, serveHook(h, signedHook(talkjsSecret, []byte(talkjsMessageSent))))
+		assert.Equal(t, 1, c.count())
+	})
+	t.Run("a working store still deduplicates", func(t *testing.T) {
+		var c hookCounter
+		h := NewSelartiHandler(c.selarti, WithDedupFailOpen())
+		assertOK(t, serveHook(h, hookRequest{body: fixture}))
+		assertOK(t, serveHook(h, hookRequest{body: fixture}))
+		assert.Equal(t, 1, c.count())
+	})
+}
