@@ -29,8 +29,10 @@ type selartiHookConfig struct {
 //     message_id already handled;
 //   - 400 for a body that does not decode, 401 for a missing or wrong shared
 //     secret (WithSharedSecret), 405 (with Allow: POST) for a method other
-//     than POST, 409 while another delivery of the same message_id is being
-//     handled, 413 for a body over the limit (WithBodyLimit);
+//     than POST, 408 for a body that does not arrive within the read
+//     timeout (WithReadTimeout), 409 while another delivery of the same
+//     message_id is being handled, 413 for a body over the limit
+//     (WithBodyLimit);
 //   - 500 when fn returns an error or panics (the message_id is then
 //     forgotten, so a redelivery is handled), 503 when the dedup store fails
 //     (unless WithDedupFailOpen).

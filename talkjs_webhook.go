@@ -53,10 +53,12 @@ type talkjsHookConfig struct {
 //   - 200 with body {} when fn succeeded, or without a call for an event id
 //     already handled;
 //   - 400 for a body that does not decode, 401 for a missing or bad
-//     signature (X-TalkJS-Signature, X-TalkJS-Timestamp) or a stale
-//     timestamp (WithMaxAge), 405 (with Allow: POST) for a method other
-//     than POST, 409 while another delivery of the same id is being handled,
-//     413 for a body over the limit (WithBodyLimit);
+//     signature (X-TalkJS-Signature, X-TalkJS-Timestamp) or a timestamp
+//     more than 5 minutes from now (WithMaxAge), 405 (with Allow: POST)
+//     for a method other than POST, 408 for a body that does not arrive
+//     within the read timeout (WithReadTimeout), 409 while another
+//     delivery of the same id is being handled, 413 for a body over the
+//     limit (WithBodyLimit);
 //   - 500 when fn returns an error or panics (the id is then forgotten, so
 //     TalkJS's one retry is handled), 503 when the dedup store fails (unless
 //     WithDedupFailOpen).
@@ -153,17 +155,23 @@ func WithExtraSecrets(secrets ...string) HandlerOption {
 	}}
 }
 
-// WithMaxAge makes the TalkJS handler answer 401 to a delivery whose
-// X-TalkJS-Timestamp is more than d away from now, either way, against
-// replays. TalkJS does not document the timestamp's unit: a value of at
-// least 10^11 is read as Unix milliseconds, a smaller one as Unix seconds,
-// and one that is not an integer is rejected. Off by default. It panics
-// when the handler is built if d is not positive. An option of
-// NewTalkJSHandler only.
+// defaultTalkJSMaxAge is the TalkJS handler's replay window, either way of
+// now.
+const defaultTalkJSMaxAge = 5 * time.Minute
+
+// WithMaxAge sets the TalkJS handler's replay window: a delivery whose
+// X-TalkJS-Timestamp is more than d away from now, either way, is answered
+// 401, so a signed delivery cannot be replayed later. The default is 5
+// minutes; WithMaxAge(0) turns the check off, for those who must accept old
+// deliveries (a replay of an event without id then runs fn again). TalkJS
+// does not document the timestamp's unit: a value of at least 10^11 is read
+// as Unix milliseconds, a smaller one as Unix seconds, and one that is not
+// an integer is rejected. It panics when the handler is built if d is
+// negative. An option of NewTalkJSHandler only.
 func WithMaxAge(d time.Duration) HandlerOption {
 	return HandlerOption{name: "WithMaxAge", provider: ProviderTalkJS, apply: func(c *hookConfig) {
-		if d <= 0 {
-			panic("convo: WithMaxAge: the age must be positive")
+		if d < 0 {
+			panic("convo: WithMaxAge: the age must not be negative")
 		}
 		c.talkjs.maxAge = d
 	}}

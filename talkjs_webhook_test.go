@@ -211,10 +211,16 @@ const (
 	talkjsTS     = "1632919967100"
 )
 
+// signedHook is a delivery of body signed with secret, sent now.
 func signedHook(secret string, body []byte) hookRequest {
+	return signedHookAt(secret, strconv.FormatInt(time.Now().UnixMilli(), 10), body)
+}
+
+// signedHookAt is a delivery of body signed with secret at timestamp ts.
+func signedHookAt(secret, ts string, body []byte) hookRequest {
 	return hookRequest{body: body, header: map[string]string{
-		"X-TalkJS-Timestamp": talkjsTS,
-		"X-TalkJS-Signature": SignTalkJSWebhook(secret, talkjsTS, body),
+		"X-TalkJS-Timestamp": ts,
+		"X-TalkJS-Signature": SignTalkJSWebhook(secret, ts, body),
 	}}
 }
 
@@ -364,14 +370,32 @@ func TestTalkJSHandlerStaleTimestamp(t *testing.T) {
 	var c hookCounter
 	h := NewTalkJSHandler(talkjsSecret, c.talkjs, WithMaxAge(time.Minute))
 	// talkjsTS is from 2021: stale now.
-	assertJSONError(t, serveHook(h, signedHook(talkjsSecret, []byte(talkjsMessageSent))), http.StatusUnauthorized, "stale")
-	ts := strconv.FormatInt(time.Now().UnixMilli(), 10)
-	body := []byte(talkjsMessageSent)
-	assertOK(t, serveHook(h, hookRequest{body: body, header: map[string]string{
-		"X-TalkJS-Timestamp": ts,
-		"X-TalkJS-Signature": SignTalkJSWebhook(talkjsSecret, ts, body),
-	}}))
+	assertJSONError(t, serveHook(h, signedHookAt(talkjsSecret, talkjsTS, []byte(talkjsMessageSent))), http.StatusUnauthorized, "stale")
+	assertOK(t, serveHook(h, signedHook(talkjsSecret, []byte(talkjsMessageSent))))
 	assert.Equal(t, 1, c.count())
+}
+
+// The replay window is on by default: 5 minutes either way of now.
+func TestTalkJSHandlerReplayWindowByDefault(t *testing.T) {
+	body := []byte(`{"type":"message.read"}`) // no id: every delivery would run fn
+	at := func(d time.Duration) string { return strconv.FormatInt(time.Now().Add(d).UnixMilli(), 10) }
+	var c hookCounter
+	h := NewTalkJSHandler(talkjsSecret, c.talkjs)
+	for _, ts := range []string{talkjsTS, at(-5*time.Minute - 10*time.Second), at(5*time.Minute + 10*time.Second), "1"} {
+		assertJSONError(t, serveHook(h, signedHookAt(talkjsSecret, ts, body)), http.StatusUnauthorized, "stale")
+	}
+	assert.Zero(t, c.count(), "a replay of a signed delivery is refused")
+	for _, ts := range []string{at(0), at(-4 * time.Minute), at(4 * time.Minute)} {
+		assertOK(t, serveHook(h, signedHookAt(talkjsSecret, ts, body)))
+	}
+	assert.Equal(t, 3, c.count())
+
+	// WithMaxAge(0) turns the window off.
+	c = hookCounter{}
+	h = NewTalkJSHandler(talkjsSecret, c.talkjs, WithMaxAge(0))
+	assertOK(t, serveHook(h, signedHookAt(talkjsSecret, talkjsTS, body)))
+	assertOK(t, serveHook(h, signedHookAt(talkjsSecret, "1", body)))
+	assert.Equal(t, 2, c.count())
 }
 
 func BenchmarkTalkJSHandler(b *testing.B) {

@@ -9,10 +9,12 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"reflect"
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -29,6 +31,7 @@ import (
 const (
 	defaultBodyLimit     = 1 << 20
 	defaultDedupCapacity = 10_000
+	defaultReadTimeout   = 10 * time.Second
 )
 
 // HandlerOption configures a webhook handler. WithBodyLimit, WithDedupStore
@@ -45,18 +48,23 @@ type HandlerOption struct {
 // hookConfig holds the settings of a handler: those both share, and those
 // of each provider's options.
 type hookConfig struct {
-	bodyLimit int64
-	store     DedupStore
-	failOpen  bool // WithDedupFailOpen
-	logger    *slog.Logger
-	selarti   selartiHookConfig
-	talkjs    talkjsHookConfig
+	bodyLimit   int64
+	readTimeout time.Duration // 0: no deadline of the handler's own
+	store       DedupStore
+	failOpen    bool // WithDedupFailOpen
+	logger      *slog.Logger
+	selarti     selartiHookConfig
+	talkjs      talkjsHookConfig
 }
 
 // newHookConfig applies opts for the handler of provider p (named ctor in
 // panics), then makes the default store unless an option gave one.
 func newHookConfig(p Provider, ctor string, opts []HandlerOption) hookConfig {
-	c := hookConfig{bodyLimit: defaultBodyLimit}
+	c := hookConfig{
+		bodyLimit:   defaultBodyLimit,
+		readTimeout: defaultReadTimeout,
+		talkjs:      talkjsHookConfig{maxAge: defaultTalkJSMaxAge},
+	}
 	for _, o := range opts {
 		if o.apply == nil {
 			panic("convo: " + ctor + ": zero HandlerOption")
@@ -81,6 +89,25 @@ func WithBodyLimit(n int64) HandlerOption {
 			panic("convo: WithBodyLimit: the limit must be at least 1 byte")
 		}
 		c.bodyLimit = n
+	}}
+}
+
+// WithReadTimeout bounds the time a handler waits for a request's body
+// (default 10 s): it sets a read deadline on the connection through
+// http.ResponseController before it reads the body, and lifts it once the
+// body is read, so that fn has its own time. A body that does not arrive in
+// time is answered 408. So a slow or stalled client cannot hold a handler
+// goroutine even when the http.Server has no ReadTimeout. Zero sets no
+// deadline (the server's own timeouts then apply); it panics when the
+// handler is built if d is negative. Where the ResponseWriter cannot set a
+// deadline (an httptest.ResponseRecorder, some middlewares), the body is
+// read without one.
+func WithReadTimeout(d time.Duration) HandlerOption {
+	return HandlerOption{name: "WithReadTimeout", apply: func(c *hookConfig) {
+		if d < 0 {
+			panic("convo: WithReadTimeout: the timeout must not be negative")
+		}
+		c.readTimeout = d
 	}}
 }
 
@@ -201,6 +228,10 @@ type reject struct {
 
 // ServeHTTP checks, reads, deduplicates and dispatches one delivery.
 func (h *webhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// The read deadline bounds the body, and also the server's discarding
+	// of an unread body after an early answer (405, 401, 413).
+	rc := http.NewResponseController(w)
+	deadline := h.readTimeout > 0 && rc.SetReadDeadline(time.Now().Add(h.readTimeout)) == nil
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		h.fail(w, r, &reject{http.StatusMethodNotAllowed, "method not allowed, use POST"})
@@ -216,6 +247,13 @@ func (h *webhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if rj != nil {
 		h.fail(w, r, rj)
 		return
+	}
+	if deadline {
+		// Lift it once the body is read, so that no read on the
+		// connection times out while fn runs and cancels its context
+		// (net/http lifts it too when the body ends, but not when its
+		// background read began before the handler ran).
+		_ = rc.SetReadDeadline(time.Time{})
 	}
 	d, rj := h.accept(r, body)
 	if rj != nil {
@@ -244,6 +282,12 @@ func (h *webhookHandler) readBody(w http.ResponseWriter, r *http.Request) ([]byt
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
 			return nil, &reject{http.StatusRequestEntityTooLarge, "body too large"}
+		}
+		// What is left of the body cannot be read: close the connection
+		// rather than let the server wait for the rest.
+		w.Header().Set("Connection", "close")
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, &reject{http.StatusRequestTimeout, "body not received in time"}
 		}
 		return nil, &reject{http.StatusBadRequest, "could not read body"}
 	}

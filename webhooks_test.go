@@ -1,6 +1,7 @@
 package convo
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -8,9 +9,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -158,8 +162,10 @@ func TestHandlerConstructionPanics(t *testing.T) {
 	assert.PanicsWithValue(t, "convo: NewTalkJSHandler: empty secret", func() { NewTalkJSHandler("", tfn) })
 	assert.Panics(t, func() { NewTalkJSHandler("k", nil) })
 	assert.Panics(t, func() { NewTalkJSHandler("k", tfn, WithExtraSecrets("")) })
-	assert.Panics(t, func() { NewTalkJSHandler("k", tfn, WithMaxAge(0)) })
+	assert.PanicsWithValue(t, "convo: WithMaxAge: the age must not be negative", func() { NewTalkJSHandler("k", tfn, WithMaxAge(-1)) })
+	assert.PanicsWithValue(t, "convo: WithReadTimeout: the timeout must not be negative", func() { NewSelartiHandler(fn, WithReadTimeout(-1)) })
 	assert.NotPanics(t, func() { NewTalkJSHandler("k", tfn, WithBodyLimit(10), WithExtraSecrets("k2"), WithMaxAge(time.Minute)) })
+	assert.NotPanics(t, func() { NewTalkJSHandler("k", tfn, WithMaxAge(0), WithReadTimeout(0)) })
 }
 
 // failingStore fails the calls named in fail.
@@ -248,13 +254,14 @@ func TestHandlerLogsFailures(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	c := hookCounter{errs: []error{errors.New("relay down")}}
 	h := NewTalkJSHandler(talkjsSecret, c.talkjs, WithHandlerLogger(logger))
-	rec := serveHook(h, signedHook(talkjsSecret, []byte(talkjsMessageSent)))
+	delivery := signedHook(talkjsSecret, []byte(talkjsMessageSent))
+	rec := serveHook(h, delivery)
 	assertJSONError(t, rec, http.StatusInternalServerError, "handler failed")
 	assert.NotContains(t, rec.Body.String(), "relay down", "fn's error stays in the log")
 	assert.Contains(t, logs.String(), "relay down")
 	assert.Contains(t, logs.String(), "id=evt_AbC123")
 	assert.NotContains(t, logs.String(), talkjsSecret)
-	assert.NotContains(t, logs.String(), SignTalkJSWebhook(talkjsSecret, talkjsTS, []byte(talkjsMessageSent)))
+	assert.NotContains(t, logs.String(), delivery.header["X-TalkJS-Signature"])
 }
 
 func TestHandlerPermanentFailureIsNotRedelivered(t *testing.T) {
@@ -307,8 +314,7 @@ func TestHandlersLeaveNoGoroutines(t *testing.T) {
 	for i := range 20 {
 		post(context.Background(), "/selarti", selartiBody(t, map[string]any{"message_id": strconv.Itoa(i)}), nil)
 		ev := []byte(`{"id":"evt_` + strconv.Itoa(i) + `","type":"user.updated","createdAt":1,"data":{"user":{"id":"u"}}}`)
-		post(context.Background(), "/talkjs", ev, map[string]string{
-			"X-TalkJS-Timestamp": "1", "X-TalkJS-Signature": SignTalkJSWebhook(secret, "1", ev)})
+		post(context.Background(), "/talkjs", ev, signedHook(secret, ev).header)
 	}
 	post(context.Background(), "/selarti", []byte("not json"), nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
@@ -329,12 +335,16 @@ func (alwaysNewStore) Claim(context.Context, string) (ClaimState, error) { retur
 func (alwaysNewStore) Complete(context.Context, string) error            { return nil }
 func (alwaysNewStore) Release(context.Context, string) error             { return nil }
 
-// discardWriter is an http.ResponseWriter that keeps nothing but its header.
+// discardWriter is an http.ResponseWriter that keeps nothing but its header
+// and takes read deadlines as a server's does.
 type discardWriter struct{ h http.Header }
 
 func (w *discardWriter) Header() http.Header         { return w.h }
 func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (w *discardWriter) WriteHeader(int)             {}
+
+// SetReadDeadline lets the handlers set their deadline, as on a server.
+func (w *discardWriter) SetReadDeadline(time.Time) error { return nil }
 
 // benchHandler serves the same delivery b.N times; the request is built
 // once and only its body is renewed, so the figures are the handler's.
@@ -453,4 +463,156 @@ func TestHandlerDedupFailOpen(t *testing.T) {
 		assertOK(t, serveHook(h, hookRequest{body: fixture}))
 		assert.Equal(t, 1, c.count())
 	})
+}
+
+// tricklePost sends a POST announcing a body of n bytes over a raw
+// connection to addr, then one byte every interval until the connection
+// fails or stop is closed. It returns the connection, to read the answer.
+func tricklePost(t *testing.T, addr string, n int, interval time.Duration, stop <-chan struct{}) net.Conn {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close() })
+	_, err = fmt.Fprintf(conn, "POST /hook HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n{", addr, n)
+	require.NoError(t, err)
+	go func() {
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for i := 1; i < n; i++ {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			if _, err := conn.Write([]byte(" ")); err != nil {
+				return
+			}
+		}
+	}()
+	return conn
+}
+
+// A client that trickles its body cannot hold a handler goroutine past the
+// read timeout, on a server without ReadTimeout: neither while the handler
+// reads the body, nor while the server discards it after an early answer.
+func TestHandlerReadTimeout(t *testing.T) {
+	tests := []struct {
+		name   string
+		opts   []HandlerOption
+		status int
+	}{
+		{"trickled body", nil, http.StatusRequestTimeout},
+		{"answered before the body", []HandlerOption{WithSharedSecret("s")}, http.StatusUnauthorized},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var c hookCounter
+			returned := make(chan time.Duration, 1)
+			h := NewSelartiHandler(c.selarti, append(tt.opts, WithReadTimeout(300*time.Millisecond))...)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				start := time.Now()
+				h.ServeHTTP(w, r)
+				returned <- time.Since(start)
+			}))
+			defer srv.Close()
+			require.Zero(t, srv.Config.ReadTimeout)
+
+			stop := make(chan struct{})
+			defer close(stop)
+			// 100 bytes at one every 100 ms would take 10 s.
+			conn := tricklePost(t, srv.Listener.Addr().String(), 100, 100*time.Millisecond, stop)
+			select {
+			case d := <-returned:
+				assert.Less(t, d, 3*time.Second)
+			case <-time.After(5 * time.Second):
+				t.Fatal("the handler is still held by the trickled body")
+			}
+			require.NoError(t, conn.SetReadDeadline(time.Now().Add(5*time.Second)))
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			require.NoError(t, err)
+			resp.Body.Close()
+			assert.Equal(t, tt.status, resp.StatusCode)
+			assert.Zero(t, c.count())
+		})
+	}
+}
+
+// The read deadline covers the body only: fn may take longer than the read
+// timeout without its context being cancelled.
+func TestHandlerReadTimeoutSparesFn(t *testing.T) {
+	var ctxErr error
+	h := NewSelartiHandler(func(ctx context.Context, ev *SelartiEvent) error {
+		time.Sleep(400 * time.Millisecond)
+		ctxErr = ctx.Err()
+		return nil
+	}, WithReadTimeout(100*time.Millisecond))
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	resp, err := srv.Client().Post(srv.URL+"/hook", "application/json", bytes.NewReader(readSelartiFixture(t)))
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.NoError(t, ctxErr)
+}
+
+func TestHandlerReadTimeoutDefault(t *testing.T) {
+	fn := func(context.Context, *SelartiEvent) error { return nil }
+	assert.Equal(t, 10*time.Second, NewSelartiHandler(fn).(*webhookHandler).readTimeout)
+	assert.Equal(t, 10*time.Second, NewTalkJSHandler("k", func(context.Context, *TalkJSEvent) error { return nil }).(*webhookHandler).readTimeout)
+	assert.Equal(t, time.Second, NewSelartiHandler(fn, WithReadTimeout(time.Second)).(*webhookHandler).readTimeout)
+}
+
+func TestMemoryDedupStoreLongIDs(t *testing.T) {
+	ctx := context.Background()
+	s := NewMemoryDedupStore(10)
+	long := strings.Repeat("a", 100)
+	other := long[:99] + "b"
+	st, _ := s.Claim(ctx, long)
+	assert.Equal(t, ClaimNew, st)
+	st, _ = s.Claim(ctx, long)
+	assert.Equal(t, ClaimInProgress, st)
+	require.NoError(t, s.Complete(ctx, long))
+	st, _ = s.Claim(ctx, long)
+	assert.Equal(t, ClaimDone, st)
+	st, _ = s.Claim(ctx, other)
+	assert.Equal(t, ClaimNew, st, "ids that differ in their last byte stay apart")
+	require.NoError(t, s.Release(ctx, other))
+	st, _ = s.Claim(ctx, other)
+	assert.Equal(t, ClaimNew, st)
+
+	// An id of up to 64 bytes is kept as it is; a digest key can equal none.
+	assert.Equal(t, strings.Repeat("x", 64), dedupKey(strings.Repeat("x", 64)))
+	assert.Len(t, dedupKey(long), 71)
+	st, _ = s.Claim(ctx, dedupKey(long)[:64])
+	assert.Equal(t, ClaimNew, st)
+	for k := range s.done {
+		assert.LessOrEqual(t, len(k), 71)
+	}
+}
+
+// 1,000 deliveries with 900 KiB message ids keep the default store under
+// 8 MiB: it holds digests of long ids, not the ids.
+func TestMemoryDedupStoreMemoryBoundedByCapacity(t *testing.T) {
+	store := NewMemoryDedupStore(defaultDedupCapacity)
+	var calls int
+	h := NewSelartiHandler(func(context.Context, *SelartiEvent) error { calls++; return nil }, WithDedupStore(store))
+	id := bytes.Repeat([]byte("m"), 900<<10)
+	body := []byte(`{"wh_type":"all_messages","message_type":"bot","message_text":"hi","message_id":"` + string(id) + `"}`)
+	at := bytes.Index(body, id) // where the id starts: its first bytes change per delivery
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i := range 1000 {
+		copy(body[at:], fmt.Sprintf("%06d", i))
+		assertOK(t, serveHook(h, hookRequest{body: body}))
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	assert.Equal(t, 1000, calls)
+	assert.Len(t, store.done, 1000)
+	grown := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	t.Logf("heap grown by %d KiB for 1,000 ids of 900 KiB", grown>>10)
+	assert.Less(t, grown, int64(8<<20))
+	runtime.KeepAlive(store)
+	runtime.KeepAlive(h)
 }
