@@ -144,9 +144,14 @@ func WithDedupFailOpen() HandlerOption {
 	return HandlerOption{name: "WithDedupFailOpen", apply: func(c *hookConfig) { c.failOpen = true }}
 }
 
-// WithHandlerLogger logs what a handler rejects or fails on (nil, the
-// default, logs nothing). No log line holds a secret, a signature or the
-// request's query string.
+// WithHandlerLogger sets the logger of a handler. Without it (or with nil)
+// a handler logs to slog.Default(), as found when it logs: a callback that
+// fails or panics, a store that fails and a request refused are never
+// silent. Failures are logged at level Error, refused requests at Warn,
+// skipped and duplicate deliveries at Debug. To silence a handler, give a
+// logger whose handler drops everything (slog.DiscardHandler on Go 1.24 or
+// newer). No log line holds a secret, a signature or the request's query
+// string.
 func WithHandlerLogger(l *slog.Logger) HandlerOption {
 	return HandlerOption{name: "WithHandlerLogger", apply: func(c *hookConfig) { c.logger = l }}
 }
@@ -382,11 +387,14 @@ func (h *webhookHandler) run(ctx context.Context, d delivery) (err error) {
 	return err
 }
 
+// log logs to the handler's logger, or to slog.Default() when none was
+// given.
 func (h *webhookHandler) log(ctx context.Context, level slog.Level, msg string, attrs ...slog.Attr) {
-	if h.logger == nil {
-		return
+	l := h.logger
+	if l == nil {
+		l = slog.Default()
 	}
-	h.logger.LogAttrs(ctx, level, msg, append(attrs, slog.String("provider", string(h.provider)))...)
+	l.LogAttrs(ctx, level, msg, append(attrs, slog.String("provider", string(h.provider)))...)
 }
 
 // fail writes rj as a JSON error body and logs it (path only: the query

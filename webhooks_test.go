@@ -616,3 +616,34 @@ func TestMemoryDedupStoreMemoryBoundedByCapacity(t *testing.T) {
 	runtime.KeepAlive(store)
 	runtime.KeepAlive(h)
 }
+
+// Without WithHandlerLogger, failures go to slog.Default(). Not parallel:
+// it replaces the default logger for its duration.
+func TestHandlerLogsToSlogDefault(t *testing.T) {
+	var logs bytes.Buffer
+	prior := slog.Default()
+	t.Cleanup(func() { slog.SetDefault(prior) })
+	slog.SetDefault(slog.New(slog.NewTextHandler(&logs, nil)))
+
+	c := hookCounter{errs: []error{errors.New("relay down")}}
+	h := NewSelartiHandler(c.selarti)
+	assertJSONError(t, serveHook(h, hookRequest{body: readSelartiFixture(t)}), http.StatusInternalServerError, "handler failed")
+	assert.Contains(t, logs.String(), "level=ERROR")
+	assert.Contains(t, logs.String(), "convo: webhook handler failed")
+	assert.Contains(t, logs.String(), "relay down")
+	assert.Contains(t, logs.String(), "provider=selarti")
+
+	logs.Reset()
+	th := NewTalkJSHandler(talkjsSecret, c.talkjs, WithHandlerLogger(nil))
+	assertJSONError(t, serveHook(th, signedHook("sk_test_wrong", []byte(talkjsMessageSent))), http.StatusUnauthorized, "invalid signature")
+	assert.Contains(t, logs.String(), "level=WARN", "nil is the default logger too")
+	assert.Contains(t, logs.String(), "status=401")
+
+	// A logger given wins over the default.
+	logs.Reset()
+	var own bytes.Buffer
+	h = NewSelartiHandler(c.selarti, WithHandlerLogger(slog.New(slog.NewTextHandler(&own, nil))))
+	assertJSONError(t, serveHook(h, hookRequest{body: []byte("{")}), http.StatusBadRequest, "not valid JSON")
+	assert.Empty(t, logs.String())
+	assert.Contains(t, own.String(), "status=400")
+}
