@@ -1,6 +1,7 @@
 package convo
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -11,6 +12,8 @@ import (
 	"hash"
 	"math"
 	"net/http"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -289,7 +292,10 @@ const (
 )
 
 // TalkJSEvent is a TalkJS webhook: the envelope, with the event's data left
-// raw. Typed accessors (MessageSent, User) decode the data of some types.
+// raw. A typed accessor decodes the data of each documented type:
+// MessageSent, MessageRead, MessageUpdated, MessageDeleted,
+// ConversationDeleted, User (user.created, user.updated) and Notification
+// (every notification.* type). Data and Raw keep what they do not model.
 type TalkJSEvent struct {
 	ID   string          // the event id; the handler dedups on it
 	Type TalkJSEventType // what happened
@@ -357,52 +363,190 @@ func parseMillis(raw json.RawMessage) (time.Time, error) {
 	return time.UnixMilli(int64(f)).UTC(), nil
 }
 
+// The typed accessors below decode the data of each event type of TalkJS's
+// webhook reference. The reference confirms the data of message.sent,
+// message.read and user.* (TalkJS's examples) and of notification.triggered
+// (a client in production); the others are not published and are modelled
+// on those, as each accessor says. A field the SDK does not model, or an
+// event type it does not know, stays readable in Data and Raw.
+
 // MessageSentData is the data of a message.sent event.
 type MessageSentData struct {
 	Conversation *Conversation `json:"conversation"`
 	Message      *Message      `json:"message"`
 	Sender       *User         `json:"sender"` // nil for a system message
+	// Mentions are the users the message mentions (data.mentions). TalkJS
+	// added mention data to message.sent without publishing its shape:
+	// see TalkJSMention. Empty when the body has none.
+	Mentions []TalkJSMention `json:"mentions"`
+}
+
+// TalkJSMention is one mention of a message.sent event. Its shape is not
+// confirmed: TalkJS announced mention data on message.sent but did not
+// publish it. The SDK reads data.mentions as a list whose items are a user
+// id or an object with the user id under "userId" (or "id"), and keeps each
+// item as sent in Raw, so a shape it does not read is not lost.
+type TalkJSMention struct {
+	UserID string          // the mentioned user, "" when the item names none the SDK can read
+	Raw    json.RawMessage // the item as sent
+}
+
+// UnmarshalJSON reads a mention: a string (the user id) or an object.
+func (m *TalkJSMention) UnmarshalJSON(b []byte) error {
+	*m = TalkJSMention{Raw: append(json.RawMessage(nil), b...)}
+	switch b[0] {
+	case '"':
+		return json.Unmarshal(b, &m.UserID)
+	case '{':
+		var o struct {
+			UserID idText `json:"userId"`
+			ID     idText `json:"id"`
+		}
+		if err := json.Unmarshal(b, &o); err != nil {
+			return err
+		}
+		m.UserID = cmp.Or(string(o.UserID), string(o.ID))
+		return nil
+	case 'n':
+		return nil
+	}
+	return typeError(b, reflect.TypeFor[TalkJSMention]())
 }
 
 // MessageSent decodes the data of a message.sent event. It fails with
 // ErrWrongEventType for an event of another type, and with a *PayloadError
 // when the data does not decode or has no message.
 func (e *TalkJSEvent) MessageSent() (*MessageSentData, error) {
-	if e.Type != TalkJSMessageSent {
-		return nil, fmt.Errorf("%w: %q, not %q", ErrWrongEventType, e.Type, TalkJSMessageSent)
+	d, err := eventData[MessageSentData](e, TalkJSMessageSent)
+	if err == nil && d.Message == nil {
+		return nil, missing("data.message")
 	}
-	var d MessageSentData
-	if err := e.decodeData(&d); err != nil {
-		return nil, err
+	return d, err
+}
+
+// MessageReadData is the data of a message.read event: Recipient read
+// Message. The reference confirms message and recipient; conversation and
+// sender are assumed, as on message.sent, and nil when absent.
+type MessageReadData struct {
+	Conversation *Conversation `json:"conversation"`
+	Message      *Message      `json:"message"`
+	Sender       *User         `json:"sender"`
+	Recipient    *User         `json:"recipient"` // the reader
+}
+
+// MessageRead decodes the data of a message.read event. It fails with
+// ErrWrongEventType for an event of another type, and with a *PayloadError
+// when the data does not decode or has no message.
+func (e *TalkJSEvent) MessageRead() (*MessageReadData, error) {
+	d, err := eventData[MessageReadData](e, TalkJSMessageRead)
+	if err == nil && d.Message == nil {
+		return nil, missing("data.message")
 	}
-	if d.Message == nil {
-		return nil, &PayloadError{Provider: ProviderTalkJS, Field: "data.message", Reason: "missing"}
-	}
-	return &d, nil
+	return d, err
+}
+
+// MessageChangeData is the data of a message.updated or message.deleted
+// event. TalkJS does not publish these shapes: the SDK assumes the keys of
+// message.sent, and a key that is absent leaves its field nil.
+type MessageChangeData struct {
+	Conversation *Conversation `json:"conversation"`
+	Message      *Message      `json:"message"` // the message as it is now (updated) or was (deleted)
+	Sender       *User         `json:"sender"`
+}
+
+// MessageUpdated decodes the data of a message.updated event (its shape is
+// not confirmed: see MessageChangeData). It fails with ErrWrongEventType for
+// an event of another type, and with a *PayloadError when the data does not
+// decode.
+func (e *TalkJSEvent) MessageUpdated() (*MessageChangeData, error) {
+	return eventData[MessageChangeData](e, TalkJSMessageUpdated)
+}
+
+// MessageDeleted decodes the data of a message.deleted event (its shape is
+// not confirmed: see MessageChangeData). It fails with ErrWrongEventType for
+// an event of another type, and with a *PayloadError when the data does not
+// decode.
+func (e *TalkJSEvent) MessageDeleted() (*MessageChangeData, error) {
+	return eventData[MessageChangeData](e, TalkJSMessageDeleted)
+}
+
+// ConversationDeletedData is the data of a conversation.deleted event.
+// TalkJS does not publish its shape: the SDK assumes the conversation under
+// "conversation", as in the other events; it is nil when absent.
+type ConversationDeletedData struct {
+	Conversation *Conversation `json:"conversation"`
+}
+
+// ConversationDeleted decodes the data of a conversation.deleted event (its
+// shape is not confirmed: see ConversationDeletedData). It fails with
+// ErrWrongEventType for an event of another type, and with a *PayloadError
+// when the data does not decode.
+func (e *TalkJSEvent) ConversationDeleted() (*ConversationDeletedData, error) {
+	return eventData[ConversationDeletedData](e, TalkJSConversationDeleted)
 }
 
 // User decodes the user of a user.created or user.updated event. It fails
 // with ErrWrongEventType for an event of another type, and with a
 // *PayloadError when the data does not decode or has no user.
 func (e *TalkJSEvent) User() (*User, error) {
-	if e.Type != TalkJSUserCreated && e.Type != TalkJSUserUpdated {
-		return nil, fmt.Errorf("%w: %q, not a user event", ErrWrongEventType, e.Type)
-	}
-	var d struct {
+	d, err := eventData[struct {
 		User *User `json:"user"`
-	}
-	if err := e.decodeData(&d); err != nil {
+	}](e, TalkJSUserCreated, TalkJSUserUpdated)
+	if err != nil {
 		return nil, err
 	}
 	if d.User == nil {
-		return nil, &PayloadError{Provider: ProviderTalkJS, Field: "data.user", Reason: "missing"}
+		return nil, missing("data.user")
 	}
 	return d.User, nil
 }
 
+// NotificationData is the data of a notification.* event. The shape is
+// confirmed for notification.triggered only (by a client in production);
+// the SDK assumes the same keys for notification.sent, .delivered,
+// .bounced, .opened and .link.clicked, whose data TalkJS does not publish.
+// A key that is absent leaves its field zero.
+type NotificationData struct {
+	NotificationID string        `json:"notificationId"`
+	Recipient      *User         `json:"recipient"` // who is notified
+	Sender         *User         `json:"sender"`
+	Conversation   *Conversation `json:"conversation"`
+	Messages       []Message     `json:"messages"` // the unanswered messages the notification is about
+}
+
+// Notification decodes the data of a notification.* event: triggered,
+// sent, delivered, bounced, opened or link.clicked (the shape is confirmed
+// for triggered only: see NotificationData). It fails with
+// ErrWrongEventType for an event of another type, and with a *PayloadError
+// when the data does not decode.
+func (e *TalkJSEvent) Notification() (*NotificationData, error) {
+	return eventData[NotificationData](e, TalkJSNotificationTriggered, TalkJSNotificationSent,
+		TalkJSNotificationDelivered, TalkJSNotificationBounced, TalkJSNotificationOpened, TalkJSNotificationLinkClicked)
+}
+
+// eventData decodes the data of e into a new T once e is of one of types.
+func eventData[T any](e *TalkJSEvent, types ...TalkJSEventType) (*T, error) {
+	if !slices.Contains(types, e.Type) {
+		want := make([]string, len(types))
+		for i, t := range types {
+			want[i] = strconv.Quote(string(t))
+		}
+		return nil, fmt.Errorf("%w: %q, not %s", ErrWrongEventType, e.Type, strings.Join(want, " or "))
+	}
+	d := new(T)
+	if err := e.decodeData(d); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+func missing(field string) error {
+	return &PayloadError{Provider: ProviderTalkJS, Field: field, Reason: "missing"}
+}
+
 func (e *TalkJSEvent) decodeData(v any) error {
 	if len(e.Data) == 0 {
-		return &PayloadError{Provider: ProviderTalkJS, Field: "data", Reason: "missing"}
+		return missing("data")
 	}
 	if err := json.Unmarshal(e.Data, v); err != nil {
 		return payloadError(ProviderTalkJS, "data.", err)

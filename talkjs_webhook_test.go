@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/textproto"
+	"os"
+	"path/filepath"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -448,4 +450,141 @@ func TestTalkJSVerifyIsPooled(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// readTalkJSEvent parses the documented payload of an event type from
+// testdata/talkjs-events.
+func readTalkJSEvent(t *testing.T, typ TalkJSEventType) *TalkJSEvent {
+	t.Helper()
+	body, err := os.ReadFile(filepath.Join("testdata", "talkjs-events", string(typ)+".json"))
+	require.NoError(t, err)
+	ev, err := ParseTalkJSEvent(body)
+	require.NoError(t, err)
+	require.Equal(t, typ, ev.Type)
+	return ev
+}
+
+// Every documented event type has a typed accessor that decodes its
+// payload, and refuses the events of the other types.
+func TestTalkJSEventAccessors(t *testing.T) {
+	accessors := map[string]func(e *TalkJSEvent) (any, error){
+		"MessageSent":         func(e *TalkJSEvent) (any, error) { return e.MessageSent() },
+		"MessageRead":         func(e *TalkJSEvent) (any, error) { return e.MessageRead() },
+		"MessageUpdated":      func(e *TalkJSEvent) (any, error) { return e.MessageUpdated() },
+		"MessageDeleted":      func(e *TalkJSEvent) (any, error) { return e.MessageDeleted() },
+		"ConversationDeleted": func(e *TalkJSEvent) (any, error) { return e.ConversationDeleted() },
+		"User":                func(e *TalkJSEvent) (any, error) { return e.User() },
+		"Notification":        func(e *TalkJSEvent) (any, error) { return e.Notification() },
+	}
+	checks := map[TalkJSEventType]struct {
+		accessor string
+		check    func(t *testing.T, v any)
+	}{
+		TalkJSMessageSent: {"MessageSent", func(t *testing.T, v any) {
+			d := v.(*MessageSentData)
+			assert.Equal(t, "msg_0UQbqdxnQWkoIw7Db7fZHK", d.Message.ID)
+			assert.Equal(t, "Alice", d.Sender.Name)
+			assert.Equal(t, NotifyMentionsOnly, d.Conversation.Participants["user_2"].Notify)
+			require.Len(t, d.Mentions, 2)
+			assert.Equal(t, "user_2", d.Mentions[0].UserID)
+			assert.JSONEq(t, `{"userId":"user_2"}`, string(d.Mentions[0].Raw))
+			assert.Equal(t, "user_3", d.Mentions[1].UserID)
+		}},
+		TalkJSMessageRead: {"MessageRead", func(t *testing.T, v any) {
+			d := v.(*MessageReadData)
+			assert.Equal(t, []string{"user_2"}, d.Message.ReadBy)
+			assert.Equal(t, "user_2", d.Recipient.ID)
+			assert.Equal(t, "user_1", d.Sender.ID)
+			assert.Equal(t, "order_391_fc", d.Conversation.ID)
+		}},
+		TalkJSMessageUpdated: {"MessageUpdated", func(t *testing.T, v any) {
+			d := v.(*MessageChangeData)
+			assert.Equal(t, "Hello @Bob, edited", d.Message.Text)
+			assert.Equal(t, UnixMillis(1632919999000), d.Message.EditedAt)
+			assert.Equal(t, "user_1", d.Sender.ID)
+		}},
+		TalkJSMessageDeleted: {"MessageDeleted", func(t *testing.T, v any) {
+			d := v.(*MessageChangeData)
+			assert.Equal(t, "msg_0UQbqdxnQWkoIw7Db7fZHK", d.Message.ID)
+			assert.Equal(t, "order_391_fc", d.Conversation.ID)
+			assert.Nil(t, d.Sender)
+		}},
+		TalkJSConversationDeleted: {"ConversationDeleted", func(t *testing.T, v any) {
+			assert.Equal(t, "order_391_fc", v.(*ConversationDeletedData).Conversation.ID)
+		}},
+		TalkJSUserCreated: {"User", func(t *testing.T, v any) { assert.Equal(t, "Alice", v.(*User).Name) }},
+		TalkJSUserUpdated: {"User", func(t *testing.T, v any) {
+			assert.Equal(t, map[string]bool{"apns:MY_TOKEN_ID": true}, v.(*User).PushTokens)
+		}},
+	}
+	notification := func(t *testing.T, v any) {
+		d := v.(*NotificationData)
+		assert.Equal(t, "ntf_AbC", d.NotificationID)
+		assert.Equal(t, "user_2", d.Recipient.ID)
+		assert.Equal(t, "user_1", d.Sender.ID)
+		assert.Equal(t, "order_391_fc", d.Conversation.ID)
+		require.Len(t, d.Messages, 1)
+		assert.Equal(t, "Hello @Bob", d.Messages[0].Text)
+	}
+	for _, typ := range []TalkJSEventType{TalkJSNotificationTriggered, TalkJSNotificationSent, TalkJSNotificationDelivered,
+		TalkJSNotificationBounced, TalkJSNotificationOpened, TalkJSNotificationLinkClicked} {
+		checks[typ] = struct {
+			accessor string
+			check    func(t *testing.T, v any)
+		}{"Notification", notification}
+	}
+	require.Len(t, checks, 13, "every event type of the reference")
+
+	for typ, c := range checks {
+		t.Run(string(typ), func(t *testing.T) {
+			ev := readTalkJSEvent(t, typ)
+			v, err := accessors[c.accessor](ev)
+			require.NoError(t, err)
+			c.check(t, v)
+			for name, other := range accessors {
+				if name != c.accessor {
+					_, err := other(ev)
+					assert.ErrorIs(t, err, ErrWrongEventType, name)
+				}
+			}
+		})
+	}
+}
+
+func TestTalkJSEventAccessorsUnconfirmedShapes(t *testing.T) {
+	// An unconfirmed shape that differs leaves fields zero rather than fail.
+	ev, err := ParseTalkJSEvent([]byte(`{"id":"e","type":"message.deleted","data":{"messageId":"msg_1"}}`))
+	require.NoError(t, err)
+	d, err := ev.MessageDeleted()
+	require.NoError(t, err)
+	assert.Nil(t, d.Message)
+	assert.JSONEq(t, `{"messageId":"msg_1"}`, string(ev.Data), "what the SDK does not model stays in Data")
+
+	// Mentions: ids, objects keyed id, null items; a number is refused.
+	ev, err = ParseTalkJSEvent([]byte(`{"id":"e","type":"message.sent","data":{"message":{"id":"m"},"mentions":[{"id":"u1"},null,{"name":"x"}]}}`))
+	require.NoError(t, err)
+	ms, err := ev.MessageSent()
+	require.NoError(t, err)
+	require.Len(t, ms.Mentions, 3)
+	assert.Equal(t, "u1", ms.Mentions[0].UserID)
+	assert.Empty(t, ms.Mentions[2].UserID)
+	assert.JSONEq(t, `{"name":"x"}`, string(ms.Mentions[2].Raw))
+	ev, err = ParseTalkJSEvent([]byte(`{"id":"e","type":"message.sent","data":{"message":{"id":"m"},"mentions":[5]}}`))
+	require.NoError(t, err)
+	_, err = ev.MessageSent()
+	assert.ErrorIs(t, err, ErrInvalidPayload)
+	assert.ErrorContains(t, err, "data.mentions")
+
+	// message.read without its message is refused, like message.sent.
+	ev, err = ParseTalkJSEvent([]byte(`{"id":"e","type":"message.read","data":{"recipient":{"id":"u"}}}`))
+	require.NoError(t, err)
+	_, err = ev.MessageRead()
+	assert.EqualError(t, err, "convo: talkjs webhook: data.message: missing")
+
+	// An unknown type has no accessor but stays readable.
+	ev, err = ParseTalkJSEvent([]byte(`{"id":"e","type":"reaction.added","data":{"emoji":"👍"}}`))
+	require.NoError(t, err)
+	_, err = ev.Notification()
+	assert.ErrorIs(t, err, ErrWrongEventType)
+	assert.JSONEq(t, `{"emoji":"👍"}`, string(ev.Data))
 }

@@ -496,6 +496,8 @@ func wantOf(t reflect.Type) string {
 		return `"yes", "no", true or false`
 	case reflect.TypeFor[idText]():
 		return "a string or a number"
+	case reflect.TypeFor[TalkJSMention]():
+		return "a user id or an object"
 	}
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()

@@ -87,6 +87,8 @@ func FuzzParseTalkJSEvent(f *testing.F) {
 		`{"id":"e","createdAt":1e400}`,
 		`{"id":"e","createdAt":-9223372036854775808}`,
 		`{"id":"e","type":"message.sent","data":{"conversation":{"participants":{"u":{"notify":"MentionsOnly"}}},"message":{"location":[1,2],"attachment":{"url":"x","size":3}}}}`,
+		`{"id":"e","type":"message.sent","data":{"message":{"id":"m"},"mentions":[{"userId":"u"},"v",null,{"id":7},5]}}`,
+		`{"id":"e","type":"notification.triggered","data":{"notificationId":"n","recipient":{"id":"u"},"messages":[{"id":"m"}]}}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -102,7 +104,8 @@ func FuzzParseTalkJSEvent(f *testing.F) {
 			t.Fatalf("accepted a body that is not JSON: %q", body)
 		}
 		// The typed accessors never panic, whatever the data.
-		for _, typ := range []TalkJSEventType{TalkJSMessageSent, TalkJSUserCreated, "other"} {
+		for _, typ := range []TalkJSEventType{TalkJSMessageSent, TalkJSUserCreated, TalkJSMessageRead, TalkJSMessageUpdated,
+			TalkJSMessageDeleted, TalkJSConversationDeleted, TalkJSNotificationTriggered, "other"} {
 			e := *ev
 			e.Type = typ
 			if d, err := e.MessageSent(); err == nil && d.Message == nil {
@@ -111,6 +114,13 @@ func FuzzParseTalkJSEvent(f *testing.F) {
 			if u, err := e.User(); err == nil && u == nil {
 				t.Fatal("User nil without an error")
 			}
+			if d, err := e.MessageRead(); err == nil && d.Message == nil {
+				t.Fatal("MessageRead without a message and without an error")
+			}
+			_, _ = e.MessageUpdated()
+			_, _ = e.MessageDeleted()
+			_, _ = e.ConversationDeleted()
+			_, _ = e.Notification()
 		}
 	})
 }
