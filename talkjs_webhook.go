@@ -417,12 +417,10 @@ func (m *TalkJSMention) UnmarshalJSON(b []byte) error {
 // ErrWrongEventType for an event of another type, and with a *PayloadError
 // when the data does not decode or has no message.
 func (e *TalkJSEvent) MessageSent() (*MessageSentData, error) {
-	d, err := eventData[MessageSentData](e, TalkJSMessageSent)
-	if err == nil && d.Message == nil {
-		return nil, missing("data.message")
-	}
-	return d, err
+	return eventData[MessageSentData](e, TalkJSMessageSent)
 }
+
+func (d *MessageSentData) missingKey() string { return keyIfNil(d.Message, "data.message") }
 
 // MessageReadData is the data of a message.read event: Recipient read
 // Message. The reference confirms message and recipient; conversation and
@@ -438,12 +436,10 @@ type MessageReadData struct {
 // ErrWrongEventType for an event of another type, and with a *PayloadError
 // when the data does not decode or has no message.
 func (e *TalkJSEvent) MessageRead() (*MessageReadData, error) {
-	d, err := eventData[MessageReadData](e, TalkJSMessageRead)
-	if err == nil && d.Message == nil {
-		return nil, missing("data.message")
-	}
-	return d, err
+	return eventData[MessageReadData](e, TalkJSMessageRead)
 }
+
+func (d *MessageReadData) missingKey() string { return keyIfNil(d.Message, "data.message") }
 
 // MessageChangeData is the data of a message.updated or message.deleted
 // event. TalkJS does not publish these shapes: the SDK assumes the keys of
@@ -489,17 +485,19 @@ func (e *TalkJSEvent) ConversationDeleted() (*ConversationDeletedData, error) {
 // with ErrWrongEventType for an event of another type, and with a
 // *PayloadError when the data does not decode or has no user.
 func (e *TalkJSEvent) User() (*User, error) {
-	d, err := eventData[struct {
-		User *User `json:"user"`
-	}](e, TalkJSUserCreated, TalkJSUserUpdated)
+	d, err := eventData[userData](e, TalkJSUserCreated, TalkJSUserUpdated)
 	if err != nil {
 		return nil, err
 	}
-	if d.User == nil {
-		return nil, missing("data.user")
-	}
 	return d.User, nil
 }
+
+// userData is the data of a user.* event.
+type userData struct {
+	User *User `json:"user"`
+}
+
+func (d *userData) missingKey() string { return keyIfNil(d.User, "data.user") }
 
 // NotificationData is the data of a notification.* event. The shape is
 // confirmed for notification.triggered only (by a client in production);
@@ -525,6 +523,7 @@ func (e *TalkJSEvent) Notification() (*NotificationData, error) {
 }
 
 // eventData decodes the data of e into a new T once e is of one of types.
+// When *T has a missingKey method, a key it names is refused as missing.
 func eventData[T any](e *TalkJSEvent, types ...TalkJSEventType) (*T, error) {
 	if !slices.Contains(types, e.Type) {
 		want := make([]string, len(types))
@@ -537,7 +536,20 @@ func eventData[T any](e *TalkJSEvent, types ...TalkJSEventType) (*T, error) {
 	if err := e.decodeData(d); err != nil {
 		return nil, err
 	}
+	if r, ok := any(d).(interface{ missingKey() string }); ok {
+		if key := r.missingKey(); key != "" {
+			return nil, missing(key)
+		}
+	}
 	return d, nil
+}
+
+// keyIfNil is key when v is nil, else "".
+func keyIfNil[T any](v *T, key string) string {
+	if v == nil {
+		return key
+	}
+	return ""
 }
 
 func missing(field string) error {
