@@ -166,7 +166,7 @@ func newBridge(ctx context.Context, cfg config, log *slog.Logger) (*bridge, erro
 // handler routes each provider's webhooks to its handler: fromTalkJS once
 // per TalkJS event, toTalkJS once per Selarti bot or operator message.
 func (b *bridge) handler() http.Handler {
-	opts := []convo.SelartiOption{convo.WithHandlerLogger(b.log)}
+	opts := []convo.HandlerOption{convo.WithHandlerLogger(b.log)}
 	if b.selartiSecret != "" {
 		opts = append(opts, convo.WithSharedSecret(b.selartiSecret))
 	}
