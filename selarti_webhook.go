@@ -157,7 +157,7 @@ const (
 // in the manual's example) also accept a JSON number and keep its text as
 // sent, so 12.50 stays "12.50".
 //
-// json.Marshal gives back the wire form: the seed's keys, yes/no as "yes" or
+// json.Marshal gives back the wire form: the keys Selarti's guide lists, yes/no as "yes" or
 // "no", ids as strings; Raw is not marshalled. json.Unmarshal decodes as
 // ParseSelartiEvent does.
 type SelartiEvent struct {
