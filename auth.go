@@ -1,6 +1,8 @@
 package convo
 
 import (
+	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -12,8 +14,26 @@ import (
 )
 
 // This file holds the Authorization step of the pipeline: the header of an
-// endpoint, fixed (a secret key, a plugin connection's token) or minted
-// (a TalkJS app token, see WithTalkJSTokenAuth).
+// endpoint, fixed (a secret key, a plugin connection's token) or given by
+// its credential at run time: a TalkJS app token minted here (see
+// WithTalkJSTokenAuth), or Selarti's token, the API key exchanged at
+// /wf/auth (see selartiToken in selarti.go).
+
+// credential gives an endpoint's Authorization header at run time. The
+// pipeline asks it for the header of every attempt, and tells it when the
+// server refused a header: when the credential can give another, the
+// server applied nothing and the call is sent once more.
+type credential interface {
+	// header gives the Authorization header; it may obtain a token first
+	// (concurrent callers share one exchange).
+	header(ctx context.Context) ([]string, error)
+	// refused tells the credential the server refused h, and reports
+	// whether the next header may be accepted (say, a token exchanged
+	// anew), so that the call is worth one repeat.
+	refused(h []string) bool
+	// redact hides the tokens it gave in b.
+	redact(b []byte) []byte
+}
 
 // TalkJS app tokens: how long one is valid, and how long before it
 // expires the next one is minted, so that a token never reaches TalkJS
@@ -24,12 +44,12 @@ const (
 )
 
 // authorization is the Authorization header of the endpoint's next
-// attempt: the fixed one, or a valid app token.
-func (ep *endpoint) authorization() []string {
-	if ep.tokens != nil {
-		return ep.tokens.header()
+// attempt: its credential's, or the fixed one (nil for none).
+func (ep *endpoint) authorization(ctx context.Context) ([]string, error) {
+	if ep.cred != nil {
+		return ep.cred.header(ctx)
 	}
-	return ep.auth
+	return ep.auth, nil
 }
 
 // prepareRetry sets the Authorization of a retry again: a minted token
@@ -37,9 +57,13 @@ func (ep *endpoint) authorization() []string {
 // copy of the previous attempt's request, so its header map is copied
 // before it changes.
 func prepareRetry(req *http.Request) error {
-	if api := stateOf(req.Context()).api; api != nil && api.tokens != nil {
+	if api := stateOf(req.Context()).api; api != nil && api.cred != nil {
+		auth, err := api.cred.header(req.Context())
+		if err != nil {
+			return err
+		}
 		h := req.Header.Clone()
-		h["Authorization"] = api.tokens.header()
+		h["Authorization"] = auth
 		req.Header = h
 	}
 	return nil
@@ -65,7 +89,29 @@ func newAppTokens(appID, secret string) *appTokens {
 
 // header is the Authorization header with a token valid for at least
 // appTokenMargin more.
-func (t *appTokens) header() []string {
+func (t *appTokens) header(context.Context) ([]string, error) {
+	return t.current(), nil
+}
+
+// refused: a refused app token is not mended by minting another (the
+// key, the app or the clock is wrong), so the call is not repeated.
+func (t *appTokens) refused([]string) bool { return false }
+
+// redact hides the current app token in b.
+func (t *appTokens) redact(b []byte) []byte {
+	t.mu.Lock()
+	auth := t.auth
+	t.mu.Unlock()
+	if auth == nil {
+		return b
+	}
+	tok := []byte(auth[0][len("Bearer "):])
+	return bytes.ReplaceAll(b, tok, []byte("[redacted]"))
+}
+
+// current is the token's header, minted anew when the one held has less
+// than appTokenMargin left.
+func (t *appTokens) current() []string {
 	now := t.now()
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -59,7 +59,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 func TestTalkJSTokenAuth(t *testing.T) {
 	env := NewTestEnv(t, WithTalkJSTokenAuth())
 	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
-	env.c.talkjs.tokens.now = clock.Now
+	env.c.talkjs.cred.(*appTokens).now = clock.Now
 	env.mt.RegisterNoResponder(httpmock.NewStringResponder(200, `{}`))
 	ctx := context.Background()
 	call := func() string {
@@ -96,7 +96,7 @@ func TestTalkJSTokenAuth(t *testing.T) {
 func TestTalkJSTokenAuthRetryMintsWhenDue(t *testing.T) {
 	env := NewTestEnv(t, WithTalkJSTokenAuth())
 	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
-	env.c.talkjs.tokens.now = clock.Now
+	env.c.talkjs.cred.(*appTokens).now = clock.Now
 	env.mt.RegisterNoResponder(func(*http.Request) (*http.Response, error) {
 		clock.Advance(26 * time.Second) // the token comes close to its expiry before the retry
 		return httpmock.NewStringResponse(503, `{}`), nil
@@ -138,4 +138,24 @@ func TestTalkJSTokenAuthNeedsTalkJS(t *testing.T) {
 	var ve *ValidationError
 	require.ErrorAs(t, err, &ve)
 	assert.Equal(t, []Problem{{Field: "tokenAuth", Reason: "WithTalkJSTokenAuth needs WithTalkJS"}}, ve.Problems)
+}
+
+// A refused app token is not minted anew and the call is not repeated
+// (only a credential that can give another header, such as Selarti's
+// exchanged token, earns the one repeat); an echo of the token in the
+// error body is redacted.
+func TestTalkJSTokenAuthRefusedOnce(t *testing.T) {
+	env := NewTestEnv(t, WithTalkJSTokenAuth())
+	env.mt.RegisterNoResponder(func(r *http.Request) (*http.Response, error) {
+		return httpmock.NewStringResponse(401, `{"message":"bad token `+r.Header.Get("Authorization")+`"}`), nil
+	})
+	err := safeCall(context.Background(), env.c)
+	require.ErrorIs(t, err, ErrUnauthorized)
+	require.Len(t, env.Calls(), 1, "not repeated")
+	jwt := strings.TrimPrefix(env.Calls()[0].Header.Get("Authorization"), "Bearer ")
+	require.NotEmpty(t, jwt)
+	var ae *APIError
+	require.ErrorAs(t, err, &ae)
+	assert.Equal(t, "bad token Bearer [redacted]", ae.Message)
+	assert.NotContains(t, string(ae.Body), jwt)
 }

@@ -26,25 +26,32 @@ const Version = "0.1.0"
 const (
 	DefaultTalquiURL = "https://api.talqui.chat"
 	DefaultTalkJSURL = "https://api.talkjs.com"
+	// DefaultSelartiURL is Selarti's base URL; its workflows are under
+	// /wf/.
+	DefaultSelartiURL = "https://selarti.com/api/1.1"
 	// DefaultTalkJSVersion is the TalkJS REST API version the SDK is
 	// written against, sent as TalkJS-REST-Version on every TalkJS call so
 	// that a change of the app's default version cannot change its
 	// behaviour (say, 2024-01-01 answers 404 for the conversations of a
 	// user that does not exist).
 	DefaultTalkJSVersion = "2024-01-01"
+	// DefaultTimeout bounds one attempt of a call as a whole (connect,
+	// headers and body); see WithTimeout.
+	DefaultTimeout = 30 * time.Second
+	// DefaultMaxResponseBytes is the largest success body a call reads
+	// (16 MiB); see WithMaxResponseBytes.
+	DefaultMaxResponseBytes = 16 << 20
 
 	defaultMaxRetries      = 4
 	defaultMinWait         = 500 * time.Millisecond
 	defaultMaxWait         = 30 * time.Second
 	defaultHeaderTimeout   = 30 * time.Second
 	defaultIdleConnsToHost = 64
-
-	// maxResponseBody is the largest success body the client reads.
-	maxResponseBody = 16 << 20
 )
 
-// Client talks to Talqui and TalkJS. It is safe for concurrent use; create
-// one and share it, since it holds the connection pool.
+// Client talks to Talqui, TalkJS and Selarti. It is safe for concurrent
+// use; create one and share it, since it holds the connection pool (and
+// Selarti's token).
 type Client struct {
 	// Sessions starts Talqui sessions.
 	Sessions *SessionsService
@@ -52,16 +59,22 @@ type Client struct {
 	Users *UsersService
 	// Conversations manages TalkJS conversations, participants and messages.
 	Conversations *ConversationsService
+	// Selarti sends people's messages to Selarti's AI and adds targets to
+	// its tasks.
+	Selarti *SelartiService
 
 	rc        *retryablehttp.Client
 	logger    *slog.Logger
-	observer  *Observer // nil when no hook is set
+	observer  *Observer // nil when no hook of a client is set
 	userAgent []string  // the User-Agent header; shared, never modified
 	policy    RetryPolicy
+	maxBody   int64   // the largest success body read (WithMaxResponseBytes)
 	secrets   secrets // every configured credential, redacted from error bodies
 
-	talqui *talquiConfig // nil when Talqui is not configured
-	talkjs *endpoint     // where TalkJS calls go; its err is set when TalkJS is not configured
+	talqui    *talquiConfig  // nil when Talqui is not configured
+	talkjs    *endpoint      // where TalkJS calls go; its err is set when TalkJS is not configured
+	talkjsApp string         // the TalkJS app id, "" when TalkJS is not configured
+	selarti   *selartiConfig // nil when Selarti is not configured
 }
 
 // endpoint is where a provider's calls go: origin + prefix + path, with the
@@ -73,14 +86,20 @@ type endpoint struct {
 	template string              // prefix with "{appID}" for the app id, for observers and logs
 	host     string              // the base URL's host, without the port
 	port     int                 // the base URL's port, or the scheme's
-	auth     []string            // the Authorization header; shared, never modified
-	tokens   *appTokens          // when set, mints the Authorization instead of auth (see auth.go)
+	auth     []string            // the Authorization header, nil for none; shared, never modified
 	header   map[string][]string // more headers of every call (canonical keys); shared, never modified
 	err      error               // ErrNotConfigured: the provider was left out, nothing is sent
+	// cred, when not nil, gives the Authorization header of each attempt
+	// at run time, in place of auth (see auth.go).
+	cred credential
+	// read reads a final answer: plainAnswer, or the provider's own
+	// envelope (bubbleAnswer for Selarti).
+	read func(status int, body []byte) verdict
 }
 
-// newEndpoint builds the endpoint at base; prefix is added to every path,
-// and template is prefix as observers and logs see it.
+// newEndpoint is the endpoint of base (checked by checkBaseURL) plus
+// prefix, which observers and logs see as template; auth "" sends no
+// Authorization header.
 func newEndpoint(p Provider, base, prefix, template, auth string) *endpoint {
 	u, _ := url.Parse(base) // checked by checkBaseURL
 	port, _ := strconv.Atoi(u.Port())
@@ -91,15 +110,35 @@ func newEndpoint(p Provider, base, prefix, template, auth string) *endpoint {
 		}
 	}
 	path := strings.TrimRight(u.EscapedPath(), "/")
-	return &endpoint{
+	ep := &endpoint{
 		provider: p,
 		origin:   u.Scheme + "://" + u.Host,
 		prefix:   path + prefix,
 		template: path + template,
 		host:     u.Hostname(),
 		port:     port,
-		auth:     []string{auth},
+		read:     plainAnswer,
 	}
+	if auth != "" {
+		ep.auth = []string{auth}
+	}
+	return ep
+}
+
+// verdict is what the pipeline reads of a final answer.
+type verdict struct {
+	failed  bool   // the call failed, whatever the status says
+	message string // the server's message, for APIError.Message
+	refused bool   // the server refused the credential and applied nothing
+}
+
+// plainAnswer reads an answer by its status: a 2xx succeeded; an error
+// body's message is read by messageFromBody.
+func plainAnswer(status int, body []byte) verdict {
+	if status >= 200 && status <= 299 {
+		return verdict{}
+	}
+	return verdict{failed: true, message: messageFromBody(body)}
 }
 
 // notConfigured is the error of every call to a provider left out.
@@ -107,30 +146,20 @@ func notConfigured(p Provider, option string) error {
 	return fmt.Errorf("%w: %s (use %s)", ErrNotConfigured, p, option)
 }
 
-// secrets are the configured credentials, never shown in an error.
-type secrets [][]byte
-
-// redact replaces every secret in b.
-func (ss secrets) redact(b []byte) []byte {
-	for _, s := range ss {
-		if len(s) > 0 && bytes.Contains(b, s) {
-			b = bytes.ReplaceAll(b, s, []byte("[redacted]"))
-		}
-	}
-	return b
-}
-
 type service struct{ c *Client }
 
 // NewClient builds a Client. Configure at least one provider with
-// WithTalqui or WithTalkJS; a service of a provider left out answers
+// WithTalqui, WithTalkJS or WithSelarti; a service of a provider left out answers
 // ErrNotConfigured.
 func NewClient(opts ...Option) (*Client, error) {
 	s := settings{
-		talquiURL: DefaultTalquiURL,
-		talkjsURL: DefaultTalkJSURL,
-		talkjsVer: DefaultTalkJSVersion,
-		retry:     RetryPolicy{MaxRetries: defaultMaxRetries, MinWait: defaultMinWait, MaxWait: defaultMaxWait},
+		talquiURL:  DefaultTalquiURL,
+		talkjsURL:  DefaultTalkJSURL,
+		selartiURL: DefaultSelartiURL,
+		talkjsVer:  DefaultTalkJSVersion,
+		timeout:    DefaultTimeout,
+		maxBody:    DefaultMaxResponseBytes,
+		retry:      RetryPolicy{MaxRetries: defaultMaxRetries, MinWait: defaultMinWait, MaxWait: defaultMaxWait},
 	}
 	var ps problems
 	for _, o := range opts {
@@ -141,8 +170,8 @@ func NewClient(opts ...Option) (*Client, error) {
 			return nil, err
 		}
 	}
-	if s.talqui == nil && s.talkjs == nil {
-		ps.add("opts", "configure at least one provider: WithTalqui or WithTalkJS")
+	if s.talqui == nil && s.talkjs == nil && (s.selarti == nil || s.selarti.apiKey == "") {
+		ps.add("opts", "configure at least one provider: WithTalqui, WithTalkJS or WithSelarti")
 	}
 	if s.tokenAuth && s.talkjs == nil {
 		ps.add("tokenAuth", "WithTalkJSTokenAuth needs WithTalkJS")
@@ -151,7 +180,7 @@ func NewClient(opts ...Option) (*Client, error) {
 		return nil, err
 	}
 
-	c := &Client{logger: s.logger, policy: s.retry, talqui: s.talqui}
+	c := &Client{logger: s.logger, policy: s.retry, maxBody: s.maxBody, talqui: s.talqui}
 	if s.observer != nil && s.observer.forCalls() {
 		o := *s.observer
 		c.observer = &o
@@ -170,27 +199,34 @@ func NewClient(opts ...Option) (*Client, error) {
 	c.talkjs = &endpoint{provider: ProviderTalkJS, err: notConfigured(ProviderTalkJS, "WithTalkJS")}
 	if tj := s.talkjs; tj != nil {
 		c.talkjs = newEndpoint(ProviderTalkJS, s.talkjsURL, "/v1/"+url.PathEscape(tj.appID), "/v1/{appID}", "Bearer "+tj.secret)
+		c.talkjsApp = tj.appID
 		if s.tokenAuth {
-			c.talkjs.auth, c.talkjs.tokens = nil, newAppTokens(tj.appID, tj.secret)
+			c.talkjs.auth, c.talkjs.cred = nil, newAppTokens(tj.appID, tj.secret)
 		}
 		if s.talkjsVer != "" {
 			c.talkjs.header = map[string][]string{"Talkjs-Rest-Version": {s.talkjsVer}}
 		}
 		c.secrets = append(c.secrets, []byte(tj.secret))
 	}
+	if sc := s.selarti; sc != nil && sc.apiKey != "" {
+		c.selarti = newSelartiConfig(c, s.selartiURL, sc.apiKey, sc.workflows)
+		c.secrets = append(c.secrets, []byte(sc.apiKey))
+	}
 	if c.talqui != nil {
 		c.talqui.secrets = c.secrets
 	}
-	c.rc = c.newRetryClient(s.httpClient)
+	c.rc = c.newRetryClient(s.httpClient, s.timeout)
 	c.Sessions = &SessionsService{c: c}
 	c.Users = &UsersService{c: c}
 	c.Conversations = &ConversationsService{c: c}
+	c.Selarti = &SelartiService{c: c}
 	return c, nil
 }
 
 // newRetryClient configures retryablehttp around hc (or a pooled transport
 // when hc is nil) with the pipeline's hooks; its defaults are never used.
-func (c *Client) newRetryClient(hc *http.Client) *retryablehttp.Client {
+// Each attempt is bounded by timeout as a whole, body included.
+func (c *Client) newRetryClient(hc *http.Client, timeout time.Duration) *retryablehttp.Client {
 	if hc == nil {
 		hc = &http.Client{Transport: newTransport()}
 	}
@@ -201,8 +237,17 @@ func (c *Client) newRetryClient(hc *http.Client) *retryablehttp.Client {
 	if inner == nil {
 		inner = http.DefaultTransport
 	}
+	// A copy, so that the caller's client is never changed: it never
+	// follows a redirect (a 3xx is the answer, see finish).
 	wrapped := *hc
 	wrapped.Transport = keepIdle{inner}
+	wrapped.CheckRedirect = noRedirect
+	// http.Client.Timeout covers the connection, the headers and the
+	// body of one Do: one attempt, since readBody reads the body within
+	// the attempt. The caller's shorter timeout wins.
+	if wrapped.Timeout <= 0 || wrapped.Timeout > timeout {
+		wrapped.Timeout = timeout
+	}
 	return &retryablehttp.Client{
 		HTTPClient:   &wrapped,
 		RetryWaitMin: c.policy.MinWait,
@@ -251,6 +296,11 @@ type keepIdle struct{ rt http.RoundTripper }
 func (k keepIdle) RoundTrip(r *http.Request) (*http.Response, error) { return k.rt.RoundTrip(r) }
 
 func passthrough(resp *http.Response, err error, _ int) (*http.Response, error) { return resp, err }
+
+// noRedirect makes an http.Client return a 3xx as the response: a redirect
+// would re-send a POST and the Authorization header to wherever a server
+// points.
+func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // request describes one call for the pipeline.
 type request struct {
@@ -313,8 +363,7 @@ type callState struct {
 	retryAfter    time.Duration // of the last response
 	hasRetryAfter bool
 	lastStatus    int  // status of the last response, 0 if none
-	unknown       bool // the last attempt failed after it may have reached the server
-	reached       bool // an earlier attempt may have been applied by the server
+	reached       bool // an attempt may have been applied; it stays set, whatever ends the call
 	logger        *slog.Logger
 	provider      Provider
 	method        string
@@ -338,9 +387,9 @@ func stateOf(ctx context.Context) *callState {
 func countAttempt(_ retryablehttp.Logger, r *http.Request, i int) {
 	st := stateOf(r.Context())
 	st.attempts = i + 1
-	st.body, st.bodyErr, st.unknown = nil, nil, false
+	st.body, st.bodyErr = nil, nil
 	if st.ob != nil {
-		st.ob.attemptStart(r, i+1)
+		st.ob.attemptStart(r)
 	}
 	if st.logger != nil {
 		st.logger.LogAttrs(r.Context(), slog.LevelDebug, "convo: sending",
@@ -350,8 +399,9 @@ func countAttempt(_ retryablehttp.Logger, r *http.Request, i int) {
 }
 
 // do runs one call through the pipeline: validate and build the request,
-// send it with retries, and turn the final response into r.out or an
-// error.
+// authorize it, send it with retries, and turn the final response into
+// r.out or an error. When the server refused the endpoint's credential, it
+// applied nothing: the credential is renewed and the call sent once more.
 func (c *Client) do(ctx context.Context, r *request) error {
 	if ctx == nil {
 		// Refused: observers see the call with a background context.
@@ -360,54 +410,75 @@ func (c *Client) do(ctx context.Context, r *request) error {
 			r.invalid = &ValidationError{Problems: []Problem{{Field: "ctx", Reason: "must not be nil (use context.Background())"}}}
 		}
 	}
-	st := &callState{
-		api:        r.api,
-		repeatable: r.repeatable(),
-		logger:     c.logger,
-		provider:   r.provider(),
-		method:     r.method,
-		discard:    r.out == nil,
-	}
 	if !c.observing(ctx) {
-		return c.send(ctx, r, st)
+		return c.call(ctx, r, nil)
 	}
-	ctx = c.observeStart(ctx, r, st)
-	err := c.send(ctx, r, st)
-	c.observeEnd(st, err)
+	ob := c.observeStart(ctx, r)
+	err := c.call(ob.ctx, r, ob)
+	c.observeEnd(ob, err)
 	return err
 }
 
-// send is the call itself: refuse it, or build, send and read it.
-func (c *Client) send(ctx context.Context, r *request, st *callState) error {
+// call is the call itself, observed by ob when it is not nil: refuse it,
+// or send it, once more when the server refused the credential.
+func (c *Client) call(ctx context.Context, r *request, ob *observation) error {
 	if r.invalid != nil {
 		return r.invalid
 	}
 	if r.api.err != nil {
 		return r.api.err
 	}
+	refused, err := c.send(ctx, r, ob)
+	if refused {
+		_, err = c.send(ctx, r, ob)
+	}
+	return err
+}
+
+// send is one run of the call through the pipeline; refused reports that
+// the server refused the credential's header.
+func (c *Client) send(ctx context.Context, r *request, ob *observation) (refused bool, err error) {
+	st := &callState{
+		api:        r.api,
+		repeatable: r.repeatable(),
+		logger:     c.logger,
+		provider:   r.api.provider,
+		method:     r.method,
+		discard:    r.out == nil,
+		ob:         ob,
+	}
 	ctx = context.WithValue(ctx, stateKey{}, st)
 	req, err := c.newRequest(ctx, r, st)
 	if err != nil {
-		return err
+		return false, err
 	}
-	req.SetResponseHandler(func(resp *http.Response) error { return readBody(st, resp) })
+	h, err := r.api.authorization(ctx)
+	if err != nil {
+		return false, err
+	}
+	if h != nil {
+		req.Header["Authorization"] = h
+	}
+	defer func() {
+		// A refused header is worth one repeat only when the credential
+		// can give another.
+		refused = refused && r.api.cred != nil && r.api.cred.refused(h)
+	}()
+	req.SetResponseHandler(func(resp *http.Response) error { return c.readBody(st, resp) })
 
 	resp, err := c.rc.Do(req)
-	if resp != nil {
-		// The response handler read and closed the body of the final
-		// response; a response passed through after exhausted retries has
-		// not been read yet.
-		if st.body == nil && st.bodyErr == nil {
-			_ = readBody(st, resp)
-		}
-		resp.Body.Close()
+	if resp == nil {
+		return false, c.transportError(ctx, r, st, err)
 	}
-	if err != nil {
-		if resp == nil || !errors.Is(err, errBodyRead) {
-			return c.transportError(ctx, r, st, err)
-		}
+	// A status arrived: it is the answer, whatever err says (a body that
+	// could not be read, the context ending meanwhile). The response
+	// handler read and closed the body of the final response; a response
+	// passed through after exhausted retries has not been read yet.
+	if st.body == nil && st.bodyErr == nil {
+		_ = c.readBody(st, resp)
 	}
-	return c.finish(r, st, resp)
+	resp.Body.Close()
+	return c.finish(ctx, r, st, resp)
 }
 
 // newRequest builds the HTTP request of r: the URL from the endpoint, the
@@ -455,7 +526,6 @@ func (c *Client) newRequest(ctx context.Context, r *request, st *callState) (*re
 	// call in bench/ (InMemory Upsert 31 instead of 36, SendMessage 44
 	// instead of 49).
 	h := req.Header
-	h["Authorization"] = ep.authorization()
 	h["Accept"] = headerJSON
 	h["User-Agent"] = c.userAgent
 	if body != nil {
@@ -494,23 +564,30 @@ func decodeJSON(body []byte, out any) error {
 	return nil
 }
 
-// finish turns the final response into r.out or an *APIError.
-func (c *Client) finish(r *request, st *callState, resp *http.Response) error {
-	ok := resp.StatusCode >= 200 && resp.StatusCode <= 299
+// finish turns the final response into r.out or an *APIError; refused
+// reports an answer that refused the credential. The error matches
+// ErrOutcomeUnknown when any attempt may have been applied (but after a
+// 2xx, which matches ErrBadResponse), and keeps the context's error when
+// the context ended the call.
+func (c *Client) finish(ctx context.Context, r *request, st *callState, resp *http.Response) (refused bool, err error) {
 	if resp.StatusCode == http.StatusNotFound && r.method == http.MethodDelete && st.attempts > 1 && st.reached {
 		// An earlier attempt of this DELETE may have been applied: the
 		// resource is gone, which is what the caller asked for.
-		return nil
+		return false, nil
 	}
+	var v verdict
+	if st.bodyErr == nil {
+		v = r.api.read(resp.StatusCode, st.body)
+	}
+	ok := resp.StatusCode >= 200 && resp.StatusCode <= 299 && !v.failed
 	if ok {
-		var err error
 		if d, custom := r.out.(bodyDecoder); custom {
 			err = d.decodeBody(st.body)
 		} else if r.out != nil && st.bodyErr == nil {
 			err = decodeJSON(st.body, r.out)
 		}
 		if st.bodyErr == nil && err == nil {
-			return nil
+			return false, nil
 		}
 		if st.bodyErr == nil {
 			st.bodyErr = err
@@ -521,40 +598,96 @@ func (c *Client) finish(r *request, st *callState, resp *http.Response) error {
 		Method:     r.method,
 		Path:       st.path,
 		StatusCode: resp.StatusCode,
-		RequestID:  requestID(resp.Header),
+		RequestID:  truncate(c.redactString(r.api, requestID(resp.Header)), 200),
 		RetryAfter: st.retryAfter,
 		Attempts:   st.attempts,
 	}
-	if ok {
-		e.Message = st.bodyErr.Error()
-	} else {
-		e.Body = c.secrets.redact(st.body)
-		e.Problems = reasonsFromBody(e.Body)
-		e.Message = string(c.secrets.redact([]byte(errorMessage(e.Body, e.Problems))))
+	switch {
+	case ok:
+		// A decoding error may quote the body, and so what it echoes.
+		e.Message = string(c.redact(r.api, []byte(st.bodyErr.Error())))
+	case isRedirect(resp.StatusCode):
+		// Its Location, and the body that repeats it, may carry a URL
+		// with a secret in it: neither is kept.
+		e.Message = "redirect not followed"
+	default:
+		// Redact before cutting: a secret straddling a cut goes whole
+		// (readBody reads the longest secret's length past the cap).
+		body := c.redact(r.api, st.body)
+		e.Body = body[:min(len(body), maxErrorBody)]
+		e.Problems = reasonsFromBody(body)
+		for i, p := range e.Problems {
+			e.Problems[i] = Problem{Field: truncate(c.redactString(r.api, p.Field), 200), Reason: truncate(c.redactString(r.api, p.Reason), 500)}
+		}
+		e.Message = withReasons(truncate(c.redactString(r.api, v.message), 500), e.Problems)
 	}
-	return e
+	e.unknown = st.reached
+	e.cause = ctx.Err()
+	return v.refused, e
 }
 
+// redact hides every configured secret, and the tokens of ep's
+// credential, in b.
+func (c *Client) redact(ep *endpoint, b []byte) []byte {
+	b = c.secrets.redact(b)
+	if ep.cred != nil {
+		b = ep.cred.redact(b)
+	}
+	return b
+}
+
+// redactString is redact for a string.
+func (c *Client) redactString(ep *endpoint, s string) string {
+	if r := c.redact(ep, []byte(s)); string(r) != s {
+		return string(r)
+	}
+	return s
+}
+
+// isRedirect reports a 3xx status, which the pipeline never follows.
+func isRedirect(code int) bool { return code >= 300 && code <= 399 }
+
 // transportError wraps a failure that left no response to read. It
-// matches ErrOutcomeUnknown when the last attempt may have reached the
-// server, and keeps the context's error when the context ended.
+// matches ErrOutcomeUnknown when any attempt may have reached the server
+// (a later dial failure or the context ending in the backoff does not
+// undo that), and keeps the context's error when the context ended.
+// Its text has every secret redacted: a transport error may quote what a
+// server sent (a malformed status line, say).
 func (c *Client) transportError(ctx context.Context, r *request, st *callState, err error) error {
+	text := err.Error()
+	errs := []error{err}
+	if safe := c.secrets.redactString(text); safe != text {
+		// The cause's own text holds a secret: only the context errors
+		// it matched stay in the chain.
+		text, errs = safe, nil
+		for _, s := range []error{context.Canceled, context.DeadlineExceeded} {
+			if errors.Is(err, s) {
+				errs = append(errs, s)
+			}
+		}
+	}
 	if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
-		err = fmt.Errorf("%w (%w)", ctxErr, err)
+		text = ctxErr.Error() + " (" + text + ")"
+		errs = append(errs, ctxErr)
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "convo: %s %s %s: ", st.provider, r.method, st.path)
-	if st.attempts > 1 {
+	switch {
+	case st.attempts > 1:
 		fmt.Fprintf(&b, "after %d attempts", st.attempts)
 		if st.lastStatus != 0 {
 			fmt.Fprintf(&b, " (last status %d)", st.lastStatus)
 		}
 		b.WriteString(": ")
+	case st.lastStatus != 0:
+		fmt.Fprintf(&b, "after status %d: ", st.lastStatus)
 	}
-	if st.unknown {
-		return fmt.Errorf("%s%w (%w)", b.String(), err, ErrOutcomeUnknown)
+	b.WriteString(text)
+	if st.reached {
+		b.WriteString(" (" + ErrOutcomeUnknown.Error() + ")")
+		errs = append(errs, ErrOutcomeUnknown)
 	}
-	return fmt.Errorf("%s%w", b.String(), err)
+	return &callError{msg: b.String(), errs: errs}
 }
 
 // expandPath fills the {name} placeholders of tmpl with the escaped params.
@@ -600,11 +733,13 @@ var errBodyTooLarge = errors.New("response body too large")
 
 // readBody reads the final response's body within the attempt, so that a
 // body cut short can be retried like any other failure after sending. An
-// error body is kept up to 64 KiB; a success body up to 16 MiB, or not at
-// all when the call has no use for it.
-func readBody(st *callState, resp *http.Response) error {
+// error body is kept up to 64 KiB (read as far again as the longest
+// secret, for finish to redact before it cuts); a success body up to
+// c.maxBody (16 MiB by default), or not at all when the call has no use
+// for it.
+func (c *Client) readBody(st *callState, resp *http.Response) error {
 	defer resp.Body.Close()
-	limit := int64(maxResponseBody)
+	limit := c.maxBody
 	ok := resp.StatusCode >= 200 && resp.StatusCode <= 299
 	if ok && st.discard {
 		// The status is the answer; read a little so the connection can
@@ -614,48 +749,76 @@ func readBody(st *callState, resp *http.Response) error {
 		return nil
 	}
 	if !ok {
-		limit = maxErrorBody
+		limit = int64(maxErrorBody + c.secrets.longest())
 	}
-	n := resp.ContentLength
-	if n < 0 || n > limit {
-		n = 0
-	}
-	// ReadFrom grows the buffer whenever less than bytes.MinRead is free
-	// before a read, even the last one that only sees EOF: with that much
-	// room past a known length, the body is read into one allocation.
-	buf := bytes.NewBuffer(make([]byte, 0, n+bytes.MinRead))
-	_, err := buf.ReadFrom(io.LimitReader(resp.Body, limit+1))
-	b := buf.Bytes()
+	b, over, err := readCapped(resp.Body, resp.ContentLength, limit, !ok)
 	switch {
+	case !ok:
+		// An error status is what counts; a body cut short does not
+		// change it.
+		st.body, st.bodyErr = b, nil
 	case err != nil:
 		st.body, st.bodyErr = b, fmt.Errorf("%w: %w", errBodyRead, err)
-		if !ok {
-			// An error status is what counts; a body cut short does not
-			// change it.
-			st.bodyErr = nil
-			return nil
-		}
-		return st.bodyErr
-	case int64(len(b)) > limit:
-		if !ok {
-			st.body = b[:limit]
-			return nil
-		}
+	case over:
 		st.body = nil
 		st.bodyErr = fmt.Errorf("%w: %w: over %d bytes", errBodyRead, errBodyTooLarge, limit)
-		return st.bodyErr
+	default:
+		st.body, st.bodyErr = b, nil
 	}
-	if b == nil {
-		b = []byte{}
+	return st.bodyErr
+}
+
+// readCapped reads r to its end, keeping at most limit bytes; over says
+// that there was more. hint is the announced length (-1 when unknown):
+// within the limit, the body is read into one buffer of that size (and a
+// byte, to see the end). Otherwise it is read into chunks that grow to
+// 1 MiB, never past limit+1 bytes in all, and joined at the end: a body of
+// n bytes costs about 2n, one over the limit about limit, and it is
+// dropped unless keepOver asks for its first limit bytes.
+func readCapped(r io.Reader, hint, limit int64, keepOver bool) (b []byte, over bool, err error) {
+	size := int64(32 << 10)
+	if hint >= 0 && hint <= limit {
+		size = hint + 1
 	}
-	st.body, st.bodyErr = b, nil
-	return nil
+	var chunks [][]byte
+	var total int64
+	for {
+		size = min(size, limit+1-total)
+		buf := make([]byte, size)
+		n, rerr := io.ReadFull(r, buf)
+		chunks = append(chunks, buf[:n])
+		total += int64(n)
+		switch {
+		case rerr == io.EOF || rerr == io.ErrUnexpectedEOF:
+			return join(chunks, total), false, nil
+		case rerr != nil:
+			return join(chunks, total), false, rerr
+		case total > limit:
+			if !keepOver {
+				return nil, true, nil
+			}
+			return join(chunks, total)[:limit], true, nil
+		}
+		size = min(2*size, 1<<20)
+	}
+}
+
+// join gives the chunks as one slice of total bytes, never nil.
+func join(chunks [][]byte, total int64) []byte {
+	if len(chunks) == 1 {
+		return chunks[0]
+	}
+	b := make([]byte, 0, total)
+	for _, c := range chunks {
+		b = append(b, c...)
+	}
+	return b
 }
 
 func requestID(h http.Header) string {
 	for _, k := range []string{"X-Request-Id", "Request-Id", "X-Correlation-Id"} {
 		if v := h.Get(k); v != "" {
-			return truncate(v, 200)
+			return v
 		}
 	}
 	return ""

@@ -7,7 +7,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -79,6 +83,18 @@ func TestRetryRules(t *testing.T) {
 		{"400", statusResponder(400), 1, 1, ErrInvalidRequest, false},
 		{"404", statusResponder(404), 1, 1, ErrNotFound, false},
 		{"501", statusResponder(501), 1, 1, ErrServer, false},
+	}
+	// A redirect is never followed nor repeated; it answered a request that
+	// reached the server, so a session start may have been applied.
+	for _, code := range []int{301, 302, 303, 307, 308} {
+		cases = append(cases, struct {
+			name      string
+			responder httpmock.Responder
+			safe      int
+			start     int
+			is        error
+			unknown   bool
+		}{fmt.Sprint(code), statusResponder(code, "Location", redirectTarget), 1, 1, nil, true})
 	}
 	for _, tc := range cases {
 		t.Run(tc.name+"/safe", func(t *testing.T) {
@@ -197,7 +213,7 @@ func TestContextEndsDuringWait(t *testing.T) {
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Less(t, elapsed, 150*time.Millisecond, "returned %s after the deadline", elapsed-50*time.Millisecond)
 	assert.Equal(t, 1, env.mt.GetTotalCallCount())
-	assert.False(t, errors.Is(err, ErrOutcomeUnknown), "the last attempt got an answer")
+	assert.ErrorIs(t, err, ErrOutcomeUnknown, "the 503 may have been applied: the context ending in the backoff does not undo that")
 }
 
 func TestContextCanceledBeforeCall(t *testing.T) {
@@ -228,7 +244,7 @@ func TestNilContextRefused(t *testing.T) {
 
 func TestNoProviderRefused(t *testing.T) {
 	_, err := NewClient(WithUserAgent("my-app/1.0"))
-	assert.EqualError(t, err, "convo: validation failed: opts: configure at least one provider: WithTalqui or WithTalkJS")
+	assert.EqualError(t, err, "convo: validation failed: opts: configure at least one provider: WithTalqui, WithTalkJS or WithSelarti")
 	_, err = NewClient()
 	assert.ErrorIs(t, err, ErrValidation)
 }
@@ -293,7 +309,7 @@ func TestErrorBodyCappedAt64KiB(t *testing.T) {
 
 func TestSuccessBodyTooLarge(t *testing.T) {
 	env := NewTestEnv(t)
-	big := `{"id":"` + strings.Repeat("x", maxResponseBody) + `"}`
+	big := `{"id":"` + strings.Repeat("x", DefaultMaxResponseBytes) + `"}`
 	env.mt.RegisterResponder(http.MethodGet, talkjsUserURL, httpmock.NewStringResponder(200, big))
 	err := safeCall(context.Background(), env.c)
 	assert.ErrorIs(t, err, ErrBadResponse)
@@ -381,13 +397,13 @@ func TestOptionErrors(t *testing.T) {
 		opt   Option
 		field string
 	}{
-		{"empty tenant", WithTalqui(" ", PluginConnection{ID: "p", Token: "t"}), "tenantID"},
-		{"no connection", WithTalqui("t"), "conns"},
-		{"empty connection id", WithTalqui("t", PluginConnection{Token: "t"}), "conns[0].ID"},
-		{"empty token", WithTalqui("t", PluginConnection{ID: "p"}), "conns[0].Token"},
-		{"duplicate connection", WithTalqui("t", PluginConnection{ID: "p", Token: "a"}, PluginConnection{ID: "p", Token: "b"}), "conns[1].ID"},
-		{"empty app id", WithTalkJS("", "sk"), "appID"},
-		{"empty secret", WithTalkJS("app", ""), "secretKey"},
+		{"empty tenant", WithTalqui(" ", PluginConnection{ID: "p", Token: "t"}), "WithTalqui(tenantID)"},
+		{"no connection", WithTalqui("t"), "WithTalqui(conns)"},
+		{"empty connection id", WithTalqui("t", PluginConnection{Token: "t"}), "WithTalqui(conns[0].ID)"},
+		{"empty token", WithTalqui("t", PluginConnection{ID: "p"}), "WithTalqui(conns[0].Token)"},
+		{"duplicate connection", WithTalqui("t", PluginConnection{ID: "p", Token: "a"}, PluginConnection{ID: "p", Token: "b"}), "WithTalqui(conns[1].ID)"},
+		{"empty app id", WithTalkJS("", "sk"), "WithTalkJS(appID)"},
+		{"empty secret", WithTalkJS("app", ""), "WithTalkJS(secretKey)"},
 		{"relative url", WithTalkJSURL("/v1"), "talkjsURL"},
 		{"ftp url", WithTalquiURL("ftp://example.com"), "talquiURL"},
 		{"plain http to a remote host", WithTalquiURL("http://api.talqui.chat"), "talquiURL"},
@@ -397,6 +413,9 @@ func TestOptionErrors(t *testing.T) {
 		{"min above max", WithRetry(RetryPolicy{MinWait: time.Minute, MaxWait: time.Second}), "RetryPolicy.MinWait"},
 		{"user agent with newline", WithUserAgent("a\r\nX-Evil: 1"), "userAgent"},
 		{"talkjs version with newline", WithTalkJSVersion("2024-01-01\nX: y"), "talkjsVersion"},
+		{"zero timeout", WithTimeout(0), "WithTimeout(d)"},
+		{"zero body cap", WithMaxResponseBytes(0), "WithMaxResponseBytes(n)"},
+		{"negative body cap", WithMaxResponseBytes(-1), "WithMaxResponseBytes(n)"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -416,9 +435,9 @@ func TestBaseURLs(t *testing.T) {
 		assert.NoError(t, err, u)
 	}
 	mt := httpmock.NewMockTransport()
-	c, err := NewClient(WithTalkJS("app 1", "sk"), WithTalkJSURL("https://proxy.example.com/talkjs/"), WithHTTPClient(&http.Client{Transport: mt}))
+	c, err := NewClient(WithTalkJS("app/1", "sk"), WithTalkJSURL("https://proxy.example.com/talkjs/"), WithHTTPClient(&http.Client{Transport: mt}))
 	require.NoError(t, err)
-	mt.RegisterResponder(http.MethodGet, "https://proxy.example.com/talkjs/v1/app%201/users/u1", httpmock.NewStringResponder(200, `{}`))
+	mt.RegisterResponder(http.MethodGet, "https://proxy.example.com/talkjs/v1/app%2F1/users/u1", httpmock.NewStringResponder(200, `{}`))
 	require.NoError(t, safeCall(context.Background(), c))
 }
 
@@ -428,6 +447,7 @@ func TestDefaults(t *testing.T) {
 	assert.Equal(t, RetryPolicy{MaxRetries: 4, MinWait: 500 * time.Millisecond, MaxWait: 30 * time.Second}, c.policy)
 	tr := c.rc.HTTPClient.Transport.(keepIdle).rt.(*http.Transport)
 	assert.Equal(t, 30*time.Second, tr.ResponseHeaderTimeout)
+	assert.Equal(t, 30*time.Second, c.rc.HTTPClient.Timeout, "one attempt as a whole")
 	assert.GreaterOrEqual(t, tr.MaxIdleConnsPerHost, 64)
 	assert.Nil(t, c.rc.Logger, "retryablehttp's logger must be a true nil")
 
@@ -523,6 +543,318 @@ func TestExpandPathPlaceholderMismatch(t *testing.T) {
 	assert.Equal(t, "/a/%C3%A9%2F1", p)
 }
 
+// redirectTarget is a Location that carries a secret in its query, on
+// another host.
+const redirectTarget = "https://evil.example.com/steal?token=" + testTalkJSToken + "&k=REDIRECT-MARK"
+
+func TestRedirectNotFollowed(t *testing.T) {
+	for _, code := range []int{301, 302, 303, 307, 308} {
+		t.Run(fmt.Sprint(code), func(t *testing.T) {
+			env := NewTestEnv(t)
+			env.mt.RegisterResponder(http.MethodPost, talquiSessionsURL,
+				httpmock.NewStringResponder(code, `<a href="`+redirectTarget+`">moved</a>`).
+					HeaderSet(http.Header{"Location": {redirectTarget}}))
+			env.mt.RegisterNoResponder(httpmock.NewStringResponder(200, `{}`))
+			err := startCall(context.Background(), env.c)
+			var ae *APIError
+			require.ErrorAs(t, err, &ae)
+			assert.Equal(t, code, ae.StatusCode)
+			assert.Equal(t, 1, ae.Attempts)
+			assert.Empty(t, ae.Body, "a redirect's body repeats its Location")
+			assert.ErrorIs(t, err, ErrOutcomeUnknown, "a session start answered by a redirect may have been applied")
+			for _, s := range []string{err.Error(), fmt.Sprintf("%+v", ae), env.logs.String()} {
+				assert.NotContains(t, s, "REDIRECT-MARK")
+				assert.NotContains(t, s, "evil.example.com")
+				assertNoSecret(t, "redirect error", s)
+			}
+			calls := env.Calls()
+			require.Len(t, calls, 1, "the redirect must not be followed")
+			assert.Equal(t, http.MethodPost, calls[0].Method)
+			assert.Nil(t, env.hc.CheckRedirect, "the caller's client must not be changed")
+		})
+	}
+}
+
+func TestRedirectOnSafeCall(t *testing.T) {
+	env := NewTestEnv(t)
+	env.mt.RegisterResponder(http.MethodGet, talkjsUserURL, statusResponder(302, "Location", redirectTarget))
+	err := safeCall(context.Background(), env.c)
+	var ae *APIError
+	require.ErrorAs(t, err, &ae)
+	assert.Equal(t, 302, ae.StatusCode)
+	assert.NotErrorIs(t, err, ErrOutcomeUnknown, "a GET may be sent again")
+	assert.Len(t, env.Calls(), 1)
+}
+
+func TestCallersClientNotChanged(t *testing.T) {
+	mt := httpmock.NewMockTransport()
+	mt.RegisterResponder(http.MethodGet, talkjsUserURL, statusResponder(307, "Location", "https://api.talkjs.com/elsewhere"))
+	mt.RegisterResponder(http.MethodGet, "https://api.talkjs.com/elsewhere", statusResponder(200))
+	var redirects int
+	check := func(*http.Request, []*http.Request) error { redirects++; return nil }
+	hc := &http.Client{Transport: mt, CheckRedirect: check, Timeout: time.Hour}
+	c, err := NewClient(WithTalkJS(testAppID, testTalkJSToken), WithHTTPClient(hc), WithRetry(fastRetry))
+	require.NoError(t, err)
+	assert.ErrorContains(t, safeCall(context.Background(), c), "307")
+	assert.Equal(t, 0, redirects, "the caller's CheckRedirect is not asked: the SDK never follows")
+	assert.Equal(t, 1, mt.GetTotalCallCount())
+	assert.Equal(t, time.Hour, hc.Timeout)
+	assert.NotNil(t, hc.CheckRedirect)
+	resp, err := hc.Get(talkjsUserURL)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, 1, redirects, "the caller's client still follows redirects for the caller")
+}
+
+const talkjsMessagesURL = "https://api.talkjs.com/v1/app1/conversations/c1/messages"
+
+func sendCall(ctx context.Context, c *Client) error {
+	_, err := c.Conversations.SendMessages(ctx, "c1", UserMessage("u1", "Hello"))
+	return err
+}
+
+func TestAmbiguityIsSticky(t *testing.T) {
+	long := WithRetry(RetryPolicy{MaxRetries: 3, MinWait: time.Hour, MaxWait: time.Hour})
+	t.Run("context ends in the backoff after a 502", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		env := NewTestEnv(t, long, WithLogger(CancelOnRetry(cancel, nil)))
+		env.mt.RegisterResponder(http.MethodPost, talkjsMessagesURL, statusResponder(502))
+		err := sendCall(ctx, env.c)
+		assert.ErrorIs(t, err, ErrOutcomeUnknown, "the send may have been applied")
+		assert.ErrorIs(t, err, context.Canceled)
+		assert.Equal(t, 1, env.mt.GetTotalCallCount())
+	})
+	t.Run("context ends while a 201 body is read", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		env := NewTestEnv(t)
+		env.mt.RegisterResponder(http.MethodPost, talquiSessionsURL, func(*http.Request) (*http.Response, error) {
+			return &http.Response{StatusCode: 201, Header: http.Header{}, ContentLength: -1,
+				Body: io.NopCloser(readerFunc(func([]byte) (int, error) { cancel(); return 0, context.Canceled }))}, nil
+		})
+		err := startCall(ctx, env.c)
+		assert.ErrorIs(t, err, ErrBadResponse, "Talqui answered 201: the session exists")
+		assert.ErrorIs(t, err, context.Canceled)
+		assert.NotErrorIs(t, err, ErrOutcomeUnknown, "a 2xx arrived: the outcome is known")
+		assert.Equal(t, 1, env.mt.GetTotalCallCount())
+	})
+	t.Run("a later dial failure", func(t *testing.T) {
+		env := NewTestEnv(t)
+		env.mt.RegisterResponder(http.MethodGet, talkjsUserURL,
+			httpmock.NewErrorResponder(io.ErrUnexpectedEOF).Then(httpmock.NewErrorResponder(dialError())))
+		err := safeCall(context.Background(), env.c)
+		assert.ErrorIs(t, err, ErrOutcomeUnknown, "the first attempt may have been applied")
+		assert.Equal(t, 4, env.mt.GetTotalCallCount())
+	})
+	t.Run("retries run out on a 429", func(t *testing.T) {
+		env := NewTestEnv(t)
+		env.mt.RegisterResponder(http.MethodPost, talkjsMessagesURL, statusResponder(503).Then(statusResponder(429)))
+		err := sendCall(context.Background(), env.c)
+		assert.ErrorIs(t, err, ErrRateLimited)
+		assert.ErrorIs(t, err, ErrOutcomeUnknown, "the 503 may have been applied")
+		assert.Equal(t, 4, env.mt.GetTotalCallCount())
+	})
+	t.Run("context ends in the backoff after a 429 only", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		env := NewTestEnv(t, long, WithLogger(CancelOnRetry(cancel, nil)))
+		env.mt.RegisterResponder(http.MethodPost, talkjsMessagesURL, statusResponder(429))
+		err := sendCall(ctx, env.c)
+		assert.ErrorIs(t, err, context.Canceled)
+		assert.NotErrorIs(t, err, ErrOutcomeUnknown, "a 429 was not applied")
+	})
+}
+
+// readerFunc is an io.Reader from a function.
+type readerFunc func([]byte) (int, error)
+
+func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
+
+// trickleServer answers 200 with a 100-byte Content-Length, then sends
+// the body one byte a second until the client gives up.
+func trickleServer(t *testing.T) (*httptest.Server, *atomic.Int32) {
+	var seen atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen.Add(1)
+		w.Header().Set("Content-Length", "100")
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		for range 100 {
+			if _, err := w.Write([]byte(" ")); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(time.Second):
+			}
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &seen
+}
+
+func TestTimeoutBoundsTheBody(t *testing.T) {
+	srv, seen := trickleServer(t)
+	// Through a caller's client without a timeout, like most.
+	env := NewTestEnv(t, WithHTTPClient(&http.Client{}), WithTalkJSURL(srv.URL), WithTalquiURL(srv.URL),
+		WithTimeout(300*time.Millisecond), WithRetry(RetryPolicy{MaxRetries: 1, MinWait: time.Millisecond, MaxWait: time.Millisecond}))
+
+	start := time.Now()
+	err := startCall(context.Background(), env.c)
+	assert.ErrorIs(t, err, ErrBadResponse, "the 2xx arrived; its body did not")
+	assert.Less(t, time.Since(start), 2*time.Second)
+	assert.EqualValues(t, 1, seen.Load(), "a session start is not repeated")
+
+	seen.Store(0)
+	start = time.Now()
+	err = safeCall(context.Background(), env.c)
+	assert.ErrorIs(t, err, ErrBadResponse)
+	assert.Less(t, time.Since(start), 3*time.Second, "two attempts of 300 ms each")
+	assert.EqualValues(t, 2, seen.Load(), "a GET is tried again")
+}
+
+func TestTimeoutOption(t *testing.T) {
+	c, err := NewClient(WithTalkJS("app", "sk"), WithTimeout(5*time.Second))
+	require.NoError(t, err)
+	assert.Equal(t, 5*time.Second, c.rc.HTTPClient.Timeout)
+	c, err = NewClient(WithTalkJS("app", "sk"), WithHTTPClient(&http.Client{Timeout: time.Second}))
+	require.NoError(t, err)
+	assert.Equal(t, time.Second, c.rc.HTTPClient.Timeout, "the caller's shorter timeout wins")
+	for _, d := range []time.Duration{0, -time.Second} {
+		_, err := NewClient(WithTalkJS("app", "sk"), WithTimeout(d))
+		var ve *ValidationError
+		require.ErrorAs(t, err, &ve)
+		assert.Equal(t, "WithTimeout(d)", ve.Problems[0].Field)
+	}
+}
+
+// bodyOf is a 2xx body of n bytes of JSON string content, or endless when
+// n < 0; it allocates nothing as it is read.
+type bodyOf struct{ n int64 }
+
+func (b *bodyOf) Read(p []byte) (int, error) {
+	if b.n == 0 {
+		return 0, io.EOF
+	}
+	if b.n > 0 && int64(len(p)) > b.n {
+		p = p[:b.n]
+	}
+	for i := range p {
+		p[i] = 'x'
+	}
+	if b.n > 0 {
+		b.n -= int64(len(p))
+	}
+	return len(p), nil
+}
+
+func (*bodyOf) Close() error { return nil }
+
+// sizedResponder answers 200 with a body of n bytes (endless when n < 0),
+// announcing cl as its Content-Length (-1: none).
+func sizedResponder(n, cl int64) httpmock.Responder {
+	return func(*http.Request) (*http.Response, error) {
+		return &http.Response{StatusCode: 200, Header: http.Header{}, ContentLength: cl, Body: &bodyOf{n: n}}, nil
+	}
+}
+
+// keepBody is a success body the test keeps as read, without decoding.
+type keepBody struct{ n int }
+
+func (k *keepBody) decodeBody(b []byte) error { k.n = len(b); return nil }
+
+// allocated runs f and gives the bytes the process allocated meanwhile.
+func allocated(f func()) uint64 {
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+func TestSuccessBodyReadWithinTheCap(t *testing.T) {
+	const n = 8 << 20
+	get := func(c *Client) int {
+		var k keepBody
+		require.NoError(t, c.do(context.Background(), &request{api: c.talkjs, method: http.MethodGet, path: "/users", out: &k}))
+		return k.n
+	}
+	env := NewTestEnv(t)
+	env.mt.RegisterNoResponder(sizedResponder(n, n))
+	var got int
+	a := allocated(func() { got = get(env.c) })
+	assert.Equal(t, n, got)
+	assert.Less(t, a, uint64(n+n/8), "a body with its Content-Length is read into one buffer of its size")
+	t.Logf("8 MiB body with Content-Length: %.1f MiB allocated", float64(a)/(1<<20))
+
+	env = NewTestEnv(t)
+	env.mt.RegisterNoResponder(sizedResponder(n, -1))
+	a = allocated(func() { got = get(env.c) })
+	assert.Equal(t, n, got)
+	assert.Less(t, a, uint64(2*n+2<<20), "without Content-Length, about twice the body, no doubling growth")
+	t.Logf("8 MiB body without Content-Length: %.1f MiB allocated", float64(a)/(1<<20))
+
+	env = NewTestEnv(t)
+	env.mt.RegisterNoResponder(sizedResponder(-1, -1))
+	a = allocated(func() { assert.ErrorIs(t, safeCall(context.Background(), env.c), ErrBadResponse) })
+	assert.Less(t, a, uint64(2*DefaultMaxResponseBytes), "an endless body holds at most about twice the default cap")
+	t.Logf("endless body, default 16 MiB cap: %.1f MiB allocated", float64(a)/(1<<20))
+}
+
+// TestMemoryBoundedByTheCap runs concurrent calls against endless 2xx
+// bodies with a lowered cap. What a call allocates (TotalAlloc, exact)
+// bounds what it can hold; the sampled peak of HeapInuse is logged and
+// checked against the same bound.
+func TestMemoryBoundedByTheCap(t *testing.T) {
+	const limit, calls = 4 << 20, 16
+	env := NewTestEnv(t, WithMaxResponseBytes(limit))
+	env.mt.RegisterNoResponder(sizedResponder(-1, -1))
+
+	var peak atomic.Uint64
+	stop, sampled := make(chan struct{}), make(chan struct{})
+	runtime.GC()
+	var base runtime.MemStats
+	runtime.ReadMemStats(&base)
+	go func() {
+		defer close(sampled)
+		var m runtime.MemStats
+		for {
+			runtime.ReadMemStats(&m)
+			if m.HeapInuse > peak.Load() {
+				peak.Store(m.HeapInuse)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}()
+	a := allocated(func() {
+		var wg sync.WaitGroup
+		for range calls {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				assert.ErrorIs(t, safeCall(context.Background(), env.c), ErrBadResponse)
+			}()
+		}
+		wg.Wait()
+	})
+	close(stop)
+	<-sampled
+	perCall := a / calls
+	assert.Less(t, perCall, uint64(2*limit), "a call holds at most about twice the cap")
+	held := int64(peak.Load()) - int64(base.HeapInuse)
+	assert.Less(t, held, int64(calls*2*limit), "peak heap of %d concurrent calls", calls)
+	t.Logf("%d calls, cap %d MiB: %.2f MiB allocated a call; peak HeapInuse %.1f MiB over the base (%.2f MiB a call)",
+		calls, limit>>20, float64(perCall)/(1<<20), float64(held)/(1<<20), float64(held)/calls/(1<<20))
+}
+
 func TestAPIErrorReasons(t *testing.T) {
 	env := NewTestEnv(t)
 	env.mt.RegisterResponder(http.MethodGet, talkjsUserURL, httpmock.NewStringResponder(400,
@@ -548,6 +880,6 @@ func TestAPIErrorReasons(t *testing.T) {
 		`{"reasons":{"a":["x", 2]}}`: "a: x; a: 2",
 	} {
 		ps := reasonsFromBody([]byte(body))
-		assert.Equal(t, want, errorMessage([]byte(body), ps), body)
+		assert.Equal(t, want, withReasons(messageFromBody([]byte(body)), ps), body)
 	}
 }

@@ -68,7 +68,7 @@ func msgIDs(from, to int) []string {
 func TestConversationsUpsertWireForm(t *testing.T) {
 	c, _, rc := convo.NewTestEnv(t, convo.WithTestApp).Answer(ok200)
 	ctx := context.Background()
-	// Seed 002, step 2.
+	// TalkJS guide, step 2.
 	require.NoError(t, c.Conversations.Upsert(ctx, "order_391_fc", convo.ConversationUpdate{
 		Participants: []string{"12081", "8029"}, Subject: "What a lovely day!",
 		Custom: map[string]string{"category": "order_inquiry"},
@@ -252,7 +252,7 @@ func TestNotifyJSON(t *testing.T) {
 
 func TestSendMessagesWireForm(t *testing.T) {
 	c, _, rc := convo.NewTestEnv(t, convo.WithTestApp).Answer(httpmock.NewStringResponder(200, `[{"id":"msg_abcdefghijklm"}]`))
-	// Seed 002, step 3.
+	// TalkJS guide, step 3.
 	ids, err := c.Conversations.SendMessages(context.Background(), "order_391_fc", convo.UserMessage("8029", "Hello Alice!"))
 	require.NoError(t, err)
 	assert.Equal(t, []string{"msg_abcdefghijklm"}, ids)

@@ -8,7 +8,8 @@
 //     checked before anything is sent. See SessionsService.Start.
 //   - TalkJS: upsert users and conversations, manage participants, send
 //     and list messages. See UsersService and ConversationsService.
-//   - Selarti: receive the "All messages" webhook, and TalkJS's signed
+//   - Selarti: send a person's message to Selarti's AI (SelartiService),
+//     and receive its "All messages" webhook, and TalkJS's signed
 //     webhooks, as http.Handlers. See NewSelartiHandler and
 //     NewTalkJSHandler.
 //
@@ -33,10 +34,14 @@
 // A server's error status gives an *APIError; errors.Is tells its class:
 // ErrNotFound, ErrUnauthorized, ErrRateLimited, ErrInvalidRequest,
 // ErrServer. A transport failure keeps its cause, so
-// errors.Is(err, context.DeadlineExceeded) works; when the request may
-// have reached the server, the error also matches ErrOutcomeUnknown.
-// No error text and no log line holds a token, a secret key or an
-// Authorization header.
+// errors.Is(err, context.DeadlineExceeded) works; once any attempt may
+// have reached the server, the call's error also matches
+// ErrOutcomeUnknown, whatever ends the call afterwards (ErrBadResponse
+// instead when a 2xx arrived).
+// No configured secret shows in any form a program prints: error text
+// and fields (what a server echoes is redacted before anything is cut),
+// log lines, fmt of the client or a PluginConnection with any verb, slog
+// and encoding/json.
 //
 // # Retries
 //
@@ -46,20 +51,25 @@
 // messages all carry idempotency keys (the SDK fills them in), or a TalkJS
 // presence query (it changes nothing). A Talqui session start never is: a
 // second try could send the contact a second WhatsApp message; nor are a
-// TalkJS import (TalkJS does not deduplicate imported messages) and a
-// notification trigger. The rules, in the order retry.go applies them:
+// TalkJS import (TalkJS does not deduplicate imported messages), a
+// notification trigger, and a Selarti send, which reaches an AI that
+// answers a person. The rules, in the order retry.go applies them:
 //
-//  1. A success body over 16 MiB: never repeated.
+//  1. A success body over the cap (16 MiB, WithMaxResponseBytes): never
+//     repeated.
 //  2. A dial failure (nothing was sent): always repeated.
-//  3. A certificate, scheme, header or redirect-policy error: never repeated.
-//  4. A reset, EOF or per-attempt timeout after the request was written:
+//  3. A certificate, scheme or header error: never repeated.
+//  4. A reset, EOF or attempt timeout (WithTimeout) after the request was written:
 //     repeated only when the call is safe to repeat.
 //  5. A 429 (the server did not act): always repeated.
 //  6. A 408: repeated only when the call is safe to repeat.
 //  7. A 501: never repeated.
 //  8. Any other 5xx: repeated only when the call is safe to repeat.
-//  9. Any other status (3xx, 4xx): never repeated.
-//  10. A Retry-After beyond MaxWait: not repeated; the call returns the
+//  9. A redirect (3xx): never followed, never repeated; the call returns
+//     an *APIError with its status and without the Location. On a call
+//     that is not safe to repeat it also matches ErrOutcomeUnknown.
+//  10. Any other status (4xx): never repeated.
+//  11. A Retry-After beyond MaxWait: not repeated; the call returns the
 //     *APIError at once with its RetryAfter.
 //
 // Waits grow exponentially with jitter between RetryPolicy.MinWait and

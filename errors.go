@@ -36,10 +36,15 @@ var (
 	ErrNotConfigured = errors.New("convo: provider not configured")
 	// ErrOutcomeUnknown matches a failure after which the server may have
 	// acted: a transport failure after the request may have reached it (a
-	// reset, an EOF, a timeout), and an *APIError with a 5xx status (but
-	// 501) or a 408. For a call that sends something to a person, such as
-	// Sessions.Start, the message may have been delivered: check before
-	// you send it again.
+	// reset, an EOF, a timeout), an *APIError with a 5xx status (but 501)
+	// or a 408, and a redirect (3xx) answering a call that is not safe to
+	// repeat. It is sticky: once any attempt of a call may have reached
+	// the server, the call's error matches it whatever ends the call
+	// afterwards (the context ending in a backoff, a later dial failure,
+	// a 429 when retries run out), but a 2xx, which matches
+	// ErrBadResponse. For a call that sends something to a person, such
+	// as Sessions.Start, the message may have been delivered: check
+	// before you send it again.
 	ErrOutcomeUnknown = errors.New("convo: outcome unknown, the request may have reached the server")
 	// ErrPermanent, wrapped in the error a webhook callback returns, says
 	// that handling the delivery again cannot succeed (say, a message for
@@ -48,8 +53,9 @@ var (
 	// other error answers 500 and lets a redelivery be handled.
 	ErrPermanent = errors.New("convo: permanent failure, do not redeliver")
 	// ErrBadResponse matches an *APIError for a successful (2xx) status
-	// whose body could not be read or decoded. The call took effect on the
-	// server: do not repeat a send because of it.
+	// whose body could not be read or decoded, also when the context
+	// ended while it was read (the context's error is in the chain). The
+	// call took effect on the server: do not repeat a send because of it.
 	ErrBadResponse = errors.New("convo: unreadable response")
 )
 
@@ -87,6 +93,14 @@ type APIError struct {
 	RequestID  string        // the first of the X-Request-Id, Request-Id and X-Correlation-Id response headers, at most 200 bytes
 	RetryAfter time.Duration // the server's Retry-After, if any
 	Attempts   int           // how many times the request was sent
+
+	// unknown: an attempt of the call may have been applied by the
+	// server (an earlier 5xx, a reset after sending, a redirect answering
+	// a call that is not safe to repeat). It matches ErrOutcomeUnknown
+	// whatever status ended the call, but a 2xx.
+	unknown bool
+	// cause is the context's error when the context ended the call.
+	cause error
 }
 
 // Error describes the failed call, without any secret.
@@ -121,8 +135,17 @@ func (e *APIError) Error() string {
 	if e.Attempts > 1 {
 		fmt.Fprintf(&b, " after %d attempts", e.Attempts)
 	}
+	if e.cause != nil {
+		b.WriteString(" (")
+		b.WriteString(e.cause.Error())
+		b.WriteByte(')')
+	}
 	return b.String()
 }
+
+// Unwrap gives the context's error when the context ended the call, so
+// that errors.Is(err, context.Canceled) works on an *APIError too.
+func (e *APIError) Unwrap() error { return e.cause }
 
 // Is reports whether the status of e falls in the class of target, one of
 // ErrNotFound, ErrUnauthorized, ErrRateLimited, ErrInvalidRequest,
@@ -143,10 +166,29 @@ func (e *APIError) Is(target error) bool {
 	case ErrBadResponse:
 		return s >= 200 && s <= 299
 	case ErrOutcomeUnknown:
-		return s == http.StatusRequestTimeout || (s >= 500 && s <= 599 && s != http.StatusNotImplemented)
+		if s >= 200 && s <= 299 {
+			return false // the server acted: see ErrBadResponse
+		}
+		return e.unknown || s == http.StatusRequestTimeout || (s >= 500 && s <= 599 && s != http.StatusNotImplemented)
 	}
 	return false
 }
+
+// callError is the error of a call that got no response to read: a
+// transport failure, or the context ending. Its text names the call and
+// holds no secret; its chain keeps the cause, the context's error, and
+// ErrOutcomeUnknown when the call may have reached the server.
+type callError struct {
+	msg  string
+	errs []error
+}
+
+func (e *callError) Error() string   { return e.msg }
+func (e *callError) Unwrap() []error { return e.errs }
+
+// Format prints the text for every verb: %#v would print the causes by
+// reflection, and a cause's fields may hold what a server sent.
+func (e *callError) Format(f fmt.State, verb rune) { formatSafe(f, verb, e.msg) }
 
 // messageFromBody reads a human message from a JSON error body: the first
 // non-empty of "message", "error" (a string, or an object with "message")
@@ -200,19 +242,20 @@ func reasonsFromBody(body []byte) []Problem {
 			}
 			reason := jsonText(r)
 			if reason == "" {
-				reason = truncate(string(r), 500)
+				reason = string(r)
 			}
-			ps = append(ps, Problem{Field: truncate(field, 200), Reason: reason})
+			// finish redacts, then cuts Field to 200 bytes and Reason to 500.
+			ps = append(ps, Problem{Field: field, Reason: reason})
 		}
 	}
 	return ps
 }
 
-// errorMessage is the Message of an *APIError for an error body: the
+// withReasons is the Message of an *APIError for an error body: the
 // server's message, then every problem of reasons.
-func errorMessage(body []byte, reasons []Problem) string {
+func withReasons(msg string, reasons []Problem) string {
 	var b strings.Builder
-	b.WriteString(messageFromBody(body))
+	b.WriteString(msg)
 	for i, p := range reasons {
 		switch {
 		case i > 0:
@@ -226,7 +269,8 @@ func errorMessage(body []byte, reasons []Problem) string {
 }
 
 // jsonText renders a JSON string or number as text, or an object's
-// "message" field; anything else gives "".
+// "message" field; anything else gives "". It does not cut the text:
+// finish redacts it first.
 func jsonText(raw json.RawMessage) string {
 	if len(raw) == 0 {
 		return ""
@@ -235,14 +279,14 @@ func jsonText(raw json.RawMessage) string {
 	case '"':
 		var s string
 		if json.Unmarshal(raw, &s) == nil {
-			return truncate(s, 500)
+			return s
 		}
 	case '{':
 		var o struct {
 			Message string `json:"message"`
 		}
 		if json.Unmarshal(raw, &o) == nil {
-			return truncate(o.Message, 500)
+			return o.Message
 		}
 	case 'n', '[', 't', 'f':
 		return ""

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"time"
 
@@ -273,6 +274,46 @@ func ExampleWithObserver() {
 	// talkjs.users.upsert PUT /v1/{appID}/users/{userID} 1 200 ok
 	// talkjs.users.get GET /v1/{appID}/users/{userID} 1 404 not_found
 	// talkjs.conversations.send_messages POST /v1/{appID}/conversations/{conversationID}/messages 0 0 validation
+}
+
+// The loop of Selarti's external-messenger integration: a person's message
+// goes to the AI with your chat id, and the AI's answer comes back to your
+// "All messages" webhook with that chat id.
+func ExampleSelartiService_Send() {
+	srv := convotest.NewServer() // its AI answers "AI: you said <text>"
+	defer srv.Close()
+
+	answers := make(chan *convo.SelartiEvent, 1)
+	hooks := httptest.NewServer(convo.NewSelartiHandler(func(_ context.Context, ev *convo.SelartiEvent) error {
+		answers <- ev
+		return nil
+	}))
+	defer hooks.Close()
+	srv.SetSelartiWebhook(hooks.URL) // in Selarti's panel: Integrations, "All messages"
+
+	c, _ := srv.Client() // your code: convo.NewClient(convo.WithSelarti(apiKey))
+	ctx := context.Background()
+	res, err := c.Selarti.Send(ctx, convo.SelartiMessage{
+		TaskID: convotest.DefaultSelartiTaskID, // the task of type Web whose AI answers
+		ChatID: "tg-123456789",                 // your id of the person's chat
+		Text:   "Where is my order?",
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("sent; the workflow answered", string(res.Response))
+	ev := <-answers
+	fmt.Printf("%s answer for %s: %s\n", ev.MessageType, ev.ExternalChatID, ev.MessageText)
+
+	// Nothing is sent, not even the token exchange, when a field is
+	// missing.
+	_, err = c.Selarti.Send(ctx, convo.SelartiMessage{ChatID: "tg-123456789"})
+	fmt.Println(err)
+	// Output:
+	// sent; the workflow answered {}
+	// bot answer for tg-123456789: AI: you said Where is my order?
+	// convo: validation failed: TaskID: required; Text: required
 }
 
 func ExampleConversationsService_EditMessage() {

@@ -3,8 +3,8 @@ package convo_test
 // The fault suite: every endpoint against every fault, on the convotest
 // fake over real loopback connections. Each cell asserts the outcome, the
 // number of tries the server saw, and, for every send that can reach a
-// person (a session start, messages), that the fake delivered it at most
-// once.
+// person (a session start, messages, a message to Selarti's AI), that the
+// fake delivered it at most once.
 
 import (
 	"context"
@@ -36,7 +36,15 @@ var faultRetry = convo.RetryPolicy{MaxRetries: 3, MinWait: time.Millisecond, Max
 const (
 	headerTimeout     = 10 * time.Second
 	slowHeaderTimeout = 500 * time.Millisecond
+	// attemptTimeout is WithTimeout of the "trickled body" fault, whose
+	// body comes a byte every trickleEvery: past it even for a 2-byte body.
+	attemptTimeout = 600 * time.Millisecond
+	trickleEvery   = 2 * time.Second
 )
+
+// redirectLocation is where the redirect faults point: the fake itself,
+// so that a redirect followed would be a request it sees.
+const redirectLocation = "/v1/redirected?token=REDIRECT-SECRET"
 
 // faultEndpoint is one SDK call under test.
 type faultEndpoint struct {
@@ -73,7 +81,11 @@ func (ep faultEndpoint) run(ctx context.Context, c *convo.Client, srv *convotest
 // outcome is what a fault must lead to on one endpoint.
 type outcome struct {
 	tries int   // requests the fake saw for the call
-	err   error // nil: the call succeeds; else errors.Is must match
+	err   error // nil (and status 0): the call succeeds; else errors.Is must match
+	also  error // when not nil, errors.Is must match it too
+	// status, when not 0, is the StatusCode of the *APIError the call
+	// must fail with.
+	status int
 	// acted: the fake applied the call at least once, so a send is
 	// delivered exactly once; otherwise not at all.
 	acted bool
@@ -85,6 +97,9 @@ type faultCase struct {
 	faults func(ep faultEndpoint) []convotest.Fault
 	expect func(ep faultEndpoint) outcome
 	slow   bool // the server handles a request after the client gave up on it
+	// opts, when not nil, gives more options for the client under test;
+	// cancel ends the call's context.
+	opts func(cancel context.CancelFunc) []convo.Option
 }
 
 func one(f convotest.Fault) func(faultEndpoint) []convotest.Fault {
@@ -221,6 +236,56 @@ var faultCases = []faultCase{
 		faults: one(convotest.Fault{Status: 500, Body: strings.Repeat("e", 20<<20)}),
 		expect: retriedWhenSafe(convo.ErrServer, false),
 	},
+	redirect(301), redirect(302), redirect(303), redirect(307), redirect(308),
+	{
+		// A safe call waits to try again, and its context ends meanwhile;
+		// a session start is not retried after a 502 at all.
+		name:   "context ends in the backoff after the call may have reached the server",
+		faults: one(convotest.Fault{Status: 502, AfterApply: true}),
+		opts: func(cancel context.CancelFunc) []convo.Option {
+			return []convo.Option{
+				convo.WithRetry(convo.RetryPolicy{MaxRetries: 3, MinWait: time.Hour, MaxWait: time.Hour}),
+				convo.WithLogger(convo.CancelOnRetry(cancel, nil)),
+			}
+		},
+		expect: func(ep faultEndpoint) outcome {
+			if ep.safe {
+				return outcome{tries: 1, err: convo.ErrOutcomeUnknown, also: context.Canceled, acted: true}
+			}
+			return outcome{tries: 1, err: convo.ErrOutcomeUnknown, acted: true}
+		},
+	},
+	{
+		name:   "2xx body trickled past the attempt timeout, server acted",
+		faults: one(convotest.Fault{Status: 200, Trickle: trickleEvery, AfterApply: true}),
+		opts: func(context.CancelFunc) []convo.Option {
+			return []convo.Option{convo.WithTimeout(attemptTimeout)}
+		},
+		expect: func(ep faultEndpoint) outcome {
+			if !ep.decodes() {
+				return outcome{tries: 1, acted: true} // a 2xx is the whole answer
+			}
+			return retriedWhenSafe(convo.ErrBadResponse, true)(ep)
+		},
+		slow: true,
+	},
+}
+
+// redirect is the fault of a 3xx pointing back at the fake: never
+// followed nor repeated, an *APIError with its status; on a call that is
+// not safe to repeat, it may have been applied.
+func redirect(code int) faultCase {
+	return faultCase{
+		name: fmt.Sprintf("redirect %d", code),
+		faults: one(convotest.Fault{Status: code, Body: `<a href="` + redirectLocation + `">moved</a>`,
+			Header: http.Header{"Location": {redirectLocation}}}),
+		expect: func(ep faultEndpoint) outcome {
+			if ep.safe {
+				return outcome{tries: 1, status: code}
+			}
+			return outcome{tries: 1, status: code, err: convo.ErrOutcomeUnknown}
+		},
+	}
 }
 
 // decodes reports whether the endpoint reads the success body (a PUT or
@@ -230,12 +295,13 @@ func (ep faultEndpoint) decodes() bool {
 	return (ep.method == http.MethodGet || ep.method == http.MethodPost) && !ep.discards
 }
 
-func faultClient(t *testing.T, srv *convotest.Server, tr http.RoundTripper) *convo.Client {
+func faultClient(t *testing.T, srv *convotest.Server, tr http.RoundTripper, more ...convo.Option) *convo.Client {
 	t.Helper()
 	opts := []convo.Option{convo.WithHTTPClient(&http.Client{Transport: tr}), convo.WithRetry(faultRetry)}
 	if os.Getenv("CONVO_FAULT_LOG") != "" {
 		opts = append(opts, convo.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	}
+	opts = append(opts, more...)
 	c, err := srv.Client(opts...)
 	require.NoError(t, err)
 	return c
@@ -278,7 +344,13 @@ func runFaultCells(t *testing.T) int {
 				}
 				tr := suiteTransport(timeout)
 				defer tr.CloseIdleConnections()
-				c := faultClient(t, srv, tr)
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				var more []convo.Option
+				if fc.opts != nil {
+					more = fc.opts(cancel)
+				}
+				c := faultClient(t, srv, tr, more...)
 				if ep.setup != nil {
 					ep.setup(t, c)
 				}
@@ -286,14 +358,17 @@ func runFaultCells(t *testing.T) int {
 				srv.Inject(fc.faults(ep)...)
 				want := fc.expect(ep)
 
-				err := ep.run(context.Background(), c, srv)
+				err := ep.run(ctx, c, srv)
 
-				if want.err == nil {
-					require.NoError(t, err)
-				} else {
-					require.ErrorIs(t, err, want.err)
-				}
+				checkOutcome(t, err, want)
 				assert.Equal(t, want.tries, srv.RequestCount(ep.method, ep.path), "tries")
+				exchanges := 0
+				if strings.HasPrefix(ep.path, selartiWF) {
+					// The fault hits the workflow, not the token exchange.
+					exchanges = 1
+					assert.Equal(t, 1, srv.RequestCount(http.MethodPost, selartiWF+"auth"), "token exchanges")
+				}
+				assert.Len(t, srv.Requests(), want.tries+exchanges, "requests of any path: nothing followed a redirect")
 				if fc.slow {
 					// Let the late first attempt finish on the server.
 					waitFor(t, func() bool { return settled(srv) })
@@ -338,6 +413,30 @@ func runFaultCells(t *testing.T) int {
 	return cells
 }
 
+// checkOutcome asserts the error a call ended with.
+func checkOutcome(t *testing.T, err error, want outcome) {
+	t.Helper()
+	if want.err == nil && want.status == 0 {
+		require.NoError(t, err)
+		return
+	}
+	require.Error(t, err)
+	for _, target := range []error{want.err, want.also} {
+		if target != nil {
+			require.ErrorIs(t, err, target)
+		}
+	}
+	if want.status != 0 {
+		var ae *convo.APIError
+		require.ErrorAs(t, err, &ae)
+		assert.Equal(t, want.status, ae.StatusCode)
+		assert.NotContains(t, err.Error(), "REDIRECT-SECRET")
+		if want.err == nil {
+			assert.NotErrorIs(t, err, convo.ErrOutcomeUnknown, "a call safe to repeat")
+		}
+	}
+}
+
 // settled reports whether the fake has answered every request it received.
 func settled(srv *convotest.Server) bool {
 	for _, r := range srv.Requests() {
@@ -379,6 +478,9 @@ func talkjsSetup(t *testing.T, c *convo.Client) {
 }
 
 const app = "/v1/" + convotest.DefaultAppID
+
+// selartiWF is where the fake serves Selarti's workflows.
+const selartiWF = "/api/1.1/wf/"
 
 func faultEndpoints() []faultEndpoint {
 	return []faultEndpoint{
@@ -475,6 +577,21 @@ func faultEndpoints() []faultEndpoint {
 		{
 			name: "Conversations.Leave", method: http.MethodDelete, path: app + "/conversations/conv1/participants/bob", safe: true, setup: talkjsSetup,
 			call: func(ctx context.Context, c *convo.Client) error { return c.Conversations.Leave(ctx, "conv1", "bob") },
+		},
+		{
+			name: "Selarti.Send", method: http.MethodPost, path: selartiWF + "send_external_message",
+			call: func(ctx context.Context, c *convo.Client) error {
+				_, err := c.Selarti.Send(ctx, convo.SelartiMessage{TaskID: convotest.DefaultSelartiTaskID, ChatID: "tg-1", Text: "Where is my order?"})
+				return err
+			},
+			delivered: func(srv *convotest.Server) int { return srv.Stats().SelartiMessages },
+		},
+		{
+			name: "Selarti.AddTarget", method: http.MethodPost, path: selartiWF + "add_target",
+			call: func(ctx context.Context, c *convo.Client) error {
+				return c.Selarti.AddTarget(ctx, convotest.DefaultSelartiTaskID, "@maria")
+			},
+			delivered: func(srv *convotest.Server) int { return srv.Stats().SelartiTargets },
 		},
 		{
 			name: "Conversations.Messages", method: http.MethodGet, path: app + "/conversations/conv1/messages", safe: true,

@@ -2,6 +2,7 @@ package convo
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -23,7 +24,7 @@ const (
 	testTalkJSToken = "sk_test_SECRET_5e2d"
 )
 
-var testSecrets = []string{testTokenWA, testTokenFood, testTalkJSToken}
+var testSecrets = []string{testTokenWA, testTokenFood, testTalkJSToken, testSelartiKey}
 
 // fastRetry keeps retry tests quick.
 var fastRetry = RetryPolicy{MaxRetries: 3, MinWait: time.Millisecond, MaxWait: 5 * time.Millisecond}
@@ -56,6 +57,7 @@ var WithTestApp = WithTalkJS("app", "sk_test_secret")
 // debug logger into a buffer, and fast retries.
 type TestEnv struct {
 	c    *Client
+	hc   *http.Client // the caller's client given to WithHTTPClient
 	mt   *httpmock.MockTransport
 	logs *logBuffer
 	rec  *recorder
@@ -68,18 +70,19 @@ func NewTestEnv(t testing.TB, opts ...Option) *TestEnv {
 	mt := httpmock.NewMockTransport()
 	rec := &recorder{rt: mt}
 	logs := &logBuffer{}
+	hc := &http.Client{Transport: rec}
 	base := []Option{
 		WithTalqui(testTenant,
 			PluginConnection{ID: "pc-wa", Token: testTokenWA},
 			PluginConnection{ID: "pc-food", Token: testTokenFood}),
 		WithTalkJS(testAppID, testTalkJSToken),
-		WithHTTPClient(&http.Client{Transport: rec}),
+		WithHTTPClient(hc),
 		WithRetry(fastRetry),
 		WithLogger(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))),
 	}
 	c, err := NewClient(append(base, opts...)...)
 	require.NoError(t, err)
-	return &TestEnv{c: c, mt: mt, logs: logs, rec: rec}
+	return &TestEnv{c: c, hc: hc, mt: mt, logs: logs, rec: rec}
 }
 
 // Answer makes the mock answer every request with r, and gives the
@@ -143,4 +146,43 @@ func assertNoSecret(t *testing.T, what, s string) {
 	}
 	require.NotContains(t, s, "PluginConnection tq_", "%s leaks an Authorization header", what)
 	require.NotContains(t, s, "Bearer sk_", "%s leaks an Authorization header", what)
+}
+
+// CancelOnRetry is a logger that ends a call's context (cancel) the moment
+// the pipeline logs that it will wait and retry, so that the context ends
+// in the backoff whatever the machine's speed; it logs through h too when
+// h is not nil.
+func CancelOnRetry(cancel context.CancelFunc, h slog.Handler) *slog.Logger {
+	return slog.New(cancelOnRetry{h: h, cancel: cancel})
+}
+
+type cancelOnRetry struct {
+	h      slog.Handler
+	cancel context.CancelFunc
+}
+
+func (c cancelOnRetry) Enabled(context.Context, slog.Level) bool { return true }
+
+func (c cancelOnRetry) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == "convo: retrying" {
+		defer c.cancel()
+	}
+	if c.h == nil {
+		return nil
+	}
+	return c.h.Handle(ctx, r)
+}
+
+func (c cancelOnRetry) WithAttrs(as []slog.Attr) slog.Handler {
+	if c.h != nil {
+		c.h = c.h.WithAttrs(as)
+	}
+	return c
+}
+
+func (c cancelOnRetry) WithGroup(name string) slog.Handler {
+	if c.h != nil {
+		c.h = c.h.WithGroup(name)
+	}
+	return c
 }

@@ -256,15 +256,18 @@ func (d DeliveryHeader) Keys() []string {
 // observation is the state of one observed call; the pipeline allocates
 // it only when an Observer or a debug logger is set.
 type observation struct {
+	c          *Client
+	api        *endpoint
 	o          *Observer // nil when only the debug line is wanted
 	ctx        context.Context
 	info       CallInfo
 	start      time.Time
+	attempts   int // sent so far, over both runs when a refused credential is renewed
 	attemptCtx context.Context
 	attemptAt  time.Time
-	open       bool // an attempt started and its AttemptDone is due
-	status     int  // of the attempt's response, 0 if none
-	failed     bool // the attempt ended with an error (transport, body)
+	open       bool  // an attempt started and its AttemptDone is due
+	status     int   // of the attempt's response, 0 if none
+	err        error // the attempt's error (transport, body), if any
 	header     http.Header
 }
 
@@ -274,10 +277,10 @@ func (c *Client) observing(ctx context.Context) bool {
 	return c.observer != nil || (c.logger != nil && c.logger.Enabled(ctx, slog.LevelDebug))
 }
 
-// observeStart begins watching the call r; it gives the context the call
+// observeStart begins watching the call r; ob.ctx is the context the call
 // continues with.
-func (c *Client) observeStart(ctx context.Context, r *request, st *callState) context.Context {
-	ob := &observation{o: c.observer, start: time.Now()}
+func (c *Client) observeStart(ctx context.Context, r *request) *observation {
+	ob := &observation{c: c, api: r.api, o: c.observer, start: time.Now()}
 	ob.info = CallInfo{Provider: r.provider(), Operation: r.op, Method: r.method}
 	if ep := r.api; ep != nil {
 		ob.info.PathTemplate = ep.template + r.path
@@ -289,23 +292,24 @@ func (c *Client) observeStart(ctx context.Context, r *request, st *callState) co
 		}
 	}
 	ob.ctx = ctx
-	st.ob = ob
-	return ctx
+	return ob
 }
 
 // attemptStart is called before each attempt is sent, with its request.
-func (ob *observation) attemptStart(r *http.Request, attempt int) {
+func (ob *observation) attemptStart(r *http.Request) {
+	ob.attemptDone("") // the last attempt of a run whose credential was refused
+	ob.attempts++
 	ob.attemptAt = time.Now()
-	ob.open, ob.status, ob.failed, ob.header = true, 0, false, nil
+	ob.open, ob.status, ob.err, ob.header = true, 0, nil, nil
 	ob.attemptCtx = ob.ctx
 	if ob.o != nil && ob.o.AttemptStart != nil {
-		if attempt > 1 {
+		if ob.attempts > 1 {
 			// A retry is a shallow copy of the previous request, whose
 			// header map the transport may still be reading (a write cut
 			// short by a timeout): copy it before the observer adds to it.
 			r.Header = r.Header.Clone()
 		}
-		a := AttemptInfo{Call: ob.info, Attempt: attempt, Header: AttemptHeader{r.Header}}
+		a := AttemptInfo{Call: ob.info, Attempt: ob.attempts, Header: AttemptHeader{r.Header}}
 		if actx := ob.o.AttemptStart(ob.ctx, a); actx != nil {
 			ob.attemptCtx = actx
 		}
@@ -317,12 +321,22 @@ func (ob *observation) note(resp *http.Response, err error) {
 	if resp != nil {
 		ob.status, ob.header = resp.StatusCode, resp.Header
 	}
-	ob.failed = err != nil
+	ob.err = err
 }
 
-// attemptDone reports the current attempt; unknown says that it failed
-// with no response after it may have reached the server.
-func (ob *observation) attemptDone(st *callState, final Outcome) {
+// requestID is the request id of the current attempt's answer, with no
+// secret in it.
+func (ob *observation) requestID() string {
+	id := requestID(ob.header)
+	if id == "" {
+		return ""
+	}
+	return truncate(ob.c.redactString(ob.api, id), 200)
+}
+
+// attemptDone reports the current attempt, if one is open; final is the
+// call's outcome when the call ends with it.
+func (ob *observation) attemptDone(final Outcome) {
 	if !ob.open {
 		return
 	}
@@ -330,15 +344,15 @@ func (ob *observation) attemptDone(st *callState, final Outcome) {
 	if ob.o == nil || ob.o.AttemptDone == nil {
 		return
 	}
-	res := AttemptResult{Call: ob.info, Attempt: st.attempts, Status: ob.status,
-		Duration: time.Since(ob.attemptAt), RequestID: requestID(ob.header)}
+	res := AttemptResult{Call: ob.info, Attempt: ob.attempts, Status: ob.status,
+		Duration: time.Since(ob.attemptAt), RequestID: ob.requestID()}
 	ok := ob.status >= 200 && ob.status <= 299
 	switch {
-	case ob.status == 0 && st.unknown:
-		res.Outcome = OutcomeUnknown
+	case ob.status == 0 && ob.err != nil && !isDialError(ob.err) && !isPermanent(ob.err):
+		res.Outcome = OutcomeUnknown // sent, and no answer came
 	case ob.status == 0:
 		res.Outcome = OutcomeTransport
-	case ok && (ob.failed || final == OutcomeBadResponse):
+	case ok && (ob.err != nil || final == OutcomeBadResponse):
 		res.Outcome = OutcomeBadResponse
 	default:
 		res.Outcome = statusOutcome(ob.status)
@@ -346,16 +360,14 @@ func (ob *observation) attemptDone(st *callState, final Outcome) {
 	ob.o.AttemptDone(ob.attemptCtx, res)
 }
 
-// observeEnd reports the end of the call: the last attempt, CallDone and
+// observeEnd reports the end of the call: its last attempt, CallDone and
 // the debug line.
-func (c *Client) observeEnd(st *callState, err error) {
-	ob := st.ob
+func (c *Client) observeEnd(ob *observation, err error) {
 	out := outcomeOf(err)
-	ob.attemptDone(st, out)
-	res := CallResult{Call: ob.info, Attempts: st.attempts, Outcome: out,
-		Duration: time.Since(ob.start), RequestID: requestID(ob.header)}
-	if st.attempts > 0 {
-		res.Status = ob.status
+	ob.attemptDone(out)
+	res := CallResult{Call: ob.info, Attempts: ob.attempts, Outcome: out, Duration: time.Since(ob.start)}
+	if ob.attempts > 0 {
+		res.Status, res.RequestID = ob.status, ob.requestID()
 	}
 	if ob.o != nil && ob.o.CallDone != nil {
 		ob.o.CallDone(ob.ctx, res)

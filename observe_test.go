@@ -466,3 +466,41 @@ func TestObserverConcurrentBatches(t *testing.T) {
 	}
 	assert.Equal(t, slices.Repeat([]string{"talkjs.users.upsert_many1ok"}, 4), ops)
 }
+
+// TestObserverSelarti: the token exchange is a call of its own, within the
+// call that needed it; a refused token makes one call of two attempts.
+func TestObserverSelarti(t *testing.T) {
+	w := &watcher{}
+	env := newSelartiEnv(t, WithObserver(w.observer()))
+	env.answer("send_external_message", sequence(
+		httpmock.NewStringResponder(401, `{"statusCode":401,"body":{"status":"UNAUTHORIZED","message":"expired"}}`),
+		httpmock.NewStringResponder(200, okAnswer)))
+	env.answer("add_target", httpmock.NewStringResponder(200, okAnswer))
+	ctx := context.Background()
+	_, err := env.c.Selarti.Send(ctx, sendMsg())
+	require.NoError(t, err)
+	require.NoError(t, env.c.Selarti.AddTarget(ctx, testTask, "@maria"))
+	_, err = env.c.Selarti.Send(ctx, SelartiMessage{ChatID: "tg-1"})
+	require.ErrorIs(t, err, ErrValidation)
+
+	var got []string
+	for _, d := range w.done {
+		got = append(got, fmt.Sprint(d.Call.Operation, " ", d.Call.PathTemplate, " ", d.Attempts, " ", d.Status, " ", d.Outcome))
+	}
+	assert.Equal(t, []string{
+		"selarti.auth.exchange /api/1.1/wf/auth 1 200 ok",
+		"selarti.auth.exchange /api/1.1/wf/auth 1 200 ok",
+		"selarti.selarti.send /api/1.1/wf/{workflow} 2 200 ok",
+		"selarti.selarti.add_target /api/1.1/wf/{workflow} 1 200 ok",
+		"selarti.selarti.send /api/1.1/wf/{workflow} 0 0 validation",
+	}, got)
+	var sends []string
+	for _, r := range w.results {
+		if r.Call.Operation == "selarti.selarti.send" {
+			sends = append(sends, fmt.Sprint(r.Attempt, " ", r.Status, " ", r.Outcome))
+		}
+	}
+	assert.Equal(t, []string{"1 401 unauthorized", "2 200 ok"}, sends)
+	assertNoSelartiSecret(t, "observer events", w.all())
+	assert.NotContains(t, w.all(), "send_external_message")
+}

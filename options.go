@@ -1,6 +1,8 @@
 package convo
 
 import (
+	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -8,12 +10,14 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // PluginConnection is a Talqui plugin connection: its id (sent as
 // pluginConnectionID) and its token (sent as
-// "Authorization: PluginConnection <token>"). Its String, GoString and
-// LogValue methods never show the token.
+// "Authorization: PluginConnection <token>"). It never shows the token:
+// not in fmt with any verb, slog, nor encoding/json (which cannot
+// round-trip it).
 type PluginConnection struct {
 	ID    string
 	Token string
@@ -29,7 +33,18 @@ func (p PluginConnection) GoString() string { return p.String() }
 
 // LogValue hides the token from slog.
 func (p PluginConnection) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("id", p.ID), slog.String("token", "[redacted]"))
+	return slog.GroupValue(slog.String("id", p.ID), slog.String("token", redacted))
+}
+
+// Format prints String for every verb (%d, %x and %q too), so that no verb
+// prints the token.
+func (p PluginConnection) Format(f fmt.State, verb rune) { formatSafe(f, verb, p.String()) }
+
+// MarshalJSON hides the token from encoding/json, and so from slog's JSON
+// handler wherever the connection is nested (say, in a slice, where slog
+// does not call LogValue).
+func (p PluginConnection) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct{ ID, Token string }{p.ID, redacted})
 }
 
 // RetryPolicy says how often and how long a call is retried. It is taken
@@ -48,11 +63,15 @@ type Option func(*settings) error
 type settings struct {
 	talqui     *talquiConfig
 	talkjs     *talkjsConfig
+	selarti    *selartiSettings
 	talquiURL  string
 	talkjsURL  string
+	selartiURL string
 	talkjsVer  string
 	tokenAuth  bool // WithTalkJSTokenAuth
 	httpClient *http.Client
+	timeout    time.Duration
+	maxBody    int64
 	retry      RetryPolicy
 	logger     *slog.Logger
 	observer   *Observer
@@ -75,28 +94,26 @@ type talkjsConfig struct {
 
 // WithTalqui configures Talqui with the tenant id and its plugin
 // connections. A session start names its connection by id; with exactly
-// one connection it may leave the id empty.
+// one connection it may leave the id empty. The ids and tokens must not
+// be empty nor hold whitespace or control characters; a problem names the
+// option and the field, never the value.
 func WithTalqui(tenantID string, conns ...PluginConnection) Option {
 	return func(s *settings) error {
 		var ps problems
-		if strings.TrimSpace(tenantID) == "" {
-			ps.add("tenantID", "must not be empty")
-		}
+		ps.credential("WithTalqui(tenantID)", tenantID)
 		if len(conns) == 0 {
-			ps.add("conns", "at least one plugin connection is required")
+			ps.add("WithTalqui(conns)", "at least one plugin connection is required")
 		}
-		seen := make(map[string]bool, len(conns))
+		seen := make(map[string]int, len(conns))
 		for i, c := range conns {
-			f := "conns[" + strconv.Itoa(i) + "]"
-			if strings.TrimSpace(c.ID) == "" {
-				ps.add(f+".ID", "must not be empty")
-			} else if seen[c.ID] {
-				ps.add(f+".ID", "duplicate connection id "+strconv.Quote(c.ID))
+			f := "WithTalqui(conns[" + strconv.Itoa(i) + "]"
+			ps.credential(f+".ID)", c.ID)
+			if j, dup := seen[c.ID]; dup && c.ID != "" {
+				ps.add(f+".ID)", "the same id as conns["+strconv.Itoa(j)+"]")
+			} else {
+				seen[c.ID] = i
 			}
-			seen[c.ID] = true
-			if strings.TrimSpace(c.Token) == "" {
-				ps.add(f+".Token", "must not be empty")
-			}
+			ps.credential(f+".Token)", c.Token)
 		}
 		if err := ps.err(); err != nil {
 			return err
@@ -107,20 +124,51 @@ func WithTalqui(tenantID string, conns ...PluginConnection) Option {
 }
 
 // WithTalkJS configures TalkJS with the app id and a secret key, sent as
-// "Authorization: Bearer <secretKey>".
+// "Authorization: Bearer <secretKey>". Neither may be empty nor hold
+// whitespace or control characters; a problem names the option and the
+// field, never the value.
 func WithTalkJS(appID, secretKey string) Option {
 	return func(s *settings) error {
 		var ps problems
-		if strings.TrimSpace(appID) == "" {
-			ps.add("appID", "must not be empty")
-		}
-		if strings.TrimSpace(secretKey) == "" {
-			ps.add("secretKey", "must not be empty")
-		}
+		ps.credential("WithTalkJS(appID)", appID)
+		ps.credential("WithTalkJS(secretKey)", secretKey)
 		if err := ps.err(); err != nil {
 			return err
 		}
 		s.talkjs = &talkjsConfig{appID: appID, secret: secretKey}
+		return nil
+	}
+}
+
+// credential checks a credential or an id given to an option: not empty,
+// and no whitespace or control character, which a header or a path would
+// not carry intact. The problem never echoes the value.
+func (ps *problems) credential(field, v string) {
+	switch {
+	case strings.TrimSpace(v) == "":
+		ps.add(field, "must not be empty")
+	case strings.IndexFunc(v, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0:
+		ps.add(field, "must not hold whitespace or control characters")
+	}
+}
+
+// selartiSettings are Selarti's API key and workflow names.
+type selartiSettings struct {
+	apiKey    string
+	workflows SelartiWorkflows
+}
+
+// WithSelarti configures Selarti with an API key (in Selarti's panel: your
+// avatar, then "get api key"). The key is exchanged for a bearer token on
+// the first call; see SelartiService.
+func WithSelarti(apiKey string) Option {
+	return func(s *settings) error {
+		var ps problems
+		ps.credential("WithSelarti(apiKey)", apiKey)
+		if err := ps.err(); err != nil {
+			return err
+		}
+		s.selartiSettings().apiKey = apiKey
 		return nil
 	}
 }
@@ -137,6 +185,41 @@ func WithTalkJSTokenAuth() Option {
 		s.tokenAuth = true
 		return nil
 	}
+}
+
+// WithSelartiURL sets the Selarti base URL (default
+// https://selarti.com/api/1.1); the workflows are under /wf/. It must be
+// absolute https, or http to a loopback host.
+func WithSelartiURL(u string) Option {
+	return func(s *settings) (err error) {
+		s.selartiURL, err = checkBaseURL("selartiURL", u)
+		return err
+	}
+}
+
+// WithSelartiWorkflows overrides the names of Selarti's workflows and the
+// keys of their bodies, which Selarti does not publish (see
+// SelartiWorkflows). A zero field keeps its default (or the value of an
+// earlier WithSelartiWorkflows). It configures nothing without WithSelarti.
+func WithSelartiWorkflows(w SelartiWorkflows) Option {
+	return func(s *settings) error {
+		merged, err := s.selartiSettings().workflows.override(w)
+		if err != nil {
+			return err
+		}
+		s.selartiSettings().workflows = merged
+		return nil
+	}
+}
+
+// selartiSettings gives the Selarti settings, made with the default
+// workflows on first use. NewClient configures Selarti only when an API
+// key was given.
+func (s *settings) selartiSettings() *selartiSettings {
+	if s.selarti == nil {
+		s.selarti = &selartiSettings{workflows: DefaultSelartiWorkflows}
+	}
+	return s.selarti
 }
 
 // WithTalquiURL sets the Talqui base URL (default https://api.talqui.chat).
@@ -171,13 +254,48 @@ func WithTalkJSVersion(v string) Option {
 }
 
 // WithHTTPClient makes the client send through hc: its transport and its
-// timeouts apply. The client never closes hc's idle connections.
+// timeouts apply. The client sends through a copy of hc that never follows
+// a redirect; hc itself is not changed. The client never closes hc's idle
+// connections.
 func WithHTTPClient(hc *http.Client) Option {
 	return func(s *settings) error {
 		if hc == nil {
 			return &ValidationError{Problems: []Problem{{Field: "httpClient", Reason: "must not be nil"}}}
 		}
 		s.httpClient = hc
+		return nil
+	}
+}
+
+// WithTimeout bounds one attempt of a call as a whole: connecting, sending,
+// waiting for the response headers and reading the body. The default is
+// DefaultTimeout (30 s); zero or less is refused. A body that trickles in
+// past it ends the attempt like any failure after sending (see the retry
+// rules). A call may take several attempts and the waits between them:
+// bound the whole call with its context. With WithHTTPClient, a shorter
+// http.Client.Timeout of the caller's client wins.
+func WithTimeout(d time.Duration) Option {
+	return func(s *settings) error {
+		if d <= 0 {
+			return &ValidationError{Problems: []Problem{{Field: "WithTimeout(d)", Reason: "must be more than zero"}}}
+		}
+		s.timeout = d
+		return nil
+	}
+}
+
+// WithMaxResponseBytes sets the largest success body a call reads,
+// DefaultMaxResponseBytes (16 MiB) by default; zero or less is refused. A
+// larger body fails the call with an *APIError matching ErrBadResponse
+// (retry rule 1), after holding at most about n bytes; a body within it
+// costs about twice its size at most (once when its Content-Length is
+// given). Error bodies are kept up to 64 KiB whatever n is.
+func WithMaxResponseBytes(n int64) Option {
+	return func(s *settings) error {
+		if n <= 0 {
+			return &ValidationError{Problems: []Problem{{Field: "WithMaxResponseBytes(n)", Reason: "must be more than zero"}}}
+		}
+		s.maxBody = n
 		return nil
 	}
 }

@@ -23,13 +23,15 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 		st.ob.note(resp, err)
 	}
 	if ctxErr := ctx.Err(); ctxErr != nil {
-		st.unknown = err != nil && resp == nil && !isDialError(err)
+		if err != nil && resp == nil && !isDialError(err) && !isPermanent(err) {
+			st.reached = true // the context ended an attempt that was sent
+		}
 		return false, ctxErr
 	}
 	retry, reason := c.decide(st, resp, err)
 	if retry && st.ob != nil {
 		// The attempt is over: the next one follows, or retries ran out.
-		st.ob.attemptDone(st, "")
+		st.ob.attemptDone("")
 	}
 	if retry && st.logger != nil {
 		if reason == "" && resp != nil {
@@ -40,7 +42,7 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 			slog.String("path", st.path), slog.Int("attempt", st.attempts), slog.String("reason", reason),
 		}
 		if err != nil {
-			attrs = append(attrs, slog.String("error", err.Error()))
+			attrs = append(attrs, slog.String("error", c.secrets.redactString(err.Error())))
 		}
 		st.logger.LogAttrs(ctx, slog.LevelInfo, "convo: retrying", attrs...)
 	}
@@ -55,15 +57,14 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 func (c *Client) decide(st *callState, resp *http.Response, err error) (bool, string) {
 	if err != nil {
 		switch {
-		case errors.Is(err, errBodyTooLarge): // 1. a success body over 16 MiB: never
+		case errors.Is(err, errBodyTooLarge): // 1. a success body over the cap (WithMaxResponseBytes): never
 			return false, ""
 		case isDialError(err): // 2. a dial failure: always, nothing was sent
 			return true, "dial failed"
-		case isPermanent(err): // 3. a certificate, scheme, header or redirect-policy error: never
+		case isPermanent(err): // 3. a certificate, scheme or header error: never
 			return false, ""
 		}
 		// 4. a reset, EOF or timeout after sending: when safe to repeat
-		st.unknown = resp == nil
 		st.reached = true
 		return st.repeatable, "transport error after sending"
 	}
@@ -80,12 +81,16 @@ func (c *Client) decide(st *callState, resp *http.Response, err error) (bool, st
 		retry = false
 	case code >= 500: // 8. any other 5xx: when safe to repeat
 		retry = st.repeatable
-	} // 9. any other status (3xx, 4xx): never
-	if code == http.StatusRequestTimeout || code >= 500 {
+	case isRedirect(code): // 9. a redirect (3xx): never, and never followed
+		// It answered a request that reached the server: a call that is
+		// not safe to repeat may have been applied.
+		st.reached = st.reached || !st.repeatable
+	} // 10. any other status (4xx): never
+	if code == http.StatusRequestTimeout || (code >= 500 && code != http.StatusNotImplemented) {
 		st.reached = true
 	}
 	if retry && st.retryAfter > c.policy.MaxWait {
-		// 10. Retry-After beyond MaxWait: stop, and give the caller the
+		// 11. Retry-After beyond MaxWait: stop, and give the caller the
 		// error with its RetryAfter at once.
 		return false, ""
 	}
@@ -149,7 +154,7 @@ func isPermanent(err error) bool {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		msg := ue.Error()
-		for _, s := range []string{"stopped after", "unsupported protocol scheme", "invalid header", "certificate is not trusted"} {
+		for _, s := range []string{"unsupported protocol scheme", "invalid header", "certificate is not trusted"} {
 			if strings.Contains(msg, s) {
 				return true
 			}

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 )
 
@@ -23,8 +21,6 @@ const (
 	SessionKindTransactional = "transactional" // sessionKind of the common pattern
 	SessionTypeAuto          = "auto"          // sessionType of the common pattern
 )
-
-const maxExtraKeyLen = 256
 
 // documentedFields are the JSON keys of SessionStart; Extra must not use them.
 var documentedFields = []string{
@@ -86,23 +82,15 @@ func (s SessionStart) SessionStart() (SessionStart, error) {
 	return s, ps.err()
 }
 
+// extra checks the Extra keys of a session start: see extraKeys; a key
+// may not be a documented field.
 func (ps *problems) extra(field string, extra map[string]any) {
-	keys := make([]string, 0, len(extra))
-	for k := range extra {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		f := field + "[" + strconv.Quote(k) + "]"
-		switch {
-		case slices.Contains(documentedFields, k):
-			ps.add(f, "collides with the documented field "+k+"; set the field instead")
-		case strings.TrimSpace(k) == "":
-			ps.add(f, "key must not be empty")
-		case len(k) > maxExtraKeyLen:
-			ps.addf(f, "key must be at most %d bytes", maxExtraKeyLen)
+	ps.extraKeys(field, extra, func(k string) string {
+		if slices.Contains(documentedFields, k) {
+			return "collides with the documented field " + k + "; set the field instead"
 		}
-	}
+		return ""
+	})
 }
 
 // MarshalJSON writes the documented fields, then the Extra keys in sorted

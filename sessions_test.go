@@ -42,7 +42,7 @@ const startAnswer = `{
   "message": {"messageID": "m-1", "sessionID": "d6814578-560a-4b4b-95b8-085d465aa032", "messageKey": "text", "messageValue": "Order update notification", "createdAt": "2026-11-22T10:00:00.000Z"}
 }`
 
-// The wire form of every builder, against the examples of seeds 000/001 and
+// The wire form of every builder, against the examples of Talqui's guides and
 // reference/talqui.md §4.2 (placeholders replaced by values).
 func TestBuilderWireForm(t *testing.T) {
 	cases := []struct {

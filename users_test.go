@@ -53,7 +53,7 @@ var ok200 = httpmock.NewStringResponder(200, `{}`)
 
 func TestUsersUpsertWireForm(t *testing.T) {
 	c, _, rc := convo.NewTestEnv(t, convo.WithTestApp).Answer(ok200)
-	// Seed 002, step 1.
+	// TalkJS guide, step 1.
 	err := c.Users.Upsert(context.Background(), "12081", convo.UserUpdate{
 		Name: "Alice", Email: []string{"alice@example.com"},
 		PhotoURL:       "https://yoursite.com/userpictures/12081.png",

@@ -3,6 +3,8 @@ package convo
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -109,6 +111,27 @@ func (ps *problems) urn(field, v string) {
 		ps.addf(field, "must be a urn:talqui: channel URN, got %q", truncate(v, 60))
 	default:
 		ps.utf8(field, v)
+	}
+}
+
+// maxExtraKeyLen is the longest key of an Extra map.
+const maxExtraKeyLen = 256
+
+// extraKeys checks the keys of an Extra map, which a call merges at the
+// top level of its body, in sorted order: not empty, at most
+// maxExtraKeyLen bytes, and not one the call sends itself (collides gives
+// the reason, or "" for a free key).
+func (ps *problems) extraKeys(field string, extra map[string]any, collides func(key string) string) {
+	for _, k := range slices.Sorted(maps.Keys(extra)) {
+		f := fieldKey(field, k)
+		switch {
+		case collides(k) != "":
+			ps.add(f, collides(k))
+		case strings.TrimSpace(k) == "":
+			ps.add(f, "key must not be empty")
+		case len(k) > maxExtraKeyLen:
+			ps.addf(f, "key must be at most %d bytes", maxExtraKeyLen)
+		}
 	}
 }
 

@@ -87,6 +87,8 @@ func FuzzParseTalkJSEvent(f *testing.F) {
 		`{"id":"e","createdAt":1e400}`,
 		`{"id":"e","createdAt":-9223372036854775808}`,
 		`{"id":"e","type":"message.sent","data":{"conversation":{"participants":{"u":{"notify":"MentionsOnly"}}},"message":{"location":[1,2],"attachment":{"url":"x","size":3}}}}`,
+		`{"id":"e","type":"message.sent","data":{"message":{"id":"m"},"mentions":[{"userId":"u"},"v",null,{"id":7},5]}}`,
+		`{"id":"e","type":"notification.triggered","data":{"notificationId":"n","recipient":{"id":"u"},"messages":[{"id":"m"}]}}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -102,7 +104,8 @@ func FuzzParseTalkJSEvent(f *testing.F) {
 			t.Fatalf("accepted a body that is not JSON: %q", body)
 		}
 		// The typed accessors never panic, whatever the data.
-		for _, typ := range []TalkJSEventType{TalkJSMessageSent, TalkJSUserCreated, "other"} {
+		for _, typ := range []TalkJSEventType{TalkJSMessageSent, TalkJSUserCreated, TalkJSMessageRead, TalkJSMessageUpdated,
+			TalkJSMessageDeleted, TalkJSConversationDeleted, TalkJSNotificationTriggered, "other"} {
 			e := *ev
 			e.Type = typ
 			if d, err := e.MessageSent(); err == nil && d.Message == nil {
@@ -111,6 +114,13 @@ func FuzzParseTalkJSEvent(f *testing.F) {
 			if u, err := e.User(); err == nil && u == nil {
 				t.Fatal("User nil without an error")
 			}
+			if d, err := e.MessageRead(); err == nil && d.Message == nil {
+				t.Fatal("MessageRead without a message and without an error")
+			}
+			_, _ = e.MessageUpdated()
+			_, _ = e.MessageDeleted()
+			_, _ = e.ConversationDeleted()
+			_, _ = e.Notification()
 		}
 	})
 }
@@ -152,7 +162,7 @@ func FuzzSelartiHandler(f *testing.F) {
 	f.Add("PATCH", []byte(nil), "", "", uint8(7))
 
 	f.Fuzz(func(t *testing.T, method string, body []byte, headerSecret, querySecret string, flags uint8) {
-		var opts []SelartiOption
+		var opts []HandlerOption
 		if flags&1 != 0 {
 			opts = append(opts, WithUserMessages())
 		}
@@ -215,19 +225,24 @@ func FuzzTalkJSHandler(f *testing.F) {
 	f.Add("POST", []byte(talkjsMessageSent), "", "", uint8(0))
 	f.Add("POST", []byte(talkjsMessageSent), talkjsTS, "zz", uint8(2))
 	f.Add("POST", []byte(talkjsMessageSent), talkjsTS, strings.Repeat("0", 64), uint8(2))
+	f.Add("POST", []byte(talkjsMessageSent), talkjsTS, "", uint8(16))
 
 	// flags&3 picks the signature: 0 right (uppercase), 1 right (lowercase),
 	// 2 the fuzzed one, 3 none. flags&4 adds a second secret and signs with
-	// it; flags&8 sets a small body limit.
+	// it; flags&8 sets a small body limit; flags&16 keeps the default
+	// replay window, which refuses nearly every fuzzed timestamp.
 	f.Fuzz(func(t *testing.T, method string, body []byte, ts, sig string, flags uint8) {
 		secret := talkjsSecret
-		var opts []TalkJSOption
+		var opts []HandlerOption
 		if flags&4 != 0 {
 			opts = append(opts, WithExtraSecrets("sk_next"))
 			secret = "sk_next"
 		}
 		if flags&8 != 0 {
 			opts = append(opts, WithBodyLimit(64))
+		}
+		if flags&16 == 0 {
+			opts = append(opts, WithMaxAge(0))
 		}
 		switch flags & 3 {
 		case 0:

@@ -1,6 +1,8 @@
-// Package convotest is an in-memory fake of the Talqui and TalkJS HTTP
-// APIs, for testing code that uses a convo.Client, plus helpers that
-// deliver Selarti and TalkJS webhooks to a handler.
+// Package convotest is an in-memory fake of the Talqui, TalkJS and Selarti
+// HTTP APIs, for testing code that uses a convo.Client, plus helpers that
+// deliver Selarti and TalkJS webhooks to a handler. Its Selarti AI closes
+// the loop: each user's message sent to it is answered by an "All
+// messages" webhook.
 //
 // The fake is an HTTP server on 127.0.0.1 that checks what the real APIs
 // check and keeps state like they do: Talqui session starts need the
@@ -102,12 +104,44 @@
 //     is sent.
 //   - Lists answer "data": [] when empty, never null.
 //
+// # Selarti
+//
+// Under /api/1.1/wf (SelartiURL), the three workflows of Selarti's public
+// API, answered in Bubble's envelopes: {"status": "success", "response":
+// {...}} and, for an error, {"statusCode": 400, "body": {"status":
+// "MISSING_DATA", "message": "..."}}.
+//   - POST auth {"key": apiKey} answers {"token": "..."}; a key other than
+//     the fake's is 401 UNAUTHORIZED. Tokens never expire unless
+//     ExpireSelartiTokens is called.
+//   - POST send_external_message {task, chat_id, text} and POST add_target
+//     {task, target} need "Authorization: Bearer <token>" (else 401). Both
+//     answer {"response": {}}.
+//   - Every body must be a JSON object sent as application/json (400);
+//     the string parameters must be present and not blank (400
+//     MISSING_DATA, every problem listed), the task one of the fake's (400
+//     INVALID_DATA). add_target and auth refuse unknown keys; a send keeps
+//     them in SelartiMessage.Extra, as plugin-defined keys.
+//
+// Choices where Selarti's documents are silent: the send's path and keys
+// are the SDK's defaults (Selarti does not publish them), its answer is
+// empty, and the dialog (thread_id) is one per chat_id. After answering a
+// send, the fake's AI (WithSelartiAI, default DefaultSelartiAI) answers on
+// a goroutine of its own, and the answer is posted to the URL given to
+// SetSelartiWebhook as an "All messages" webhook: message_type "bot",
+// external_chat_id the chat_id sent, a fresh message_id, the dialog's
+// thread_id, every other key of Selarti's example. The user's message is
+// posted first, as message_type "user", since Selarti's webhook carries
+// every message of the dialog. ReplyAsOperator posts an
+// operator's reply the same way. WaitSelartiReplies waits for the answers
+// under way; SelartiMessages lists a dialog with each answer's delivery.
+//
 // # Recording, faults and counts
 //
 // Every request is recorded (Requests, RequestCount, ClearRequests).
 // Inject queues faults: the next matching requests get a status (with
 // Retry-After), a delay or a reset connection, either before the request
 // is handled or after it was (see Fault). Stats counts what the fake
-// actually did (sessions opened, messages stored, idempotent replays), so
-// a test can prove that a send happened at most once.
+// actually did (sessions opened, messages stored, idempotent replays,
+// messages the Selarti AI received and answered), so a test can prove that
+// a send happened at most once.
 package convotest

@@ -41,6 +41,14 @@ type Fault struct {
 	// Body is sent with Status; empty sends {"message": "<status text>"}.
 	// It is sent as application/json.
 	Body string
+	// Header holds more headers sent with Status, say a Location for a
+	// redirect.
+	Header http.Header
+	// Trickle sends Status and the headers, announcing the whole body
+	// (the handler's answer with AfterApply, else Body), then the body
+	// one byte every Trickle, until it is sent, the client gives up or
+	// the server closes: a body slower than the client's timeout.
+	Trickle time.Duration
 	// Delay is waited before the request is handled (or the fault
 	// answered). The wait goes on when the client gives up, like a slow
 	// server's, and ends early only when the server is closed.
@@ -128,7 +136,7 @@ func (s *Server) wait(f *Fault) {
 // playFault answers f's status, or resets the connection. handled is the
 // handler's answer body when the request was handled (AfterApply). It
 // returns the status sent, 0 for a reset.
-func playFault(w http.ResponseWriter, f *Fault, handled []byte) int {
+func (s *Server) playFault(w http.ResponseWriter, r *http.Request, f *Fault, handled []byte) int {
 	if f.Drop {
 		resetConn(w)
 		return 0
@@ -136,10 +144,13 @@ func playFault(w http.ResponseWriter, f *Fault, handled []byte) int {
 	if f.RetryAfter != "" {
 		w.Header().Set("Retry-After", f.RetryAfter)
 	}
+	for k, v := range f.Header {
+		w.Header()[http.CanonicalHeaderKey(k)] = v
+	}
 	body := []byte(f.Body)
 	switch {
 	case f.Body != "":
-	case f.Truncate && handled != nil:
+	case (f.Truncate || f.Trickle > 0) && handled != nil:
 		body = handled
 	default:
 		body = errorResponse(f.Status, http.StatusText(f.Status)).body
@@ -155,9 +166,38 @@ func playFault(w http.ResponseWriter, f *Fault, handled []byte) int {
 		resetConn(w)
 		return f.Status
 	}
+	if f.Trickle > 0 {
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.WriteHeader(f.Status)
+		s.trickle(w, r, body, f.Trickle)
+		return f.Status
+	}
 	w.WriteHeader(f.Status)
 	_, _ = w.Write(body)
 	return f.Status
+}
+
+// trickle writes body one byte every d, until it is sent, the client is
+// gone or the server closes.
+func (s *Server) trickle(w http.ResponseWriter, r *http.Request, body []byte, d time.Duration) {
+	fl, _ := w.(http.Flusher)
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for i := range body {
+		if _, err := w.Write(body[i : i+1]); err != nil {
+			return
+		}
+		if fl != nil {
+			fl.Flush()
+		}
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			return
+		case <-s.closing:
+			return
+		}
+	}
 }
 
 // resetConn closes the request's connection with a TCP RST, answering

@@ -30,12 +30,12 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	idx, f := s.record(r, path, body)
 	s.wait(f)
 	if f.fails() && !f.AfterApply {
-		s.setStatus(idx, playFault(w, f, nil))
+		s.setStatus(idx, s.playFault(w, r, f, nil))
 		return
 	}
 	resp := s.handle(r, path, body, readErr)
 	if f.fails() {
-		s.setStatus(idx, playFault(w, f, resp.body))
+		s.setStatus(idx, s.playFault(w, r, f, resp.body))
 		return
 	}
 	writeResponse(w, resp)

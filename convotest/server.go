@@ -1,6 +1,7 @@
 package convotest
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -28,27 +29,36 @@ const (
 	DefaultSecretKey = "sk_test_convotest"
 )
 
-// Server is an in-memory fake of the Talqui and TalkJS HTTP APIs, served
-// over HTTP on 127.0.0.1. Both APIs share its URL: Talqui under
-// /tenants/..., TalkJS under /v1/....
+// Server is an in-memory fake of the Talqui, TalkJS and Selarti HTTP APIs,
+// served over HTTP on 127.0.0.1. The APIs share its URL: Talqui under
+// /tenants/..., TalkJS under /v1/..., Selarti under /api/1.1/wf/....
 //
 // All its methods are safe for concurrent use.
 type Server struct {
 	// URL is the base URL of the fake, such as http://127.0.0.1:41234,
 	// without a trailing slash. Give it to convo.WithTalquiURL and
-	// convo.WithTalkJSURL, or use Client.
+	// convo.WithTalkJSURL (and SelartiURL to convo.WithSelartiURL), or use
+	// Client.
 	URL string
 
 	hs       *httptest.Server
 	listener net.Listener // WithListener's, or nil
 	closing  chan struct{}
 	once     sync.Once
+	// ctx ends when the server closes: the AI and the webhook deliveries
+	// run under it.
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	// Credentials, fixed once NewServer returns.
 	tenantID string
 	conns    []convo.PluginConnection
 	appID    string
 	secret   string
+	// Selarti's API key and tasks, and its AI.
+	selartiKey   string
+	selartiTasks []string
+	selartiAI    SelartiAI
 
 	mu       sync.Mutex
 	requests []RecordedRequest
@@ -56,6 +66,14 @@ type Server struct {
 	stats    Stats
 	talqui   talquiState
 	talkjs   talkjsState
+	selarti  selartiState
+	// selartiHook is the "All messages" webhook URL, "" when none.
+	selartiHook string
+	// replying counts the AI answers under way; repliesIdle is closed
+	// when it falls back to 0 (nil while it is 0). closed stops new ones.
+	replying    int
+	repliesIdle chan struct{}
+	closed      bool
 }
 
 // ServerOption configures a Server made by NewServer.
@@ -99,7 +117,12 @@ func NewServer(opts ...ServerOption) *Server {
 		conns:    []convo.PluginConnection{{ID: DefaultConnectionID, Token: DefaultConnectionToken}},
 		appID:    DefaultAppID,
 		secret:   DefaultSecretKey,
+
+		selartiKey:   DefaultSelartiKey,
+		selartiTasks: []string{DefaultSelartiTaskID},
+		selartiAI:    DefaultSelartiAI,
 	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	for _, o := range opts {
 		if o != nil {
 			o(s)
@@ -107,6 +130,7 @@ func NewServer(opts ...ServerOption) *Server {
 	}
 	s.talqui.init()
 	s.talkjs.init()
+	s.selarti.init()
 	s.hs = httptest.NewUnstartedServer(http.HandlerFunc(s.serveHTTP))
 	if s.listener != nil {
 		s.hs.Listener.Close()
@@ -117,14 +141,21 @@ func NewServer(opts ...ServerOption) *Server {
 	return s
 }
 
-// Close stops the server. A fault's Delay still running is cut short.
+// Close stops the server. A fault's Delay still running is cut short, and
+// so are the Selarti AI answers and webhook deliveries under way (their
+// context ends); Close waits for them to return.
 func (s *Server) Close() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.cancel()
 	s.once.Do(func() { close(s.closing) })
 	s.hs.Close()
+	_ = s.WaitSelartiReplies(context.Background())
 }
 
-// Client returns a convo client wired to the fake: both providers
-// configured with the fake's credentials and URL, and a fast retry policy
+// Client returns a convo client wired to the fake: the three providers
+// configured with the fake's credentials and URLs, and a fast retry policy
 // (3 retries, waits between 1 ms and 10 ms). opts are applied after these,
 // so they override them.
 func (s *Server) Client(opts ...convo.Option) (*convo.Client, error) {
@@ -133,6 +164,8 @@ func (s *Server) Client(opts ...convo.Option) (*convo.Client, error) {
 		convo.WithTalkJS(s.appID, s.secret),
 		convo.WithTalquiURL(s.URL),
 		convo.WithTalkJSURL(s.URL),
+		convo.WithSelarti(s.selartiKey),
+		convo.WithSelartiURL(s.SelartiURL()),
 		convo.WithRetry(convo.RetryPolicy{MaxRetries: 3, MinWait: time.Millisecond, MaxWait: 10 * time.Millisecond}),
 	}
 	return convo.NewClient(append(base, opts...)...)
@@ -168,6 +201,19 @@ type Stats struct {
 	// their idempotencyKey had been seen: the first message's id was
 	// answered instead.
 	TalkJSReplays int
+	// SelartiTokens is how many Selarti tokens were exchanged for the API
+	// key.
+	SelartiTokens int
+	// SelartiMessages is how many users' messages Selarti received, that
+	// is, how many times its AI was asked to answer.
+	SelartiMessages int
+	// SelartiReplies is how many answers (the AI's and operators') were
+	// made.
+	SelartiReplies int
+	// SelartiWebhooks is how many "All messages" webhooks were posted.
+	SelartiWebhooks int
+	// SelartiTargets is how many targets were added to Selarti tasks.
+	SelartiTargets int
 	// TalkJSImported is how many of the TalkJS messages stored were
 	// imported (POST /import/...): they count in TalkJSMessages too.
 	TalkJSImported int
@@ -186,8 +232,10 @@ func (s *Server) Stats() Stats {
 }
 
 // Reset forgets all state (contacts, sessions, users, conversations,
-// messages, idempotency keys), the recorded requests, the pending faults
-// and the stats. The credentials and the URL stay.
+// messages, idempotency keys, Selarti tokens, dialogs and targets), the
+// recorded requests, the pending faults and the stats. The credentials,
+// the URL, the Selarti AI and webhook URL stay; AI answers under way
+// still complete.
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -196,6 +244,7 @@ func (s *Server) Reset() {
 	s.stats = Stats{}
 	s.talqui.init()
 	s.talkjs.init()
+	s.selarti.init()
 }
 
 // copyOne copies a stored item out for a caller; false when there is none.

@@ -38,6 +38,11 @@ func fakeBlocks(srv *convotest.Server, base string) []envBlock {
 			{"TALKJS_APP_ID", srv.AppID()},
 			{"TALKJS_SECRET_KEY", srv.SecretKey()},
 		}},
+		{"selarti", [][2]string{
+			{"SELARTI_URL", base + "/api/1.1"},
+			{"SELARTI_API_KEY", srv.SelartiKey()},
+			{"SELARTI_TASK_ID", srv.SelartiTaskID()},
+		}},
 	}
 }
 
@@ -55,7 +60,7 @@ func printBlocks(w io.Writer, blocks []envBlock) {
 func runFake(c cmdIO, args []string) int {
 	const name = "fake"
 	fs := newFlagSet(name, "fake [-addr 127.0.0.1:0]\n\n"+
-		"Serves the convotest fake of Talqui and TalkJS on -addr and prints, as NAME=value\n"+
+		"Serves the convotest fake of Talqui, TalkJS and Selarti on -addr and prints, as NAME=value\n"+
 		"lines, the base URLs and credentials to use (the same environment variables the\n"+
 		"other commands read), then \"# ready\". Stops on SIGINT or SIGTERM.")
 	addr := fs.String("addr", "127.0.0.1:0", "`host:port` to listen on (port 0: any free port)")

@@ -43,6 +43,13 @@ func TestFakeAnswersARealClient(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, ids, 1)
 
+	sc, err := convo.NewClient(convo.WithSelarti(vars["SELARTI_API_KEY"]), convo.WithSelartiURL(vars["SELARTI_URL"]))
+	require.NoError(t, err)
+	defer sc.CloseIdleConnections()
+	_, err = sc.Selarti.Send(ctx, convo.SelartiMessage{TaskID: vars["SELARTI_TASK_ID"], ChatID: "tg-1", Text: "Hi"})
+	require.NoError(t, err)
+	sc.CloseIdleConnections()
+
 	c.CloseIdleConnections()
 	assert.Equal(t, exitOK, cmd.wait(t))
 	assert.Empty(t, cmd.stderr.String())

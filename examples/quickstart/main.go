@@ -3,16 +3,20 @@
 //  1. TalkJS: sync two users, create a conversation, send a message (the
 //     "start a conversation" guide);
 //  2. Talqui: start a WhatsApp API Official session with an approved model;
-//  3. Selarti: receive the "All messages" webhook on a local handler and
-//     relay the bot's reply into the TalkJS conversation;
+//  3. Selarti: the customer's question goes to Selarti's AI with the
+//     conversation id as chat_id; the AI's answer arrives at a local
+//     NewSelartiHandler ("All messages" webhook), which posts it into the
+//     TalkJS conversation;
 //  4. TalkJS: list the conversation's messages.
 //
 // With no credentials in the environment it runs offline, on a convotest
-// fake started in-process. With TALQUI_TENANT, TALQUI_CONNECTION_ID,
-// TALQUI_TOKEN, TALKJS_APP_ID and TALKJS_SECRET_KEY all set it talks to the
-// real APIs; the WhatsApp session is then started only when
-// QUICKSTART_PHONE names a phone you own. The Selarti webhook is always
-// delivered locally, since Selarti calls a URL you register in its panel.
+// fake started in-process, whose Selarti AI answers by webhook. With
+// TALQUI_TENANT, TALQUI_CONNECTION_ID, TALQUI_TOKEN, TALKJS_APP_ID and
+// TALKJS_SECRET_KEY all set it talks to the real APIs; the WhatsApp session
+// is then started only when QUICKSTART_PHONE names a phone you own, and the
+// question goes to Selarti only when SELARTI_API_KEY and SELARTI_TASK_ID are
+// set (its answer then goes to the webhook URL registered in Selarti's
+// panel, not to this program: see examples/selarti-bridge).
 //
 //	go run ./examples/quickstart
 package main
@@ -41,6 +45,10 @@ const (
 	convID       = "order_391_fc"
 	botID        = "selarti-bot"
 	offlinePhone = "+55 27 99999-9999"
+	question     = "Where is my order #391?"
+	// offlineAnswer is what the offline fake's AI answers, a stand-in for
+	// the AI you configure in Selarti's panel.
+	offlineAnswer = "Hi Alice! Order #391 left our warehouse today and should arrive on Friday."
 )
 
 // credentialVars must all be set to use the real APIs, or none for offline.
@@ -64,7 +72,7 @@ func run(ctx context.Context, w io.Writer) error {
 	}
 	defer b.close()
 	fmt.Fprintln(w, "convo quickstart:", b.about)
-	return quickstart(ctx, w, b.client, b.phone)
+	return quickstart(ctx, w, b)
 }
 
 // backend is where the calls go.
@@ -72,7 +80,19 @@ type backend struct {
 	client *convo.Client
 	about  string // one line for the reader
 	phone  string // the contact of the WhatsApp session; "" skips it
+	task   string // the Selarti task whose AI answers; "" skips Selarti
+	fake   *convotest.Server
 	close  func()
+}
+
+// offlineBackend is a convotest fake with its client.
+func offlineBackend() (backend, error) {
+	srv := convotest.NewServer(convotest.WithSelartiAI(func(context.Context, convotest.SelartiMessage) string {
+		return offlineAnswer
+	}))
+	c, err := srv.Client()
+	about := "offline, on a convotest fake at " + srv.URL + " (set the TALQUI_* and TALKJS_* variables for the real APIs)"
+	return backend{client: c, about: about, phone: offlinePhone, task: srv.SelartiTaskID(), fake: srv, close: srv.Close}, err
 }
 
 // connect builds a client on the real APIs when every credential is set,
@@ -85,34 +105,39 @@ func connect() (backend, error) {
 		}
 	}
 	if len(missing) == len(credentialVars) {
-		srv := convotest.NewServer()
-		c, err := srv.Client()
-		about := "offline, on a convotest fake at " + srv.URL + " (set the TALQUI_* and TALKJS_* variables for the real APIs)"
-		return backend{client: c, about: about, phone: offlinePhone, close: srv.Close}, err
+		return offlineBackend()
 	}
 	if len(missing) > 0 {
 		return backend{}, fmt.Errorf("set all of %s, or none to run offline; missing %s",
 			strings.Join(credentialVars, ", "), strings.Join(missing, ", "))
 	}
-	c, err := convo.NewClient(
+	opts := []convo.Option{
 		convo.WithTalqui(os.Getenv("TALQUI_TENANT"), convo.PluginConnection{ID: os.Getenv("TALQUI_CONNECTION_ID"), Token: os.Getenv("TALQUI_TOKEN")}),
 		convo.WithTalkJS(os.Getenv("TALKJS_APP_ID"), os.Getenv("TALKJS_SECRET_KEY")),
 		convo.WithUserAgent("convo-quickstart"),
-	)
+	}
 	about := "live, on the real Talqui and TalkJS APIs"
-	return backend{client: c, about: about, phone: os.Getenv("QUICKSTART_PHONE"), close: func() {}}, err
+	task := os.Getenv("SELARTI_TASK_ID")
+	if key := os.Getenv("SELARTI_API_KEY"); key != "" && task != "" {
+		opts = append(opts, convo.WithSelarti(key))
+		about += " and Selarti"
+	} else {
+		task = ""
+	}
+	c, err := convo.NewClient(opts...)
+	return backend{client: c, about: about, phone: os.Getenv("QUICKSTART_PHONE"), task: task, close: func() {}}, err
 }
 
-// quickstart runs the flow with c. phone is the WhatsApp contact; "" skips
-// the session start.
-func quickstart(ctx context.Context, w io.Writer, c *convo.Client, phone string) error {
+// quickstart runs the flow on b.
+func quickstart(ctx context.Context, w io.Writer, b backend) error {
+	c := b.client
 	if err := startConversation(ctx, w, c); err != nil {
 		return err
 	}
-	if err := startWhatsAppSession(ctx, w, c, phone); err != nil {
+	if err := startWhatsAppSession(ctx, w, c, b.phone); err != nil {
 		return err
 	}
-	if err := relaySelartiReply(ctx, w, c); err != nil {
+	if err := askSelarti(ctx, w, b); err != nil {
 		return err
 	}
 	return listMessages(ctx, w, c)
@@ -177,89 +202,70 @@ func startWhatsAppSession(ctx context.Context, w io.Writer, c *convo.Client, pho
 	return nil
 }
 
-// relaySelartiReply serves a Selarti handler locally, lets the bot user
-// into the conversation, and delivers three webhooks: the user's own
-// message, the bot's reply, and the bot's reply again.
-func relaySelartiReply(ctx context.Context, w io.Writer, c *convo.Client) error {
+// askSelarti closes Selarti's loop: Alice's question is posted in the
+// conversation and sent to Selarti's AI with the conversation id as
+// chat_id; the AI's answer comes to a local Selarti handler, which posts it
+// into the conversation as the bot user. The answer is then delivered
+// again, as a webhook may be, and the handler drops it.
+func askSelarti(ctx context.Context, w io.Writer, b backend) error {
+	c := b.client
+	if _, err := c.Conversations.SendMessages(ctx, convID, convo.UserMessage(aliceID, question)); err != nil {
+		return fmt.Errorf("posting Alice's question: %w", err)
+	}
+	if b.task == "" {
+		fmt.Fprintln(w, "5. Selarti: skipped: set SELARTI_API_KEY and SELARTI_TASK_ID to ask Selarti's AI")
+		return nil
+	}
 	if err := c.Users.Upsert(ctx, botID, convo.UserUpdate{Name: "Assistant", Role: "bot"}); err != nil {
 		return fmt.Errorf("syncing the bot user: %w", err)
 	}
 	if err := c.Conversations.Join(ctx, convID, botID, convo.Participation{Notify: convo.NotifyOff}); err != nil {
 		return fmt.Errorf("adding the bot to %s: %w", convID, err)
 	}
-	r := &relay{c: c}
+	r := &relay{c: c, relayed: make(chan *convo.SelartiEvent, 4)}
 	mux := http.NewServeMux()
 	mux.Handle("/hooks/selarti", convo.NewSelartiHandler(r.send))
 	hooks := httptest.NewServer(mux)
 	defer hooks.Close()
 	url := hooks.URL + "/hooks/selarti"
-	fmt.Fprintf(w, "5. Selarti: webhook handler at %s relays replies as %s\n", url, botID)
+	if b.fake != nil {
+		b.fake.SetSelartiWebhook(url) // in Selarti's panel: Integrations, "All messages"
+	}
 
-	user, bot := selartiEvents()
-	deliveries := []struct {
-		label, why string
-		ev         convo.SelartiEvent
-	}{
-		{"the user's message", "Selarti echoes it; only bot and operator messages go to the user", user},
-		{"the bot's reply", "", bot},
-		{"the bot's reply again", "a message_id already handled", bot},
+	if _, err := c.Selarti.Send(ctx, convo.SelartiMessage{TaskID: b.task, ChatID: convID, Text: question}); err != nil {
+		return fmt.Errorf("sending the question to Selarti: %w", err)
 	}
-	for _, d := range deliveries {
-		before, _ := r.result()
-		status, err := postJSON(ctx, url, d.ev)
-		if err != nil {
-			return fmt.Errorf("delivering %s: %w", d.label, err)
-		}
-		after, relayErr := r.result()
-		if status != http.StatusOK {
-			return fmt.Errorf("the Selarti handler answered %d to %s: %v", status, d.label, relayErr)
-		}
-		relayed, wantRelayed := after > before, d.why == ""
-		if relayed != wantRelayed {
-			return fmt.Errorf("%s: relayed %v, want %v", d.label, relayed, wantRelayed)
-		}
-		outcome := "ignored (" + d.why + ")"
-		if relayed {
-			outcome = "relayed to " + d.ev.ExternalChatID
-		}
-		fmt.Fprintf(w, "   %-22s %d, %s\n", d.label+":", status, outcome)
+	fmt.Fprintf(w, "5. Selarti: %s asked %q; sent to Selarti's AI with chat_id %s\n", aliceID, question, convID)
+	if b.fake == nil {
+		fmt.Fprintln(w, `   Selarti posts the answer to the webhook URL of your "All messages" integration`)
+		return nil
 	}
+	var ev *convo.SelartiEvent
+	select {
+	case ev = <-r.relayed:
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for the AI's answer: %w (relay: %v)", ctx.Err(), r.err())
+	}
+	fmt.Fprintf(w, "   the AI's answer, at the handler %s: relayed to %s as %s\n", url, ev.ExternalChatID, botID)
+	status, err := postJSON(ctx, url, ev)
+	if err != nil {
+		return fmt.Errorf("delivering the answer again: %w", err)
+	}
+	if status != http.StatusOK || len(r.relayed) != 0 {
+		return fmt.Errorf("the answer delivered again: status %d, relayed %d more", status, len(r.relayed))
+	}
+	fmt.Fprintf(w, "   the same answer again: %d, ignored (a message_id already handled)\n", status)
 	return nil
 }
 
-// selartiEvents are the webhooks of the Selarti manual's example, for a
-// dialog whose chat_id is the TalkJS conversation id: the user's question
-// and the bot's answer.
-func selartiEvents() (user, bot convo.SelartiEvent) {
-	user = convo.SelartiEvent{
-		Type:           convo.SelartiAllMessages,
-		ChannelID:      "5q",
-		CompanyID:      "1708251850060x460235863640434700",
-		Contacts:       "123456789",
-		ExternalChatID: convID, // the chat_id we gave Selarti with the user's message
-		ManagerID:      "4q",
-		MessageID:      "1731336491870x582725124419040399",
-		MessageText:    "Where is my order #391?",
-		MessageType:    convo.AuthorUser,
-		TaskID:         "1721129985149x478019552540622850",
-		ThreadID:       "1731336491572x316716105037601100",
-		Title:          "Alice",
-	}
-	bot = user
-	bot.MessageID = "1731336491876x582725124419040400"
-	bot.MessageText = "Hi Alice! Order #391 left our warehouse today and should arrive on Friday."
-	bot.MessageType = convo.AuthorBot
-	return user, bot
-}
-
-// relay sends Selarti replies into the TalkJS conversation named by the
+// relay sends Selarti's answers into the TalkJS conversation named by the
 // event's external_chat_id, as the bot user.
 type relay struct {
-	c *convo.Client
+	c       *convo.Client
+	relayed chan *convo.SelartiEvent // each answer relayed
 
-	mu  sync.Mutex
-	n   int   // messages relayed
-	err error // the last failure
+	mu      sync.Mutex
+	lastErr error // the last failure
 }
 
 func (r *relay) send(ctx context.Context, ev *convo.SelartiEvent) error {
@@ -268,21 +274,20 @@ func (r *relay) send(ctx context.Context, ev *convo.SelartiEvent) error {
 	// in-memory dedup missed (say after a restart) is dropped by TalkJS.
 	m.IdempotencyKey = "selarti-" + ev.MessageID
 	m.Custom = map[string]string{"selartiAuthor": string(ev.MessageType)}
-	_, err := r.c.Conversations.SendMessages(ctx, ev.ExternalChatID, m)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if err != nil {
-		r.err = err
+	if _, err := r.c.Conversations.SendMessages(ctx, ev.ExternalChatID, m); err != nil {
+		r.mu.Lock()
+		r.lastErr = err
+		r.mu.Unlock()
 		return err
 	}
-	r.n++
+	r.relayed <- ev
 	return nil
 }
 
-func (r *relay) result() (int, error) {
+func (r *relay) err() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.n, r.err
+	return r.lastErr
 }
 
 // postJSON posts v as JSON, as Selarti posts a webhook, and returns the

@@ -1,33 +1,37 @@
-// Command selarti-bridge receives Selarti's "All messages" webhook and
-// delivers the bot's and the operators' replies to the contact. Selarti
-// also posts the user's own messages; the handler answers them 200 and
-// drops them, as Selarti's manual says.
+// Command selarti-bridge puts Selarti's AI behind a TalkJS chat. It is the
+// loop of Selarti's external-messenger integration, with TalkJS as the
+// messenger:
 //
-// Where a reply goes depends on BRIDGE_MODE:
+//  1. TalkJS posts a message.sent webhook to /hooks/talkjs. For a
+//     customer's message, the bridge sends the text to Selarti's AI with the
+//     TalkJS conversation id as chat_id (and lets the bot user into the
+//     conversation, once).
+//  2. Selarti posts the AI's answer, and any operator's reply from its
+//     panel, to /hooks/selarti ("All messages"); the bridge posts it into
+//     the conversation named by external_chat_id, as the bot user. Selarti
+//     also echoes the customer's own message: the handler drops it.
 //
-//   - talkjs (the default): into the TalkJS conversation
-//     "selarti_<external_chat_id>", sent by the bot user "selarti-bot"
-//     (upserted once at start). Your app adds the contact's own TalkJS user
-//     to that conversation, since only it knows who the chat id is.
-//   - talqui: as the first message of a Talqui WhatsApp Business session
-//     with the phone in Selarti's "contacts" field (see toTalqui).
+// A customer is the sender of a UserMessage who is not the bot and, when
+// CUSTOMER_ROLE is set, whose TalkJS role is that one; the bot's own
+// messages never go back to Selarti.
 //
 // Environment:
 //
 //	ADDR                   listen address (default 127.0.0.1:8080)
-//	BRIDGE_MODE            talkjs or talqui (default talkjs)
-//	SELARTI_SHARED_SECRET  when set, a webhook must carry it: register
-//	                       https://your.host/hooks/selarti?secret=<it> in Selarti
-//	TALQUI_TENANT, TALQUI_CONNECTION_ID, TALQUI_TOKEN,
-//	TALKJS_APP_ID, TALKJS_SECRET_KEY
-//	                       all set: the real APIs; none set: a convotest fake
-//	                       in-process, so you can try it offline
+//	TALKJS_APP_ID, TALKJS_SECRET_KEY, SELARTI_API_KEY, SELARTI_TASK_ID
+//	                       all set: the real APIs (register
+//	                       https://your.host/hooks/talkjs in TalkJS and
+//	                       https://your.host/hooks/selarti in Selarti);
+//	                       none set: a convotest fake in-process, whose AI
+//	                       answers by webhook, and one demo message
+//	SELARTI_SHARED_SECRET  when set, a Selarti webhook must carry it: register
+//	                       https://your.host/hooks/selarti?secret=<it>
+//	CUSTOMER_ROLE          when set, only senders with this TalkJS role are
+//	                       customers
 //
 // Try it offline:
 //
-//	go run ./examples/selarti-bridge &
-//	curl -d '{"wh_type":"all_messages","message_type":"bot","message_id":"m1","external_chat_id":"42","message_text":"Hi!"}' \
-//	    http://127.0.0.1:8080/hooks/selarti
+//	go run ./examples/selarti-bridge
 //
 // SIGINT or SIGTERM stops it gracefully: the requests in flight finish.
 package main
@@ -42,6 +46,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -49,19 +54,13 @@ import (
 	"github.com/convokit/convo/convotest"
 )
 
-// The bridge's modes (BRIDGE_MODE).
 const (
-	modeTalkJS = "talkjs"
-	modeTalqui = "talqui"
-)
-
-const (
-	botID           = "selarti-bot" // the TalkJS user that sends the replies
+	botID           = "selarti-bot" // the TalkJS user that posts Selarti's answers
 	shutdownTimeout = 10 * time.Second
 )
 
 // credentialVars must all be set to use the real APIs, or none for offline.
-var credentialVars = []string{"TALQUI_TENANT", "TALQUI_CONNECTION_ID", "TALQUI_TOKEN", "TALKJS_APP_ID", "TALKJS_SECRET_KEY"}
+var credentialVars = []string{"TALKJS_APP_ID", "TALKJS_SECRET_KEY", "SELARTI_API_KEY", "SELARTI_TASK_ID"}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -76,23 +75,26 @@ func main() {
 
 // run reads the environment, connects, and serves until ctx is done.
 func run(ctx context.Context, log *slog.Logger) error {
-	addr := envOr("ADDR", "127.0.0.1:8080")
-	mode := envOr("BRIDGE_MODE", modeTalkJS)
-	c, closeFake, err := connect(log)
+	cfg, err := connect(log)
 	if err != nil {
 		return err
 	}
-	defer closeFake()
-	b, err := newBridge(ctx, c, mode, log)
+	defer cfg.close()
+	b, err := newBridge(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", addr)
+	ln, err := net.Listen("tcp", envOr("ADDR", "127.0.0.1:8080"))
 	if err != nil {
 		return err
 	}
-	log.Info("listening", "url", "http://"+ln.Addr().String()+"/hooks/selarti", "mode", mode)
-	return serve(ctx, ln, b.handler(os.Getenv("SELARTI_SHARED_SECRET")), log)
+	base := "http://" + ln.Addr().String()
+	log.Info("listening", "talkjs", base+"/hooks/talkjs", "selarti", base+"/hooks/selarti")
+	if cfg.fake != nil {
+		cfg.fake.SetSelartiWebhook(base + "/hooks/selarti")
+		go demo(ctx, cfg.fake, b, base+"/hooks/talkjs", log)
+	}
+	return serve(ctx, ln, b.handler(), log)
 }
 
 func envOr(key, def string) string {
@@ -102,143 +104,226 @@ func envOr(key, def string) string {
 	return def
 }
 
-// connect builds a client on the real APIs when every credential is set,
-// or on a convotest fake when none is; closeFake stops the fake.
-func connect(log *slog.Logger) (c *convo.Client, closeFake func(), err error) {
+// config is what the bridge runs on.
+type config struct {
+	c             *convo.Client
+	taskID        string // the Selarti task whose AI answers
+	talkjsSecret  string // verifies TalkJS webhooks
+	selartiSecret string // "" when Selarti webhooks need no secret
+	customerRole  string // "" when any sender but the bot is a customer
+	fake          *convotest.Server
+	close         func()
+}
+
+// connect builds the config on the real APIs when every credential is set,
+// or on a convotest fake when none is.
+func connect(log *slog.Logger) (config, error) {
 	var missing []string
 	for _, k := range credentialVars {
 		if os.Getenv(k) == "" {
 			missing = append(missing, k)
 		}
 	}
+	cfg := config{selartiSecret: os.Getenv("SELARTI_SHARED_SECRET"), customerRole: os.Getenv("CUSTOMER_ROLE"), close: func() {}}
+	var err error
 	switch len(missing) {
 	case len(credentialVars):
 		srv := convotest.NewServer()
-		log.Info("offline: relaying into a convotest fake", "url", srv.URL)
-		c, err := srv.Client()
-		return c, srv.Close, err
+		log.Info("offline: TalkJS and Selarti are a convotest fake", "url", srv.URL)
+		cfg.c, err = srv.Client()
+		cfg.taskID, cfg.talkjsSecret, cfg.fake, cfg.close = srv.SelartiTaskID(), srv.SecretKey(), srv, srv.Close
 	case 0:
-		c, err := convo.NewClient(
-			convo.WithTalqui(os.Getenv("TALQUI_TENANT"), convo.PluginConnection{ID: os.Getenv("TALQUI_CONNECTION_ID"), Token: os.Getenv("TALQUI_TOKEN")}),
+		cfg.c, err = convo.NewClient(
 			convo.WithTalkJS(os.Getenv("TALKJS_APP_ID"), os.Getenv("TALKJS_SECRET_KEY")),
+			convo.WithSelarti(os.Getenv("SELARTI_API_KEY")),
 			convo.WithUserAgent("convo-selarti-bridge"),
 		)
-		return c, func() {}, err
+		cfg.taskID, cfg.talkjsSecret = os.Getenv("SELARTI_TASK_ID"), os.Getenv("TALKJS_SECRET_KEY")
 	default:
-		return nil, nil, fmt.Errorf("set all of %s, or none to run offline; missing %s",
+		err = fmt.Errorf("set all of %s, or none to run offline; missing %s",
 			strings.Join(credentialVars, ", "), strings.Join(missing, ", "))
 	}
+	return cfg, err
 }
 
-// bridge relays Selarti replies with a convo client.
+// bridge relays customers' messages to Selarti and its answers back.
 type bridge struct {
-	c    *convo.Client
-	mode string
-	log  *slog.Logger
+	config
+	log *slog.Logger
+
+	mu     sync.Mutex
+	joined map[string]bool // conversations the bot has joined
 }
 
-// newBridge checks the mode and, in TalkJS mode, upserts the bot user once.
-func newBridge(ctx context.Context, c *convo.Client, mode string, log *slog.Logger) (*bridge, error) {
-	switch mode {
-	case modeTalkJS:
-		if err := c.Users.Upsert(ctx, botID, convo.UserUpdate{Name: "Assistant", Role: "bot"}); err != nil {
-			return nil, fmt.Errorf("upserting the bot user: %w", err)
-		}
-	case modeTalqui:
-	default:
-		return nil, fmt.Errorf("BRIDGE_MODE must be %q or %q, not %q", modeTalkJS, modeTalqui, mode)
+// newBridge upserts the bot user once.
+func newBridge(ctx context.Context, cfg config, log *slog.Logger) (*bridge, error) {
+	if err := cfg.c.Users.Upsert(ctx, botID, convo.UserUpdate{Name: "Assistant", Role: "bot"}); err != nil {
+		return nil, fmt.Errorf("upserting the bot user: %w", err)
 	}
-	return &bridge{c: c, mode: mode, log: log}, nil
+	return &bridge{config: cfg, log: log, joined: map[string]bool{}}, nil
 }
 
-// handler routes /hooks/selarti to the Selarti handler, which calls relay
-// once per new bot or operator message.
-func (b *bridge) handler(secret string) http.Handler {
-	opts := []convo.SelartiOption{convo.WithHandlerLogger(b.log)}
-	if secret != "" {
-		opts = append(opts, convo.WithSharedSecret(secret))
+// handler routes each provider's webhooks to its handler: fromTalkJS once
+// per TalkJS event, toTalkJS once per Selarti bot or operator message.
+func (b *bridge) handler() http.Handler {
+	opts := []convo.HandlerOption{convo.WithHandlerLogger(b.log)}
+	if b.selartiSecret != "" {
+		opts = append(opts, convo.WithSharedSecret(b.selartiSecret))
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/hooks/selarti", convo.NewSelartiHandler(b.relay, opts...))
+	mux.Handle("/hooks/talkjs", convo.NewTalkJSHandler(b.talkjsSecret, b.fromTalkJS, convo.WithHandlerLogger(b.log)))
+	mux.Handle("/hooks/selarti", convo.NewSelartiHandler(b.toTalkJS, opts...))
 	return mux
 }
 
-// relay delivers one reply. An error makes the handler answer 500 and
-// forget the message id, so that a redelivery is handled again.
-func (b *bridge) relay(ctx context.Context, ev *convo.SelartiEvent) error {
-	if b.mode == modeTalqui {
-		return b.toTalqui(ctx, ev)
+// fromTalkJS sends a customer's message to Selarti's AI, with the
+// conversation id as chat_id. Any other event, and a message that is not
+// a customer's, is answered 200 and dropped.
+//
+// The send reaches an AI that answers the customer, so it must not happen
+// twice: a failure after which Selarti may have it (ErrOutcomeUnknown) is
+// marked ErrPermanent, which the handler logs and answers 200, so TalkJS
+// does not redeliver it. So is a failure no redelivery can mend. A 429 or
+// a failure to connect asks TalkJS for its one redelivery.
+func (b *bridge) fromTalkJS(ctx context.Context, ev *convo.TalkJSEvent) error {
+	if ev.Type != convo.TalkJSMessageSent {
+		return nil
 	}
-	return b.toTalkJS(ctx, ev)
+	sent, err := ev.MessageSent()
+	if err != nil {
+		return fmt.Errorf("a message.sent the bridge cannot read: %w (%w)", err, convo.ErrPermanent)
+	}
+	m := sent.Message
+	if !b.isCustomer(sent) || strings.TrimSpace(m.Text) == "" {
+		return nil
+	}
+	if err := b.joinBot(ctx, m.ConversationID); err != nil {
+		return err
+	}
+	_, err = b.c.Selarti.Send(ctx, convo.SelartiMessage{TaskID: b.taskID, ChatID: m.ConversationID, Text: m.Text})
+	switch {
+	case err == nil:
+	case errors.Is(err, convo.ErrOutcomeUnknown), errors.Is(err, convo.ErrBadResponse):
+		return fmt.Errorf("selarti may have the message; not sending it again: %w (%w)", err, convo.ErrPermanent)
+	case errors.Is(err, convo.ErrValidation), errors.Is(err, convo.ErrInvalidRequest),
+		errors.Is(err, convo.ErrUnauthorized), errors.Is(err, convo.ErrNotFound):
+		return fmt.Errorf("selarti cannot take the message: %w (%w)", err, convo.ErrPermanent)
+	default:
+		return err
+	}
+	b.log.Info("sent to selarti", "talkjs_message", m.ID, "conversation", m.ConversationID)
+	return nil
 }
 
-// toTalkJS sends the reply into conversation "selarti_<external_chat_id>"
-// as the bot user, creating the conversation on first use.
+// isCustomer reports whether a message.sent is a customer's: a user
+// message, not by the bot, by a sender with the customer role when one is
+// set.
+func (b *bridge) isCustomer(sent *convo.MessageSentData) bool {
+	m := sent.Message
+	if m.Type != convo.MessageTypeUser || m.SenderID == "" || m.SenderID == botID || m.ConversationID == "" {
+		return false
+	}
+	return b.customerRole == "" || (sent.Sender != nil && sent.Sender.Role == b.customerRole)
+}
+
+// joinBot lets the bot user into a conversation, once per conversation
+// (a PUT, safe to repeat).
+func (b *bridge) joinBot(ctx context.Context, convID string) error {
+	b.mu.Lock()
+	done := b.joined[convID]
+	b.mu.Unlock()
+	if done {
+		return nil
+	}
+	if err := b.c.Conversations.Join(ctx, convID, botID, convo.Participation{Notify: convo.NotifyOff}); err != nil {
+		return fmt.Errorf("adding the bot to %s: %w", convID, err)
+	}
+	b.mu.Lock()
+	b.joined[convID] = true
+	b.mu.Unlock()
+	return nil
+}
+
+// toTalkJS posts an answer of Selarti's AI or operator into the TalkJS
+// conversation named by its external_chat_id, as the bot user. The
+// message's idempotency key is Selarti's message id, so a redelivery the
+// handler's in-memory dedup missed (after a restart, or on another
+// replica) is dropped by TalkJS. An error makes the handler answer 500 and
+// forget the message id, so that a redelivery is handled again.
 func (b *bridge) toTalkJS(ctx context.Context, ev *convo.SelartiEvent) error {
 	if ev.ExternalChatID == "" {
-		// A redelivery would not have one either.
-		return fmt.Errorf("a reply without external_chat_id: %w", convo.ErrPermanent)
-	}
-	conv := "selarti_" + ev.ExternalChatID
-	upd := convo.ConversationUpdate{Participants: []string{botID}, Subject: ev.Title}
-	if ev.ThreadID != "" {
-		upd.Custom = map[string]string{"selartiThread": ev.ThreadID}
-	}
-	if err := b.c.Conversations.Upsert(ctx, conv, upd); err != nil {
-		return fmt.Errorf("upserting %s: %w", conv, err)
+		return fmt.Errorf("an answer without external_chat_id: %w", convo.ErrPermanent)
 	}
 	m := convo.UserMessage(botID, ev.MessageText)
 	m.Custom = map[string]string{"selartiAuthor": string(ev.MessageType)}
 	if ev.MessageID != "" {
-		// A redelivery the handler's in-memory dedup missed (after a
-		// restart, or on another replica) is dropped by TalkJS.
 		m.IdempotencyKey = "selarti-" + ev.MessageID
 	}
-	_, err := b.c.Conversations.SendMessages(ctx, conv, m)
-	if errors.Is(err, convo.ErrValidation) {
-		// Blank text: a redelivery cannot fix it.
-		return fmt.Errorf("a reply TalkJS would refuse: %w (%w)", err, convo.ErrPermanent)
+	if err := b.joinBot(ctx, ev.ExternalChatID); err != nil {
+		return err
 	}
-	if err != nil {
-		return fmt.Errorf("sending to %s: %w", conv, err)
+	_, err := b.c.Conversations.SendMessages(ctx, ev.ExternalChatID, m)
+	switch {
+	case errors.Is(err, convo.ErrValidation), errors.Is(err, convo.ErrNotFound):
+		return fmt.Errorf("an answer TalkJS cannot take: %w (%w)", err, convo.ErrPermanent)
+	case err != nil:
+		return fmt.Errorf("sending to %s: %w", ev.ExternalChatID, err)
 	}
-	b.log.Info("relayed", "message_id", ev.MessageID, "author", ev.MessageType, "conversation", conv)
+	b.log.Info("relayed to talkjs", "selarti_message", ev.MessageID, "author", ev.MessageType, "conversation", ev.ExternalChatID)
 	return nil
 }
 
-// toTalqui starts a WhatsApp Business session whose first message is the
-// reply. The mapping: Selarti's "contacts" holds the contact's details, a
-// phone number in the manual's example ("123456789"), which becomes the
-// WhatsApp phone (sent as digits, 8 to 15 of them); "title", the user's
-// full name, becomes the contact's name; "message_text" is the free text.
-// WhatsApp Business takes free text, so no approved model is needed (on
-// WhatsApp API Official it would be). Talqui documents only the session
-// start, so each reply opens a new session.
-//
-// A session start sends a WhatsApp message, and a second start sends a
-// second one. So a failure after which Talqui may have sent it
-// (ErrOutcomeUnknown) is never redelivered: it is marked ErrPermanent, which
-// the handler logs for a person to check and answers 200. So is a failure
-// no redelivery can mend (bad input, a 4xx). A 429 or a failure to connect
-// (Talqui surely did nothing) asks Selarti for a redelivery.
-func (b *bridge) toTalqui(ctx context.Context, ev *convo.SelartiEvent) error {
-	started, err := b.c.Sessions.Start(ctx, convo.WhatsAppBusiness{Phone: ev.Contacts, Name: ev.Title, Text: ev.MessageText})
-	switch {
-	case err == nil:
-	case errors.Is(err, convo.ErrOutcomeUnknown):
-		return fmt.Errorf("the reply may have been delivered; check before sending it again: %w (%w)", err, convo.ErrPermanent)
-	case errors.Is(err, convo.ErrValidation), errors.Is(err, convo.ErrInvalidRequest),
-		errors.Is(err, convo.ErrUnauthorized), errors.Is(err, convo.ErrNotFound):
-		return fmt.Errorf("the reply cannot be delivered: %w (%w)", err, convo.ErrPermanent)
-	default:
-		return err
+// demo plays one customer's message on the offline fake, as a TalkJS app
+// would: the customer and the conversation are upserted, the message sent,
+// and TalkJS's signed message.sent webhook delivered to the bridge.
+func demo(ctx context.Context, srv *convotest.Server, b *bridge, talkjsHook string, log *slog.Logger) {
+	const customer, conv = "demo-customer", "demo_conversation"
+	err := b.c.Users.Upsert(ctx, customer, convo.UserUpdate{Name: "Alice", Role: "customer"})
+	if err == nil {
+		err = b.c.Conversations.Upsert(ctx, conv, convo.ConversationUpdate{Participants: []string{customer}, Subject: "Order #391"})
 	}
-	session := ""
-	if started.Session != nil {
-		session = started.Session.SessionID
+	var ids []string
+	if err == nil {
+		ids, err = b.c.Conversations.SendMessages(ctx, conv, convo.UserMessage(customer, "Where is my order #391?"))
 	}
-	b.log.Info("relayed", "message_id", ev.MessageID, "author", ev.MessageType, "talqui_session", session)
-	return nil
+	if err == nil {
+		_, err = deliverMessageSent(ctx, srv, talkjsHook, conv, ids[0])
+	}
+	if err != nil {
+		log.Error("demo", "error", err)
+		return
+	}
+	if err := srv.WaitSelartiReplies(ctx); err != nil {
+		return
+	}
+	for _, m := range srv.Messages(conv) {
+		if m.SenderID != nil {
+			log.Info("demo conversation", "from", *m.SenderID, "text", m.Text)
+		}
+	}
+}
+
+// deliverMessageSent posts TalkJS's message.sent webhook of a stored
+// message of the fake to url, signed, and returns the status.
+func deliverMessageSent(ctx context.Context, srv *convotest.Server, url, convID, msgID string) (int, error) {
+	var msg *convotest.Message
+	for _, m := range srv.Messages(convID) {
+		if m.ID == msgID {
+			msg = &m
+		}
+	}
+	conv, ok := srv.Conversation(convID)
+	if msg == nil || !ok || msg.SenderID == nil {
+		return 0, fmt.Errorf("no user message %s in %s", msgID, convID)
+	}
+	sender, _ := srv.User(*msg.SenderID)
+	resp, err := srv.DeliverTalkJS(ctx, url, string(convo.TalkJSMessageSent), map[string]any{
+		"conversation": conv, "message": msg, "sender": sender,
+	})
+	if err != nil {
+		return 0, err
+	}
+	return resp.StatusCode, nil
 }
 
 // serve serves h on ln until ctx is done, then shuts down, giving the

@@ -1,146 +1,241 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/convokit/convo"
 	"github.com/convokit/convo/convotest"
 )
 
-// startBridge serves a bridge in mode on 127.0.0.1:0 against a convotest
-// fake. stop cancels serve and returns its result, failing the test when
-// it does not return within 5 s.
-func startBridge(t *testing.T, mode, secret string) (srv *convotest.Server, url string, stop func() error) {
+// env is a bridge served on 127.0.0.1:0 against a convotest fake whose
+// Selarti webhook points at it.
+type env struct {
+	srv         *convotest.Server
+	c           *convo.Client
+	talkjsHook  string
+	selartiHook string
+	stop        func() error
+}
+
+// startBridge serves a bridge; stop cancels serve and returns its result,
+// failing the test when it does not return within 15 s. (Shutdown waits
+// for a connection that was opened but never sent a request, such as one
+// a client dialled for a request another connection then served, until
+// net/http deems it idle, after 5 s.)
+func startBridge(t *testing.T, customerRole string) *env {
 	t.Helper()
-	srv = convotest.NewServer()
+	srv := convotest.NewServer()
 	t.Cleanup(srv.Close)
 	c, err := srv.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	b, err := newBridge(ctx, c, mode, log)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := config{c: c, taskID: srv.SelartiTaskID(), talkjsSecret: srv.SecretKey(), customerRole: customerRole, fake: srv}
+	b, err := newBridge(ctx, cfg, log)
+	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	base := "http://" + ln.Addr().String()
+	srv.SetSelartiWebhook(base + "/hooks/selarti")
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, ln, b.handler(secret), log) }()
-	stop = func() error {
+	go func() { done <- serve(ctx, ln, b.handler(), log) }()
+	stop := func() error {
 		cancel()
 		select {
 		case err := <-done:
 			return err
-		case <-time.After(5 * time.Second):
-			t.Fatal("serve did not return within 5s of the cancellation")
+		case <-time.After(15 * time.Second):
+			t.Fatal("serve did not return within 15s of the cancellation")
 			return nil
 		}
 	}
-	return srv, "http://" + ln.Addr().String() + "/hooks/selarti", stop
+	return &env{srv: srv, c: c, talkjsHook: base + "/hooks/talkjs", selartiHook: base + "/hooks/selarti", stop: stop}
 }
 
-// events are a bot reply and the user's message of the seed's dialog.
-func events() (bot, user convo.SelartiEvent) {
-	bot = convo.SelartiEvent{
-		Type:           convo.SelartiAllMessages,
-		ExternalChatID: "123456789",
-		Contacts:       "123456789",
-		MessageID:      "1731336491876x582725124419040400",
-		MessageText:    "Hello from the bot",
-		MessageType:    convo.AuthorBot,
-		ThreadID:       "1731336491572x316716105037601100",
-		Title:          "API chat 123456789",
-	}
-	user = bot
-	user.MessageID = "1731336491876x582725124419040399"
-	user.MessageText = "Hello from the user"
-	user.MessageType = convo.AuthorUser
-	return bot, user
-}
+const conv = "order_391"
 
-// deliver posts evs in order and checks that each is answered want.
-func deliver(t *testing.T, srv *convotest.Server, url string, want int, evs ...convo.SelartiEvent) {
+// chat makes a customer and a seller and their conversation.
+func (e *env) chat(t *testing.T) {
 	t.Helper()
-	for _, ev := range evs {
-		resp, err := srv.DeliverSelarti(context.Background(), url, ev)
-		if err != nil {
-			t.Fatal(err)
+	ctx := context.Background()
+	require.NoError(t, e.c.Users.Upsert(ctx, "alice", convo.UserUpdate{Name: "Alice", Role: "customer"}))
+	require.NoError(t, e.c.Users.Upsert(ctx, "bob", convo.UserUpdate{Name: "Bob", Role: "seller"}))
+	require.NoError(t, e.c.Conversations.Upsert(ctx, conv, convo.ConversationUpdate{Participants: []string{"alice", "bob"}}))
+}
+
+// say stores a message by sender in the fake TalkJS and delivers its
+// signed message.sent webhook to the bridge, as TalkJS does; it requires
+// a 200 and waits for Selarti's answers.
+func (e *env) say(t *testing.T, sender, text string) {
+	t.Helper()
+	ctx := context.Background()
+	ids, err := e.c.Conversations.SendMessages(ctx, conv, convo.UserMessage(sender, text))
+	require.NoError(t, err)
+	e.deliver(t, ids[0])
+}
+
+// deliver delivers the message.sent of a stored message.
+func (e *env) deliver(t *testing.T, msgID string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	status, err := deliverMessageSent(ctx, e.srv, e.talkjsHook, conv, msgID)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, status)
+	require.NoError(t, e.srv.WaitSelartiReplies(ctx))
+}
+
+// texts lists the conversation's messages as "sender: text (author)".
+func (e *env) texts() []string {
+	var out []string
+	for _, m := range e.srv.Messages(conv) {
+		line := *m.SenderID + ": " + m.Text
+		if a := m.Custom["selartiAuthor"]; a != "" {
+			line += " (" + a + ")"
 		}
-		if resp.StatusCode != want {
-			t.Fatalf("delivery of %s answered %d, want %d", ev.MessageID, resp.StatusCode, want)
-		}
+		out = append(out, line)
+	}
+	return out
+}
+
+// The loop, end to end: a customer's message in, by a signed TalkJS
+// webhook; the AI's answer out, in the same conversation, exactly once.
+func TestBridgeEndToEnd(t *testing.T) {
+	e := startBridge(t, "")
+	e.chat(t)
+	e.say(t, "alice", "Where is my order?")
+
+	assert.Equal(t, []string{
+		"alice: Where is my order?",
+		"selarti-bot: AI: you said Where is my order? (bot)",
+	}, e.texts())
+	sent := e.srv.SelartiMessages(conv)
+	require.Len(t, sent, 2, "the customer's message and the AI's answer")
+	assert.Equal(t, "Where is my order?", sent[0].Text)
+	assert.Equal(t, http.StatusOK, sent[0].WebhookStatus, "Selarti's echo of the customer's message: answered 200, dropped")
+	assert.Equal(t, http.StatusOK, sent[1].WebhookStatus)
+	assert.Equal(t, convotest.Stats{
+		TalkJSMessages: 2, SelartiTokens: 1, SelartiMessages: 1, SelartiReplies: 1, SelartiWebhooks: 2,
+	}, e.srv.Stats())
+
+	// TalkJS also posts message.sent for the bot's answer: it is not sent
+	// back to Selarti.
+	answer := e.srv.Messages(conv)[1]
+	e.deliver(t, answer.ID)
+	// An operator answers from Selarti's panel; Selarti redelivers it.
+	op, err := e.srv.ReplyAsOperator(context.Background(), conv, "Maria here: it ships today.")
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, op.WebhookStatus)
+	resp, err := e.srv.DeliverSelarti(context.Background(), e.selartiHook,
+		convo.SelartiEvent{Type: convo.SelartiAllMessages, MessageType: convo.AuthorOperator, MessageID: op.ID, ExternalChatID: conv, MessageText: op.Text})
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+
+	assert.Equal(t, []string{
+		"alice: Where is my order?",
+		"selarti-bot: AI: you said Where is my order? (bot)",
+		"selarti-bot: Maria here: it ships today. (operator)",
+	}, e.texts())
+	st := e.srv.Stats()
+	assert.Equal(t, 1, st.SelartiMessages, "only the customer's message went to Selarti")
+	assert.Equal(t, 3, st.TalkJSMessages)
+	assert.Zero(t, st.TalkJSReplays, "the redelivery was dropped by the handler")
+	require.NoError(t, e.stop(), "a graceful shutdown")
+}
+
+func TestBridgeCustomerRole(t *testing.T) {
+	e := startBridge(t, "customer")
+	e.chat(t)
+	e.say(t, "bob", "I am the seller")
+	e.say(t, "alice", "Hi")
+	assert.Equal(t, []string{
+		"bob: I am the seller",
+		"alice: Hi",
+		"selarti-bot: AI: you said Hi (bot)",
+	}, e.texts())
+	assert.Equal(t, 1, e.srv.Stats().SelartiMessages)
+	require.NoError(t, e.stop())
+}
+
+// A send that may have reached Selarti is not sent again: the TalkJS
+// handler answers 200, so TalkJS does not redeliver it either.
+func TestBridgeNeverSendsTwice(t *testing.T) {
+	e := startBridge(t, "")
+	e.chat(t)
+	e.srv.Inject(convotest.Fault{Path: "/api/1.1/wf/send_external_message", Status: http.StatusServiceUnavailable, AfterApply: true})
+	e.say(t, "alice", "Where is my order?")
+	assert.Equal(t, 1, e.srv.RequestCount("POST", "/api/1.1/wf/send_external_message"), "one try")
+	assert.Equal(t, 1, e.srv.Stats().SelartiMessages)
+	assert.Equal(t, []string{
+		"alice: Where is my order?",
+		"selarti-bot: AI: you said Where is my order? (bot)",
+	}, e.texts(), "Selarti had it and answered")
+	require.NoError(t, e.stop())
+}
+
+// syncBuffer is a goroutine-safe log sink.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestBridgeRunsOffline(t *testing.T) {
+	for _, k := range append(credentialVars, "SELARTI_SHARED_SECRET", "CUSTOMER_ROLE") {
+		t.Setenv(k, "")
+	}
+	t.Setenv("ADDR", "127.0.0.1:0")
+	var logs syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, slog.New(slog.NewTextHandler(&logs, nil))) }()
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "from=selarti-bot") },
+		10*time.Second, 10*time.Millisecond, "the demo's answer\n%s", &logs)
+	cancel()
+	require.NoError(t, <-done)
+	out := logs.String()
+	for _, want := range []string{
+		"offline: TalkJS and Selarti are a convotest fake",
+		"sent to selarti",
+		"relayed to talkjs",
+		`from=demo-customer text="Where is my order #391?"`,
+		`from=selarti-bot text="AI: you said Where is my order #391?"`,
+		"shutting down",
+	} {
+		assert.Contains(t, out, want)
 	}
 }
 
-func TestBridgeTalkJS(t *testing.T) {
-	srv, url, stop := startBridge(t, modeTalkJS, "")
-	bot, user := events()
-	deliver(t, srv, url, http.StatusOK, bot, user, bot)
-
-	msgs := srv.Messages("selarti_123456789")
-	if len(msgs) != 1 {
-		t.Fatalf("relayed %d messages, want 1: %+v", len(msgs), msgs)
+func TestBridgeRefusesPartialCredentials(t *testing.T) {
+	for _, k := range credentialVars {
+		t.Setenv(k, "")
 	}
-	if m := msgs[0]; m.SenderID == nil || *m.SenderID != botID || m.Text != bot.MessageText || m.Custom["selartiAuthor"] != "bot" {
-		t.Errorf("relayed message = %+v", m)
-	}
-	if conv, _ := srv.Conversation("selarti_123456789"); conv.Subject == nil || *conv.Subject != bot.Title {
-		t.Errorf("conversation = %+v, want subject %q", conv, bot.Title)
-	}
-	if st := srv.Stats(); st.TalkJSMessages != 1 || st.TalkJSReplays != 0 {
-		t.Errorf("stats = %+v, want 1 message and no replay (the handler dropped the duplicate)", st)
-	}
-	if err := stop(); err != nil {
-		t.Errorf("serve = %v, want nil after a graceful shutdown", err)
-	}
-}
-
-func TestBridgeTalqui(t *testing.T) {
-	srv, url, stop := startBridge(t, modeTalqui, "")
-	bot, user := events()
-	deliver(t, srv, url, http.StatusOK, bot, user, bot)
-
-	sessions := srv.Sessions()
-	if len(sessions) != 1 {
-		t.Fatalf("started %d sessions, want 1: %+v", len(sessions), sessions)
-	}
-	if s := sessions[0]; s.Channel != convo.ChannelWhatsAppBusiness || s.Message.Value != bot.MessageText {
-		t.Errorf("session = %+v", s)
-	}
-	if cs := srv.Contacts(); len(cs) != 1 || cs[0].ExternalID != "123456789" || cs[0].FullName != bot.Title {
-		t.Errorf("contacts = %+v", cs)
-	}
-	if err := stop(); err != nil {
-		t.Errorf("serve = %v", err)
-	}
-}
-
-func TestBridgeSharedSecret(t *testing.T) {
-	srv, url, stop := startBridge(t, modeTalkJS, "s3cret")
-	bot, _ := events()
-	deliver(t, srv, url, http.StatusUnauthorized, bot)
-	deliver(t, srv, url+"?secret=s3cret", http.StatusOK, bot)
-	if n := len(srv.Messages("selarti_123456789")); n != 1 {
-		t.Errorf("relayed %d messages, want 1", n)
-	}
-	if err := stop(); err != nil {
-		t.Errorf("serve = %v", err)
-	}
-}
-
-func TestBridgeRefusesUnknownMode(t *testing.T) {
-	if _, err := newBridge(context.Background(), nil, "sms", slog.New(slog.NewTextHandler(io.Discard, nil))); err == nil {
-		t.Fatal("newBridge accepted mode sms")
-	}
+	t.Setenv("SELARTI_API_KEY", "k")
+	err := run(context.Background(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "missing TALKJS_APP_ID")
 }
