@@ -60,18 +60,20 @@ func NewSelartiHandler(fn func(ctx context.Context, ev *SelartiEvent) error, opt
 			return delivery{}, &reject{http.StatusBadRequest, err.Error()}
 		}
 		if ev.Type != SelartiAllMessages {
-			return delivery{skip: "wh_type " + string(ev.Type)}, nil
+			// The type an unsigned sender chose: observers see "other".
+			return delivery{event: "other", skip: "wh_type " + string(ev.Type)}, nil
 		}
+		event := string(ev.Type)
 		switch ev.MessageType {
 		case AuthorBot, AuthorOperator:
 		case AuthorUser:
 			if !c.userMessages {
-				return delivery{skip: "user message"}, nil
+				return delivery{event: event, skip: "user message"}, nil
 			}
 		default:
-			return delivery{skip: "message_type " + string(ev.MessageType)}, nil
+			return delivery{event: event, skip: "message_type " + string(ev.MessageType)}, nil
 		}
-		return delivery{id: ev.MessageID, call: func(ctx context.Context) error { return fn(ctx, ev) }}, nil
+		return delivery{event: event, id: ev.MessageID, call: func(ctx context.Context) error { return fn(ctx, ev) }}, nil
 	}
 	return h
 }

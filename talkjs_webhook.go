@@ -105,7 +105,7 @@ func NewTalkJSHandler(secret string, fn func(ctx context.Context, ev *TalkJSEven
 		if err != nil {
 			return delivery{}, &reject{http.StatusBadRequest, err.Error()}
 		}
-		return delivery{id: ev.ID, call: func(ctx context.Context) error { return fn(ctx, ev) }}, nil
+		return delivery{event: string(ev.Type), id: ev.ID, call: func(ctx context.Context) error { return fn(ctx, ev) }}, nil
 	}
 	return h
 }

@@ -34,8 +34,8 @@ const (
 	defaultReadTimeout   = 10 * time.Second
 )
 
-// HandlerOption configures a webhook handler. WithBodyLimit, WithDedupStore
-// and WithHandlerLogger serve both handlers; the others serve one, as their
+// HandlerOption configures a webhook handler. WithBodyLimit, WithDedupStore,
+// WithHandlerLogger and WithHandlerObserver serve both handlers; the others serve one, as their
 // documentation says. The handler's constructor panics, as for any
 // programmer error, on an option with bad input (a body limit below 1, a
 // nil store) and on an option of the other provider.
@@ -53,6 +53,7 @@ type hookConfig struct {
 	store       DedupStore
 	failOpen    bool // WithDedupFailOpen
 	logger      *slog.Logger
+	observer    *Observer // nil when no hook of a handler is set
 	selarti     selartiHookConfig
 	talkjs      talkjsHookConfig
 }
@@ -156,6 +157,20 @@ func WithHandlerLogger(l *slog.Logger) HandlerOption {
 	return HandlerOption{name: "WithHandlerLogger", apply: func(c *hookConfig) { c.logger = l }}
 }
 
+// WithHandlerObserver makes a handler report every delivery to o's
+// DeliveryStart and DeliveryDone (see Observer): the provider, the event
+// type, the status answered, whether it was a duplicate, and the duration.
+// The context DeliveryStart returns is the one the callback gets. A
+// handler without one pays nothing for it. An option of both handlers.
+func WithHandlerObserver(o Observer) HandlerOption {
+	return HandlerOption{name: "WithHandlerObserver", apply: func(c *hookConfig) {
+		c.observer = nil
+		if o.forDeliveries() {
+			c.observer = &o
+		}
+	}}
+}
+
 // ---------------------------------------------------------------------------
 // Dedup store
 
@@ -220,9 +235,10 @@ type webhookHandler struct {
 
 // delivery is what accept found in a body.
 type delivery struct {
-	id   string                          // the dedup id, "" to handle every time
-	call func(ctx context.Context) error // fn bound to the event; nil to answer 200 without a call
-	skip string                          // why call is nil, for the log
+	event string                          // the event's type, for observers
+	id    string                          // the dedup id, "" to handle every time
+	call  func(ctx context.Context) error // fn bound to the event; nil to answer 200 without a call
+	skip  string                          // why call is nil, for the log
 }
 
 // reject is an answer decided before fn runs.
@@ -233,25 +249,52 @@ type reject struct {
 
 // ServeHTTP checks, reads, deduplicates and dispatches one delivery.
 func (h *webhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	o := h.observer
+	if o == nil {
+		h.serve(r.Context(), w, r)
+		return
+	}
+	start := time.Now()
+	ctx := r.Context()
+	if o.DeliveryStart != nil {
+		info := DeliveryInfo{Provider: h.provider, Method: r.Method, Header: DeliveryHeader{r.Header}}
+		if octx := o.DeliveryStart(ctx, info); octx != nil {
+			ctx = octx
+		}
+	}
+	a := h.serve(ctx, w, r)
+	if o.DeliveryDone != nil {
+		o.DeliveryDone(ctx, DeliveryResult{Provider: h.provider, EventType: a.event, Status: a.status,
+			Duplicate: a.duplicate, Duration: time.Since(start)})
+	}
+}
+
+// answer is what serve answered, for observers.
+type answer struct {
+	status    int
+	event     string
+	duplicate bool
+}
+
+// serve answers one delivery; ctx is the request's, or the one an
+// observer gave, and goes to fn.
+func (h *webhookHandler) serve(ctx context.Context, w http.ResponseWriter, r *http.Request) answer {
 	// The read deadline bounds the body, and also the server's discarding
 	// of an unread body after an early answer (405, 401, 413).
 	rc := http.NewResponseController(w)
 	deadline := h.readTimeout > 0 && rc.SetReadDeadline(time.Now().Add(h.readTimeout)) == nil
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		h.fail(w, r, &reject{http.StatusMethodNotAllowed, "method not allowed, use POST"})
-		return
+		return h.fail(w, r, &reject{http.StatusMethodNotAllowed, "method not allowed, use POST"})
 	}
 	if h.authorize != nil {
 		if rj := h.authorize(r); rj != nil {
-			h.fail(w, r, rj)
-			return
+			return h.fail(w, r, rj)
 		}
 	}
 	body, rj := h.readBody(w, r)
 	if rj != nil {
-		h.fail(w, r, rj)
-		return
+		return h.fail(w, r, rj)
 	}
 	if deadline {
 		// Lift it once the body is read, so that no read on the
@@ -262,19 +305,21 @@ func (h *webhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	d, rj := h.accept(r, body)
 	if rj != nil {
-		h.fail(w, r, rj)
-		return
+		return h.fail(w, r, rj)
 	}
 	if d.call == nil {
 		h.log(r.Context(), slog.LevelDebug, "convo: webhook skipped", slog.String("reason", d.skip))
 		writeOK(w)
-		return
+		return answer{status: http.StatusOK, event: d.event}
 	}
-	if rj := h.dispatch(r.Context(), d); rj != nil {
-		h.fail(w, r, rj)
-		return
+	rj, dup := h.dispatch(ctx, d)
+	if rj != nil {
+		a := h.fail(w, r, rj)
+		a.event = d.event
+		return a
 	}
 	writeOK(w)
+	return answer{status: http.StatusOK, event: d.event, duplicate: dup}
 }
 
 // readBody reads the whole body, at most bodyLimit bytes.
@@ -327,9 +372,9 @@ func readAll(rd io.Reader, size int64) ([]byte, error) {
 
 // dispatch claims the delivery's id, calls fn, and completes or releases
 // the id. It returns nil when the answer is 200.
-func (h *webhookHandler) dispatch(ctx context.Context, d delivery) *reject {
+func (h *webhookHandler) dispatch(ctx context.Context, d delivery) (rj *reject, duplicate bool) {
 	if d.id == "" {
-		return h.runUndeduplicated(ctx, d)
+		return h.runUndeduplicated(ctx, d), false
 	}
 	key := string(h.provider) + ":" + d.id
 	state, err := h.store.Claim(ctx, key)
@@ -339,15 +384,15 @@ func (h *webhookHandler) dispatch(ctx context.Context, d delivery) *reject {
 	switch {
 	case err != nil && h.failOpen:
 		h.log(ctx, slog.LevelWarn, "convo: webhook dedup store failed, handling without dedup", slog.String("op", "claim"), slog.String("id", d.id), slog.Any("error", err))
-		return h.runUndeduplicated(ctx, d)
+		return h.runUndeduplicated(ctx, d), false
 	case err != nil:
 		h.log(ctx, slog.LevelError, "convo: webhook dedup store failed", slog.String("op", "claim"), slog.String("id", d.id), slog.Any("error", err))
-		return &reject{http.StatusServiceUnavailable, "dedup store unavailable"}
+		return &reject{http.StatusServiceUnavailable, "dedup store unavailable"}, false
 	case state == ClaimDone:
 		h.log(ctx, slog.LevelDebug, "convo: webhook duplicate", slog.String("id", d.id))
-		return nil
+		return nil, true
 	case state == ClaimInProgress:
-		return &reject{http.StatusConflict, "delivery in progress"}
+		return &reject{http.StatusConflict, "delivery in progress"}, false
 	}
 	// Complete or release even when the request was cancelled meanwhile.
 	after := context.WithoutCancel(ctx)
@@ -355,13 +400,13 @@ func (h *webhookHandler) dispatch(ctx context.Context, d delivery) *reject {
 		if err := h.store.Release(after, key); err != nil {
 			h.log(ctx, slog.LevelError, "convo: webhook dedup store failed", slog.String("op", "release"), slog.String("id", d.id), slog.Any("error", err))
 		}
-		return &reject{http.StatusInternalServerError, "handler failed"}
+		return &reject{http.StatusInternalServerError, "handler failed"}, false
 	}
 	if err := h.store.Complete(after, key); err != nil {
 		// fn did its work: answering an error would bring a redelivery.
 		h.log(ctx, slog.LevelError, "convo: webhook dedup store failed", slog.String("op", "complete"), slog.String("id", d.id), slog.Any("error", err))
 	}
-	return nil
+	return nil, false
 }
 
 // runUndeduplicated calls fn for d with no claim on its id.
@@ -399,7 +444,7 @@ func (h *webhookHandler) log(ctx context.Context, level slog.Level, msg string, 
 
 // fail writes rj as a JSON error body and logs it (path only: the query
 // may hold the shared secret).
-func (h *webhookHandler) fail(w http.ResponseWriter, r *http.Request, rj *reject) {
+func (h *webhookHandler) fail(w http.ResponseWriter, r *http.Request, rj *reject) answer {
 	level := slog.LevelWarn
 	if rj.status >= 500 {
 		level = slog.LevelError
@@ -412,6 +457,7 @@ func (h *webhookHandler) fail(w http.ResponseWriter, r *http.Request, rj *reject
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(rj.status)
 	_, _ = w.Write(body)
+	return answer{status: rj.status}
 }
 
 func writeOK(w http.ResponseWriter) {

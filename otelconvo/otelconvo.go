@@ -21,6 +21,12 @@
 // Metrics: convo.client.call.duration (histogram, seconds),
 // convo.client.attempts (counter) and convo.client.outcome_unknown (counter
 // of calls that ended with convo.ErrOutcomeUnknown).
+//
+// Given to a webhook handler with convo.WithHandlerObserver, the same
+// Observer makes each delivery a span of kind server ("talkjs.webhook"),
+// the child of the trace context in the request's headers, with
+// convo.event_type, http.response.status_code and convo.duplicate, and
+// records convo.webhook.delivery.duration.
 package otelconvo
 
 import (
@@ -103,7 +109,8 @@ type observer struct {
 }
 
 // NewObserver gives the convo.Observer that traces and measures every
-// call; pass it to convo.WithObserver.
+// call and every webhook delivery; pass it to convo.WithObserver and
+// convo.WithHandlerObserver.
 func NewObserver(opts ...Option) convo.Observer {
 	cfg := newConfig(opts)
 	meter := cfg.mp.Meter(ScopeName)

@@ -2,7 +2,10 @@ package otelconvo_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -36,6 +39,7 @@ const (
 // good) and records each request's traceparent.
 type setup struct {
 	c        *convo.Client
+	obs      convo.Observer
 	spans    *tracetest.SpanRecorder
 	tp       *sdktrace.TracerProvider
 	metrics  *sdkmetric.ManualReader
@@ -62,14 +66,14 @@ func newSetup(t *testing.T, answers ...int) *setup {
 	t.Cleanup(srv.Close)
 	u, _ := url.Parse(srv.URL)
 	s.port, _ = strconv.Atoi(u.Port())
-	obs := otelconvo.NewObserver(otelconvo.WithTracerProvider(s.tp), otelconvo.WithMeterProvider(mp),
+	s.obs = otelconvo.NewObserver(otelconvo.WithTracerProvider(s.tp), otelconvo.WithMeterProvider(mp),
 		otelconvo.WithPropagators(propagation.TraceContext{}))
 	var err error
 	s.c, err = convo.NewClient(
 		convo.WithTalkJS("app1", talkjsSecret), convo.WithTalkJSURL(srv.URL),
 		convo.WithTalqui("tenant-1", convo.PluginConnection{ID: "pc-wa", Token: talquiToken}), convo.WithTalquiURL(srv.URL),
 		convo.WithRetry(convo.RetryPolicy{MaxRetries: 3, MinWait: time.Millisecond, MaxWait: 5 * time.Millisecond}),
-		convo.WithObserver(obs),
+		convo.WithObserver(s.obs),
 	)
 	require.NoError(t, err)
 	return s
@@ -235,4 +239,62 @@ func collect(t *testing.T, s *setup) map[string]string {
 		}
 	}
 	return out
+}
+
+// TestWebhookDeliveryIsAServerSpan: a delivery is a server span, the child
+// of the sender's trace context, and the calls its callback makes are its
+// children.
+func TestWebhookDeliveryIsAServerSpan(t *testing.T) {
+	s := newSetup(t, 200)
+	h := convo.NewSelartiHandler(func(ctx context.Context, ev *convo.SelartiEvent) error {
+		return s.c.Users.Upsert(ctx, "user-4711", convo.UserUpdate{Name: "Alice"})
+	}, convo.WithHandlerObserver(s.obs), convo.WithHandlerLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	post := func(body string) int {
+		req := httptest.NewRequest(http.MethodPost, "/hooks/selarti", strings.NewReader(body))
+		req.Header.Set("Traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	const ev = `{"wh_type":"all_messages","message_id":"m-1","message_type":"bot","message_text":"Hi","external_chat_id":"chat-1"}`
+	require.Equal(t, 200, post(ev))
+	require.Equal(t, 200, post(ev), "a duplicate")
+	require.Equal(t, 400, post(`{`))
+
+	spans := s.spans.Ended()
+	require.Len(t, spans, 5, "attempt, call, delivery; the duplicate; the bad body")
+	attempt, call, d := spans[0], spans[1], spans[2]
+	assert.Equal(t, "selarti.webhook", d.Name())
+	assert.Equal(t, trace.SpanKindServer, d.SpanKind())
+	assert.Equal(t, "0af7651916cd43dd8448eb211c80319c", d.SpanContext().TraceID().String())
+	assert.Equal(t, "b7ad6b7169203331", d.Parent().SpanID().String())
+	assert.True(t, d.Parent().IsRemote())
+	assert.Equal(t, map[string]string{
+		"convo.provider": "selarti", "http.request.method": "POST", "convo.event_type": "all_messages",
+		"http.response.status_code": "200", "convo.duplicate": "false",
+	}, attrs(d.Attributes()))
+	assert.Equal(t, codes.Unset, d.Status().Code)
+	assert.Equal(t, d.SpanContext().SpanID(), call.Parent().SpanID(), "the callback's call is a child of the delivery")
+	assert.Equal(t, call.SpanContext().SpanID(), attempt.Parent().SpanID())
+	assert.Equal(t, "true", attrs(spans[3].Attributes())["convo.duplicate"])
+	assert.Equal(t, map[string]string{
+		"convo.provider": "selarti", "http.request.method": "POST", "convo.event_type": "",
+		"http.response.status_code": "400", "convo.duplicate": "false",
+	}, attrs(spans[4].Attributes()))
+	assert.Equal(t, codes.Unset, spans[4].Status().Code, "a 4xx is the sender's fault")
+
+	rm := collect(t, s)
+	const dur = "convo.webhook.delivery.duration convo.duplicate=%s convo.event_type=%s convo.provider=selarti http.response.status_code=%d"
+	assert.Equal(t, "count 1", rm[fmt.Sprintf(dur, "false", "all_messages", 200)])
+	assert.Equal(t, "count 1", rm[fmt.Sprintf(dur, "true", "all_messages", 200)])
+	assert.Equal(t, "count 1", rm[fmt.Sprintf(dur, "false", "", 400)])
+
+	failing := convo.NewSelartiHandler(func(context.Context, *convo.SelartiEvent) error { return errors.New("down") },
+		convo.WithHandlerObserver(s.obs), convo.WithHandlerLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	rec := httptest.NewRecorder()
+	failing.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/hooks/selarti", strings.NewReader(ev)))
+	require.Equal(t, 500, rec.Code)
+	last := s.spans.Ended()[5]
+	assert.Equal(t, codes.Error, last.Status().Code)
+	assert.Equal(t, "500", attrs(last.Attributes())["error.type"])
 }
