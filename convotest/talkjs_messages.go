@@ -180,53 +180,66 @@ func parseMessage(c *convState, raw json.RawMessage, rules messageRules) (*Messa
 	}
 	m := &Message{ReadBy: []string{}, Origin: rules.origin, Custom: map[string]string{}}
 	var sender string
-	_, hasSender := fields["sender"]
 	for k, v := range fields {
-		if !slices.Contains(rules.allowed, k) {
+		switch {
+		case !slices.Contains(rules.allowed, k):
 			p.unknown(k)
-			continue
-		}
-		switch k {
-		case "type":
-			m.Type, _ = asString(v)
-		case "text":
-			if m.Text, ok = asString(v); !ok {
-				p.add("text", "must be a string")
-			}
-		case "sender":
+		case k == "sender":
 			if sender, ok = asString(v); !ok || sender == "" {
 				p.add("sender", "must be a user id")
 			}
-		case "referencedMessageId":
-			ref, ok := asString(v)
-			if !ok || !slices.ContainsFunc(c.messages, func(m *Message) bool { return m.ID == ref }) {
-				p.add("referencedMessageId", "must be the id of a message of the conversation")
-				continue
-			}
-			m.ReferencedMessageID = &ref
-		case "custom":
-			m.Custom = p.custom(v, m.Custom)
-		case "idempotencyKey":
-			if m.IdempotencyKey, ok = asString(v); !ok || m.IdempotencyKey == "" {
-				p.add("idempotencyKey", "must be a non-empty string")
-			}
-		case "location":
-			if json.Unmarshal(v, &m.Location) != nil || len(m.Location) != 2 {
-				p.add("location", "must be an array of two numbers")
-			}
-		case "timestamp":
-			if json.Unmarshal(v, &m.CreatedAt) != nil || m.CreatedAt <= 0 {
-				p.add("timestamp", "must be a positive whole number of Unix milliseconds")
-			}
-		case "readBy":
-			if json.Unmarshal(v, &m.ReadBy) != nil || m.ReadBy == nil {
-				p.add("readBy", "must be an array of user ids")
-				m.ReadBy = []string{}
-			}
-		case "attachmentToken":
-			p.add("attachmentToken", "unknown token (the fake stores no files)")
+		default:
+			setMessageField(c, m, k, v, &p)
 		}
 	}
+	checkMessage(c, m, fields, sender, rules, &p)
+	return m, p
+}
+
+// setMessageField reads field k of a message body into m.
+func setMessageField(c *convState, m *Message, k string, v json.RawMessage, p *problemList) {
+	var ok bool
+	switch k {
+	case "type":
+		m.Type, _ = asString(v)
+	case "text":
+		if m.Text, ok = asString(v); !ok {
+			p.add("text", "must be a string")
+		}
+	case "referencedMessageId":
+		ref, ok := asString(v)
+		if !ok || !slices.ContainsFunc(c.messages, func(m *Message) bool { return m.ID == ref }) {
+			p.add("referencedMessageId", "must be the id of a message of the conversation")
+			return
+		}
+		m.ReferencedMessageID = &ref
+	case "custom":
+		m.Custom = p.custom(v, m.Custom)
+	case "idempotencyKey":
+		if m.IdempotencyKey, ok = asString(v); !ok || m.IdempotencyKey == "" {
+			p.add("idempotencyKey", "must be a non-empty string")
+		}
+	case "location":
+		if json.Unmarshal(v, &m.Location) != nil || len(m.Location) != 2 {
+			p.add("location", "must be an array of two numbers")
+		}
+	case "timestamp":
+		if json.Unmarshal(v, &m.CreatedAt) != nil || m.CreatedAt <= 0 {
+			p.add("timestamp", "must be a positive whole number of Unix milliseconds")
+		}
+	case "readBy":
+		if json.Unmarshal(v, &m.ReadBy) != nil || m.ReadBy == nil {
+			p.add("readBy", "must be an array of user ids")
+			m.ReadBy = []string{}
+		}
+	case "attachmentToken":
+		p.add("attachmentToken", "unknown token (the fake stores no files)")
+	}
+}
+
+// checkMessage applies the rules that span fields: the required ones, the
+// type's, and readers who participate.
+func checkMessage(c *convState, m *Message, fields map[string]json.RawMessage, sender string, rules messageRules, p *problemList) {
 	for _, k := range rules.required {
 		if _, ok := fields[k]; !ok {
 			p.add(k, "is required")
@@ -235,19 +248,19 @@ func parseMessage(c *convState, raw json.RawMessage, rules messageRules) (*Messa
 	if _, ok := fields["text"]; !ok && rules.origin == "rest" && m.Location == nil {
 		p.add("text", "is required")
 	}
+	_, hasSender := fields["sender"]
 	switch _, sent := fields["type"]; {
 	case !sent: // noted as required
 	case rules.origin == "import" && m.Type != "UserMessage":
 		p.add("type", `must be "UserMessage": only user messages can be imported`)
 	default:
-		checkMessageType(c, m, sender, hasSender, &p)
+		checkMessageType(c, m, sender, hasSender, p)
 	}
 	for _, uid := range m.ReadBy {
 		if _, in := c.conv.Participants[uid]; !in {
 			p.add("readBy", strconv.Quote(uid)+" is not a participant of the conversation")
 		}
 	}
-	return m, p
 }
 
 // checkMessageType applies the rules of the message's type: a
