@@ -35,17 +35,7 @@ func parallelism() int {
 func runClients(b *testing.B, ops []clientOp) {
 	for _, c := range ops {
 		b.Run("client="+c.name, func(b *testing.B) {
-			b.Run("mode=serial", func(b *testing.B) {
-				ctx := context.Background()
-				b.ReportAllocs()
-				cpu := processCPU()
-				for b.Loop() {
-					if err := c.op(ctx); err != nil {
-						b.Fatal(err)
-					}
-				}
-				reportCPU(b, cpu)
-			})
+			b.Run("mode=serial", func(b *testing.B) { runSerial(b, c.op) })
 			b.Run("mode=parallel32", func(b *testing.B) {
 				b.ReportAllocs()
 				b.SetParallelism(parallelism())
@@ -63,6 +53,20 @@ func runClients(b *testing.B, ops []clientOp) {
 			})
 		})
 	}
+}
+
+// runSerial runs op in a b.Loop, one call at a time, reporting its
+// allocations and CPU time.
+func runSerial(b *testing.B, op func(ctx context.Context) error) {
+	ctx := context.Background()
+	b.ReportAllocs()
+	cpu := processCPU()
+	for b.Loop() {
+		if err := op(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportCPU(b, cpu)
 }
 
 // reportCPU reports the process CPU time used since start, per op: the

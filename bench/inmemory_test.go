@@ -2,7 +2,6 @@ package bench
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"net/http"
 	"strings"
@@ -75,17 +74,7 @@ func BenchmarkInMemory(b *testing.B) {
 	} {
 		b.Run("op="+op.name, func(b *testing.B) {
 			for _, c := range op.ops(t) {
-				b.Run("client="+c.name, func(b *testing.B) {
-					ctx := context.Background()
-					b.ReportAllocs()
-					cpu := processCPU()
-					for b.Loop() {
-						if err := c.op(ctx); err != nil {
-							b.Fatal(err)
-						}
-					}
-					reportCPU(b, cpu)
-				})
+				b.Run("client="+c.name, func(b *testing.B) { runSerial(b, c.op) })
 			}
 		})
 	}

@@ -77,17 +77,7 @@ func BenchmarkObserver(b *testing.B) {
 		} {
 			b.Run("op="+call.name+"/on="+where.name, func(b *testing.B) {
 				for _, c := range where.ops {
-					b.Run("client="+c.name, func(b *testing.B) {
-						ctx := context.Background()
-						b.ReportAllocs()
-						cpu := processCPU()
-						for b.Loop() {
-							if err := c.op(ctx); err != nil {
-								b.Fatal(err)
-							}
-						}
-						reportCPU(b, cpu)
-					})
+					b.Run("client="+c.name, func(b *testing.B) { runSerial(b, c.op) })
 				}
 			})
 		}
