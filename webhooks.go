@@ -35,10 +35,10 @@ const (
 )
 
 // HandlerOption configures a webhook handler. WithBodyLimit, WithDedupStore,
-// WithHandlerLogger and WithHandlerObserver serve both handlers; the others serve one, as their
-// documentation says. The handler's constructor panics, as for any
-// programmer error, on an option with bad input (a body limit below 1, a
-// nil store) and on an option of the other provider.
+// WithHandlerLogger and WithHandlerObserver serve both handlers; the others
+// serve one, as their documentation says. The handler's constructor
+// panics, as for any programmer error, on an option with bad input (a body
+// limit below 1, a nil store) and on an option of the other provider.
 type HandlerOption struct {
 	name     string   // the option's function, for the panic message
 	provider Provider // the one handler the option serves; "" for both
