@@ -238,16 +238,11 @@ func (c *Client) newRetryClient(hc *http.Client, timeout time.Duration) *retryab
 		inner = http.DefaultTransport
 	}
 	// A copy, so that the caller's client is never changed: it never
-	// follows a redirect (a 3xx is the answer, see finish).
+	// follows a redirect (a 3xx is the answer, see finish). A Timeout the
+	// caller set stays, so the shorter of it and timeout wins.
 	wrapped := *hc
-	wrapped.Transport = keepIdle{inner}
+	wrapped.Transport = attemptTransport{rt: inner, timeout: timeout}
 	wrapped.CheckRedirect = noRedirect
-	// http.Client.Timeout covers the connection, the headers and the
-	// body of one Do: one attempt, since readBody reads the body within
-	// the attempt. The caller's shorter timeout wins.
-	if wrapped.Timeout <= 0 || wrapped.Timeout > timeout {
-		wrapped.Timeout = timeout
-	}
 	return &retryablehttp.Client{
 		HTTPClient:   &wrapped,
 		RetryWaitMin: c.policy.MinWait,
@@ -266,7 +261,7 @@ func (c *Client) newRetryClient(hc *http.Client, timeout time.Duration) *retryab
 // transport (the caller's, with WithHTTPClient). The pipeline itself never
 // does: the pool is shared by concurrent calls.
 func (c *Client) CloseIdleConnections() {
-	if ci, ok := c.rc.HTTPClient.Transport.(keepIdle).rt.(interface{ CloseIdleConnections() }); ok {
+	if ci, ok := c.rc.HTTPClient.Transport.(attemptTransport).rt.(interface{ CloseIdleConnections() }); ok {
 		ci.CloseIdleConnections()
 	}
 }
@@ -289,11 +284,43 @@ func newTransport() *http.Transport {
 	}
 }
 
-// keepIdle hides the wrapped transport's CloseIdleConnections.
-type keepIdle struct{ rt http.RoundTripper }
+// attemptTransport is the transport of every attempt. It bounds the
+// attempt as a whole, connection, headers and body, by timeout: readBody
+// reads the body within the attempt, before the body is closed. It does so
+// with a context deadline rather than http.Client.Timeout, which costs 15
+// more allocations a call (bench/: InMemory Upsert 49 allocs with it, 34
+// without). It also hides the wrapped transport's CloseIdleConnections:
+// retryablehttp closes idle connections after every failed call, which
+// would flush the pool that concurrent calls share.
+type attemptTransport struct {
+	rt      http.RoundTripper
+	timeout time.Duration
+}
 
-// RoundTrip sends r through the wrapped transport.
-func (k keepIdle) RoundTrip(r *http.Request) (*http.Response, error) { return k.rt.RoundTrip(r) }
+// RoundTrip sends r through the wrapped transport, within the timeout.
+func (t attemptTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	ctx, cancel := context.WithTimeout(r.Context(), t.timeout)
+	resp, err := t.rt.RoundTrip(r.WithContext(ctx))
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
+}
+
+// cancelOnClose ends an attempt's context when its body is closed.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+// Close closes the body, then ends the attempt's context.
+func (b *cancelOnClose) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
+}
 
 func passthrough(resp *http.Response, err error, _ int) (*http.Response, error) { return resp, err }
 

@@ -445,9 +445,10 @@ func TestDefaults(t *testing.T) {
 	c, err := NewClient(WithTalkJS("app", "sk"))
 	require.NoError(t, err)
 	assert.Equal(t, RetryPolicy{MaxRetries: 4, MinWait: 500 * time.Millisecond, MaxWait: 30 * time.Second}, c.policy)
-	tr := c.rc.HTTPClient.Transport.(keepIdle).rt.(*http.Transport)
+	tr := c.rc.HTTPClient.Transport.(attemptTransport).rt.(*http.Transport)
 	assert.Equal(t, 30*time.Second, tr.ResponseHeaderTimeout)
-	assert.Equal(t, 30*time.Second, c.rc.HTTPClient.Timeout, "one attempt as a whole")
+	assert.Equal(t, 30*time.Second, c.rc.HTTPClient.Transport.(attemptTransport).timeout, "one attempt as a whole")
+	assert.Zero(t, c.rc.HTTPClient.Timeout, "the attempt's context bounds it, not http.Client.Timeout")
 	assert.GreaterOrEqual(t, tr.MaxIdleConnsPerHost, 64)
 	assert.Nil(t, c.rc.Logger, "retryablehttp's logger must be a true nil")
 
@@ -719,10 +720,11 @@ func TestTimeoutBoundsTheBody(t *testing.T) {
 func TestTimeoutOption(t *testing.T) {
 	c, err := NewClient(WithTalkJS("app", "sk"), WithTimeout(5*time.Second))
 	require.NoError(t, err)
-	assert.Equal(t, 5*time.Second, c.rc.HTTPClient.Timeout)
+	assert.Equal(t, 5*time.Second, c.rc.HTTPClient.Transport.(attemptTransport).timeout)
 	c, err = NewClient(WithTalkJS("app", "sk"), WithHTTPClient(&http.Client{Timeout: time.Second}))
 	require.NoError(t, err)
-	assert.Equal(t, time.Second, c.rc.HTTPClient.Timeout, "the caller's shorter timeout wins")
+	assert.Equal(t, time.Second, c.rc.HTTPClient.Timeout, "the caller's timeout stays, so the shorter one wins")
+	assert.Equal(t, DefaultTimeout, c.rc.HTTPClient.Transport.(attemptTransport).timeout)
 	for _, d := range []time.Duration{0, -time.Second} {
 		_, err := NewClient(WithTalkJS("app", "sk"), WithTimeout(d))
 		var ve *ValidationError
