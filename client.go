@@ -1,14 +1,11 @@
 package convo
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -152,35 +149,11 @@ type service struct{ c *Client }
 // WithTalqui, WithTalkJS or WithSelarti; a service of a provider left out answers
 // ErrNotConfigured.
 func NewClient(opts ...Option) (*Client, error) {
-	s := settings{
-		talquiURL:  DefaultTalquiURL,
-		talkjsURL:  DefaultTalkJSURL,
-		selartiURL: DefaultSelartiURL,
-		talkjsVer:  DefaultTalkJSVersion,
-		timeout:    DefaultTimeout,
-		maxBody:    DefaultMaxResponseBytes,
-		retry:      RetryPolicy{MaxRetries: defaultMaxRetries, MinWait: defaultMinWait, MaxWait: defaultMaxWait},
-	}
-	var ps problems
-	for _, o := range opts {
-		if o == nil {
-			continue
-		}
-		if err := ps.merge(o(&s)); err != nil {
-			return nil, err
-		}
-	}
-	if s.talqui == nil && s.talkjs == nil && (s.selarti == nil || s.selarti.apiKey == "") {
-		ps.add("opts", "configure at least one provider: WithTalqui, WithTalkJS or WithSelarti")
-	}
-	if s.tokenAuth && s.talkjs == nil {
-		ps.add("tokenAuth", "WithTalkJSTokenAuth needs WithTalkJS")
-	}
-	if err := ps.err(); err != nil {
+	s, err := newSettings(opts)
+	if err != nil {
 		return nil, err
 	}
-
-	c := &Client{logger: s.logger, policy: s.retry, maxBody: s.maxBody, talqui: s.talqui}
+	c := &Client{logger: s.logger, policy: s.retry, maxBody: s.maxBody}
 	if s.observer != nil && s.observer.forCalls() {
 		o := *s.observer
 		c.observer = &o
@@ -190,11 +163,25 @@ func NewClient(opts ...Option) (*Client, error) {
 		ua += " " + s.userAgent
 	}
 	c.userAgent = []string{ua}
-	if tq := c.talqui; tq != nil {
+	c.configureProviders(s)
+	c.rc = c.newRetryClient(s.httpClient, s.timeout)
+	c.Sessions = &SessionsService{c: c}
+	c.Users = &UsersService{c: c}
+	c.Conversations = &ConversationsService{c: c}
+	c.Selarti = &SelartiService{c: c}
+	return c, nil
+}
+
+// configureProviders builds the endpoint of each configured provider, with
+// its Authorization, and collects every credential into c.secrets; a
+// provider left out gets an endpoint that answers ErrNotConfigured.
+func (c *Client) configureProviders(s *settings) {
+	if tq := s.talqui; tq != nil {
 		for _, pc := range tq.conns {
 			tq.apis = append(tq.apis, newEndpoint(ProviderTalqui, s.talquiURL, "", "", "PluginConnection "+pc.Token))
 			c.secrets = append(c.secrets, []byte(pc.Token))
 		}
+		c.talqui = tq
 	}
 	c.talkjs = &endpoint{provider: ProviderTalkJS, err: notConfigured(ProviderTalkJS, "WithTalkJS")}
 	if tj := s.talkjs; tj != nil {
@@ -215,119 +202,7 @@ func NewClient(opts ...Option) (*Client, error) {
 	if c.talqui != nil {
 		c.talqui.secrets = c.secrets
 	}
-	c.rc = c.newRetryClient(s.httpClient, s.timeout)
-	c.Sessions = &SessionsService{c: c}
-	c.Users = &UsersService{c: c}
-	c.Conversations = &ConversationsService{c: c}
-	c.Selarti = &SelartiService{c: c}
-	return c, nil
 }
-
-// newRetryClient configures retryablehttp around hc (or a pooled transport
-// when hc is nil) with the pipeline's hooks; its defaults are never used.
-// Each attempt is bounded by timeout as a whole, body included.
-func (c *Client) newRetryClient(hc *http.Client, timeout time.Duration) *retryablehttp.Client {
-	if hc == nil {
-		hc = &http.Client{Transport: newTransport()}
-	}
-	// retryablehttp closes the client's idle connections after every failed
-	// call, which would flush the pool that concurrent calls share. The
-	// wrapper hides CloseIdleConnections from it.
-	inner := hc.Transport
-	if inner == nil {
-		inner = http.DefaultTransport
-	}
-	// A copy, so that the caller's client is never changed: it never
-	// follows a redirect (a 3xx is the answer, see finish). A Timeout the
-	// caller set stays, so the shorter of it and timeout wins.
-	wrapped := *hc
-	wrapped.Transport = attemptTransport{rt: inner, timeout: timeout}
-	wrapped.CheckRedirect = noRedirect
-	return &retryablehttp.Client{
-		HTTPClient:   &wrapped,
-		RetryWaitMin: c.policy.MinWait,
-		RetryWaitMax: c.policy.MaxWait,
-		RetryMax:     c.policy.MaxRetries,
-		CheckRetry:   c.checkRetry,
-		Backoff:      c.backoff,
-		ErrorHandler: passthrough,
-		// Logger stays a true nil: the pipeline logs for itself.
-		RequestLogHook: countAttempt,
-		PrepareRetry:   prepareRetry,
-	}
-}
-
-// CloseIdleConnections closes the idle connections of the client's
-// transport (the caller's, with WithHTTPClient). The pipeline itself never
-// does: the pool is shared by concurrent calls.
-func (c *Client) CloseIdleConnections() {
-	if ci, ok := c.rc.HTTPClient.Transport.(attemptTransport).rt.(interface{ CloseIdleConnections() }); ok {
-		ci.CloseIdleConnections()
-	}
-}
-
-// newTransport is a pooled transport that keeps enough idle connections
-// for 64 concurrent calls to one host and waits at most 30 s for response
-// headers.
-func newTransport() *http.Transport {
-	d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
-	return &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           d.DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          2 * defaultIdleConnsToHost,
-		MaxIdleConnsPerHost:   defaultIdleConnsToHost,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ExpectContinueTimeout: time.Second,
-		ResponseHeaderTimeout: defaultHeaderTimeout,
-	}
-}
-
-// attemptTransport is the transport of every attempt. It bounds the
-// attempt as a whole, connection, headers and body, by timeout: readBody
-// reads the body within the attempt, before the body is closed. It does so
-// with a context deadline rather than http.Client.Timeout, which costs 15
-// more allocations a call (bench/: InMemory Upsert 49 allocs with it, 34
-// without). It also hides the wrapped transport's CloseIdleConnections:
-// retryablehttp closes idle connections after every failed call, which
-// would flush the pool that concurrent calls share.
-type attemptTransport struct {
-	rt      http.RoundTripper
-	timeout time.Duration
-}
-
-// RoundTrip sends r through the wrapped transport, within the timeout.
-func (t attemptTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	ctx, cancel := context.WithTimeout(r.Context(), t.timeout)
-	resp, err := t.rt.RoundTrip(r.WithContext(ctx))
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
-	return resp, nil
-}
-
-// cancelOnClose ends an attempt's context when its body is closed.
-type cancelOnClose struct {
-	io.ReadCloser
-	cancel context.CancelFunc
-}
-
-// Close closes the body, then ends the attempt's context.
-func (b *cancelOnClose) Close() error {
-	err := b.ReadCloser.Close()
-	b.cancel()
-	return err
-}
-
-func passthrough(resp *http.Response, err error, _ int) (*http.Response, error) { return resp, err }
-
-// noRedirect makes an http.Client return a 3xx as the response: a redirect
-// would re-send a POST and the Authorization header to wherever a server
-// points.
-func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // request describes one call for the pipeline.
 type request struct {
@@ -573,24 +448,6 @@ func encodeBody(v any) ([]byte, error) {
 	return json.Marshal(v)
 }
 
-// bodyDecoder is a success body that decodes itself. The pipeline hands it
-// every 2xx body as read, even one it cannot use, so that StartedSession
-// keeps Talqui's answer as Raw and decodes it in one pass.
-type bodyDecoder interface {
-	decodeBody([]byte) error
-}
-
-// decodeJSON decodes a success body into out.
-func decodeJSON(body []byte, out any) error {
-	if len(bytes.TrimSpace(body)) == 0 {
-		return errors.New("empty response body")
-	}
-	if err := json.Unmarshal(body, out); err != nil {
-		return fmt.Errorf("decoding response: %w", err)
-	}
-	return nil
-}
-
 // finish turns the final response into r.out or an *APIError; refused
 // reports an answer that refused the credential. The error matches
 // ErrOutcomeUnknown when any attempt may have been applied (but after a
@@ -753,100 +610,3 @@ func expandPath(tmpl string, params []string) (string, error) {
 
 // headerJSON is one shared header value for every request (see newRequest).
 var headerJSON = []string{"application/json"}
-
-var errBodyRead = errors.New("reading response body")
-
-var errBodyTooLarge = errors.New("response body too large")
-
-// readBody reads the final response's body within the attempt, so that a
-// body cut short can be retried like any other failure after sending. An
-// error body is kept up to 64 KiB (read as far again as the longest
-// secret, for finish to redact before it cuts); a success body up to
-// c.maxBody (16 MiB by default), or not at all when the call has no use
-// for it.
-func (c *Client) readBody(st *callState, resp *http.Response) error {
-	defer resp.Body.Close()
-	limit := c.maxBody
-	ok := resp.StatusCode >= 200 && resp.StatusCode <= 299
-	if ok && st.discard {
-		// The status is the answer; read a little so the connection can
-		// be reused, whatever the body holds.
-		_, _ = io.CopyN(io.Discard, resp.Body, maxErrorBody)
-		st.body, st.bodyErr = []byte{}, nil
-		return nil
-	}
-	if !ok {
-		limit = int64(maxErrorBody + c.secrets.longest())
-	}
-	b, over, err := readCapped(resp.Body, resp.ContentLength, limit, !ok)
-	switch {
-	case !ok:
-		// An error status is what counts; a body cut short does not
-		// change it.
-		st.body, st.bodyErr = b, nil
-	case err != nil:
-		st.body, st.bodyErr = b, fmt.Errorf("%w: %w", errBodyRead, err)
-	case over:
-		st.body = nil
-		st.bodyErr = fmt.Errorf("%w: %w: over %d bytes", errBodyRead, errBodyTooLarge, limit)
-	default:
-		st.body, st.bodyErr = b, nil
-	}
-	return st.bodyErr
-}
-
-// readCapped reads r to its end, keeping at most limit bytes; over says
-// that there was more. hint is the announced length (-1 when unknown):
-// within the limit, the body is read into one buffer of that size (and a
-// byte, to see the end). Otherwise it is read into chunks that grow to
-// 1 MiB, never past limit+1 bytes in all, and joined at the end: a body of
-// n bytes costs about 2n, one over the limit about limit, and it is
-// dropped unless keepOver asks for its first limit bytes.
-func readCapped(r io.Reader, hint, limit int64, keepOver bool) (b []byte, over bool, err error) {
-	size := int64(32 << 10)
-	if hint >= 0 && hint <= limit {
-		size = hint + 1
-	}
-	var chunks [][]byte
-	var total int64
-	for {
-		size = min(size, limit+1-total)
-		buf := make([]byte, size)
-		n, rerr := io.ReadFull(r, buf)
-		chunks = append(chunks, buf[:n])
-		total += int64(n)
-		switch {
-		case rerr == io.EOF || rerr == io.ErrUnexpectedEOF:
-			return join(chunks, total), false, nil
-		case rerr != nil:
-			return join(chunks, total), false, rerr
-		case total > limit:
-			if !keepOver {
-				return nil, true, nil
-			}
-			return join(chunks, total)[:limit], true, nil
-		}
-		size = min(2*size, 1<<20)
-	}
-}
-
-// join gives the chunks as one slice of total bytes, never nil.
-func join(chunks [][]byte, total int64) []byte {
-	if len(chunks) == 1 {
-		return chunks[0]
-	}
-	b := make([]byte, 0, total)
-	for _, c := range chunks {
-		b = append(b, c...)
-	}
-	return b
-}
-
-func requestID(h http.Header) string {
-	for _, k := range []string{"X-Request-Id", "Request-Id", "X-Correlation-Id"} {
-		if v := h.Get(k); v != "" {
-			return v
-		}
-	}
-	return ""
-}

@@ -396,3 +396,33 @@ func isLoopback(host string) bool {
 	a, err := netip.ParseAddr(host)
 	return err == nil && a.IsLoopback()
 }
+
+// newSettings applies opts over the defaults and checks the rules that
+// span options; every problem comes back at once.
+func newSettings(opts []Option) (*settings, error) {
+	s := &settings{
+		talquiURL:  DefaultTalquiURL,
+		talkjsURL:  DefaultTalkJSURL,
+		selartiURL: DefaultSelartiURL,
+		talkjsVer:  DefaultTalkJSVersion,
+		timeout:    DefaultTimeout,
+		maxBody:    DefaultMaxResponseBytes,
+		retry:      RetryPolicy{MaxRetries: defaultMaxRetries, MinWait: defaultMinWait, MaxWait: defaultMaxWait},
+	}
+	var ps problems
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		if err := ps.merge(o(s)); err != nil {
+			return nil, err
+		}
+	}
+	if s.talqui == nil && s.talkjs == nil && (s.selarti == nil || s.selarti.apiKey == "") {
+		ps.add("opts", "configure at least one provider: WithTalqui, WithTalkJS or WithSelarti")
+	}
+	if s.tokenAuth && s.talkjs == nil {
+		ps.add("tokenAuth", "WithTalkJSTokenAuth needs WithTalkJS")
+	}
+	return s, ps.err()
+}
