@@ -357,9 +357,14 @@ func TestSendMessagesLaterChunkFails(t *testing.T) {
 }
 
 func TestSendMessagesShortResponse(t *testing.T) {
-	c, _, _ := convo.NewTestEnv(t, convo.WithTestApp).Answer(httpmock.NewStringResponder(200, `[{"id":"msg_1"}]`))
+	var outcomes []convo.Outcome
+	obs := convo.Observer{CallDone: func(_ context.Context, r convo.CallResult) { outcomes = append(outcomes, r.Outcome) }}
+	c, mt, _ := convo.NewTestEnv(t, convo.WithTestApp, convo.WithObserver(obs)).Answer(httpmock.NewStringResponder(200, `[{"id":"msg_1"}]`))
 	_, err := c.Conversations.SendMessages(context.Background(), "c", convo.SystemMessage("a"), convo.SystemMessage("b"))
 	require.ErrorIs(t, err, convo.ErrBadResponse)
+	assert.EqualError(t, err, "convo: talkjs POST /v1/app/conversations/c/messages: 200 OK: 1 ids for 2 messages")
+	assert.Equal(t, 1, mt.GetTotalCallCount(), "the messages were stored: not sent again")
+	assert.Equal(t, []convo.Outcome{convo.OutcomeBadResponse}, outcomes, "the pipeline saw the unusable answer")
 }
 
 func TestSendMessagesValidation(t *testing.T) {

@@ -185,22 +185,38 @@ func (s *ConversationsService) SendMessages(ctx context.Context, convID string, 
 func (s *ConversationsService) send(ctx context.Context, convID string, msgs []OutgoingMessage) ([]string, error) {
 	ids := make([]string, 0, len(msgs))
 	for chunk := range slices.Chunk(msgs, MaxMessagesPerRequest) {
-		var resp []struct {
-			ID string `json:"id"`
-		}
-		err := s.c.do(ctx, s.sendRequest(convID, chunk, &resp, nil))
-		if err == nil && len(resp) != len(chunk) {
-			err = fmt.Errorf("convo: talkjs POST /conversations/%s/messages: %w: %d ids for %d messages",
-				convID, ErrBadResponse, len(resp), len(chunk))
-		}
-		if err != nil {
+		out := sentIDs{want: len(chunk), ids: ids}
+		if err := s.c.do(ctx, s.sendRequest(convID, chunk, &out, nil)); err != nil {
 			return ids, err
 		}
-		for _, r := range resp {
-			ids = append(ids, r.ID)
-		}
+		ids = out.ids
 	}
 	return ids, nil
+}
+
+// sentIDs is the answer of one send request: one {"id": …} per message,
+// in order, appended to ids. Another count is an answer the pipeline
+// cannot use: a 2xx whose error matches ErrBadResponse (the messages were
+// stored).
+type sentIDs struct {
+	want int
+	ids  []string // the ids of the requests before, and then of this one
+	resp []struct {
+		ID string `json:"id"`
+	}
+}
+
+func (s *sentIDs) decodeBody(b []byte) error {
+	if err := decodeJSON(b, &s.resp); err != nil {
+		return err
+	}
+	if len(s.resp) != s.want {
+		return fmt.Errorf("%d ids for %d messages", len(s.resp), s.want)
+	}
+	for _, r := range s.resp {
+		s.ids = append(s.ids, r.ID)
+	}
+	return nil
 }
 
 // sendRequest describes one request of a send: POST msgs, every one with
