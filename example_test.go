@@ -78,6 +78,37 @@ func ExampleSessionsService_Start() {
 	// 1 session opened
 }
 
+// A session start that fails after it may have reached Talqui is not
+// retried, since a second try could message the contact twice: its error
+// matches ErrOutcomeUnknown. Here the fake opens the session, then answers
+// 503, so the contact did get the message.
+func ExampleSessionsService_Start_outcomeUnknown() {
+	srv := convotest.NewServer()
+	defer srv.Close()
+	c, _ := srv.Client()
+	srv.Inject(convotest.Fault{Method: http.MethodPost, Path: "/tenants/*", Status: http.StatusServiceUnavailable, AfterApply: true})
+
+	_, err := c.Sessions.Start(context.Background(), convo.WhatsAppBusiness{
+		Phone: "+55 27 99999-9999", Text: "Your order #391 has shipped.",
+	})
+	var apiErr *convo.APIError
+	switch {
+	case errors.Is(err, convo.ErrOutcomeUnknown):
+		// Do not start it again blindly: find out first (your records, the
+		// Talqui panel) whether the contact got the message.
+		errors.As(err, &apiErr)
+		fmt.Println("outcome unknown after", apiErr.Attempts, "attempt, status", apiErr.StatusCode)
+	case errors.Is(err, convo.ErrBadResponse):
+		fmt.Println("started, but the answer could not be read") // do not start it again
+	case err != nil:
+		fmt.Println("not started:", err) // Talqui did not act on it
+	}
+	fmt.Println(srv.Stats().TalquiSessions, "session opened")
+	// Output:
+	// outcome unknown after 1 attempt, status 503
+	// 1 session opened
+}
+
 func ExampleValidationError() {
 	srv := convotest.NewServer()
 	defer srv.Close()

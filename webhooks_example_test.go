@@ -1,13 +1,17 @@
 package convo_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/convokit/convo"
+	"github.com/convokit/convo/convotest"
 )
 
 func ExampleNewSelartiHandler() {
@@ -50,4 +54,50 @@ func ExampleVerifyTalkJSSignature() {
 	// <nil>
 	// convo: webhook signature invalid
 	// evt_1 message.sent 2021-09-29
+}
+
+// A TalkJS webhook handler checks each delivery's signature before it
+// parses the body. Here the convotest fake plays TalkJS: it signs each
+// delivery with the app's secret key, which the handler is given too.
+func ExampleNewTalkJSHandler() {
+	srv := convotest.NewServer()
+	defer srv.Close()
+
+	h := convo.NewTalkJSHandler(srv.SecretKey(), func(ctx context.Context, ev *convo.TalkJSEvent) error {
+		if ev.Type != convo.TalkJSMessageSent {
+			return nil // a type you do not handle: answered 200
+		}
+		d, err := ev.MessageSent()
+		if err != nil {
+			return err // answered 500: TalkJS delivers it once more
+		}
+		fmt.Printf("%s wrote: %s\n", d.Message.SenderID, d.Message.Text)
+		return nil
+	})
+	hooks := httptest.NewServer(h)
+	defer hooks.Close()
+
+	resp, err := srv.DeliverTalkJS(context.Background(), hooks.URL, "message.sent", map[string]any{
+		"message": map[string]any{"id": "msg_1", "conversationId": "order_391", "type": "UserMessage",
+			"senderId": "12081", "text": "Where is my order?"},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(resp.StatusCode)
+
+	// A delivery signed with another key is refused (401) before it is parsed.
+	body := []byte(`{"id":"evt_2","type":"message.sent","data":{}}`)
+	ts := strconv.FormatInt(time.Now().UnixMilli(), 10)
+	req := httptest.NewRequest(http.MethodPost, "/hooks/talkjs", bytes.NewReader(body))
+	req.Header.Set("X-TalkJS-Timestamp", ts)
+	req.Header.Set("X-TalkJS-Signature", convo.SignTalkJSWebhook("sk_other", ts, body))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	fmt.Println(rec.Code, rec.Body.String())
+	// Output:
+	// 12081 wrote: Where is my order?
+	// 200
+	// 401 {"error":"invalid signature"}
 }
