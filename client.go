@@ -21,10 +21,13 @@ const Version = "0.1.0"
 
 // Default settings of a Client.
 const (
+	// DefaultTalquiURL is Talqui's base URL; see WithTalquiURL.
 	DefaultTalquiURL = "https://api.talqui.chat"
+	// DefaultTalkJSURL is TalkJS's base URL, below which the paths start
+	// with /v1/{appId}; see WithTalkJSURL.
 	DefaultTalkJSURL = "https://api.talkjs.com"
 	// DefaultSelartiURL is Selarti's base URL; its workflows are under
-	// /wf/.
+	// /wf/. See WithSelartiURL.
 	DefaultSelartiURL = "https://selarti.com/api/1.1"
 	// DefaultTalkJSVersion is the TalkJS REST API version the SDK is
 	// written against, sent as TalkJS-REST-Version on every TalkJS call so
@@ -145,9 +148,17 @@ func notConfigured(p Provider, option string) error {
 
 type service struct{ c *Client }
 
-// NewClient builds a Client. Configure at least one provider with
-// WithTalqui, WithTalkJS or WithSelarti; a service of a provider left out answers
-// ErrNotConfigured.
+// NewClient builds a Client from opts. Configure at least one provider with
+// WithTalqui, WithTalkJS or WithSelarti; a service of a provider left out
+// answers ErrNotConfigured. Without other options the client talks to the
+// providers' real base URLs (DefaultTalquiURL, DefaultTalkJSURL,
+// DefaultSelartiURL) through its own connection pool, bounds each attempt
+// by DefaultTimeout (30 s), makes up to 4 retries with waits from 500 ms to
+// 30 s, reads success bodies up to DefaultMaxResponseBytes (16 MiB), and
+// logs nothing. An option given bad input (a base URL that is not absolute
+// https or loopback http, an empty or malformed id or credential) makes it
+// fail with a *ValidationError that names every problem, never a
+// credential's value. NewClient sends nothing.
 func NewClient(opts ...Option) (*Client, error) {
 	s, err := newSettings(opts)
 	if err != nil {

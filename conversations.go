@@ -319,8 +319,8 @@ type NotificationChannel string
 
 // The notification channels of TriggerNotifications.
 const (
-	ChannelEmail NotificationChannel = "email"
-	ChannelSMS   NotificationChannel = "sms"
+	ChannelEmail NotificationChannel = "email" // by email (EmailSettings)
+	ChannelSMS   NotificationChannel = "sms"   // by SMS (SMSSettings)
 )
 
 // NotificationTrigger is the body of TriggerNotifications.

@@ -32,7 +32,7 @@ var (
 	// before sending anything.
 	ErrValidation = errors.New("convo: validation failed")
 	// ErrNotConfigured is returned, with nothing sent, by a service whose
-	// provider was not configured (WithTalqui, WithTalkJS).
+	// provider was not configured (WithTalqui, WithTalkJS, WithSelarti).
 	ErrNotConfigured = errors.New("convo: provider not configured")
 	// ErrOutcomeUnknown matches a failure after which the server may have
 	// acted: a transport failure after the request may have reached it (a

@@ -47,9 +47,12 @@ func (p PluginConnection) MarshalJSON() ([]byte, error) {
 	return json.Marshal(struct{ ID, Token string }{p.ID, redacted})
 }
 
-// RetryPolicy says how often and how long a call is retried. It is taken
-// as given: MaxRetries 0 means one try. A zero MinWait or MaxWait takes the
-// default (500 ms and 30 s).
+// RetryPolicy says how often and how long a call is retried; WithRetry
+// sets it. Without WithRetry a client makes up to 4 retries, waiting from
+// 500 ms to 30 s. A policy given to WithRetry is taken as given:
+// MaxRetries 0 means one try. A zero MinWait or MaxWait takes the default
+// (500 ms and 30 s). Which failures are retried at all is the package
+// documentation's list of rules.
 type RetryPolicy struct {
 	MaxRetries int           // retries after the first try
 	MinWait    time.Duration // the first backoff, doubled on each retry, with jitter
@@ -300,7 +303,9 @@ func WithMaxResponseBytes(n int64) Option {
 	}
 }
 
-// WithRetry sets the retry policy. See RetryPolicy for the zero values.
+// WithRetry sets the retry policy (default: 4 retries, waits from 500 ms
+// to 30 s). See RetryPolicy for the zero values. Negative values, or a
+// MinWait above MaxWait, make NewClient fail.
 func WithRetry(p RetryPolicy) Option {
 	return func(s *settings) error {
 		var ps problems

@@ -49,11 +49,13 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 	return retry, err
 }
 
-// decide applies the retry rules, in the order of the table in doc.go and
-// the README (rule numbers in the comments). A call is "safe to repeat"
-// when request.repeatable says so: GET, PUT, PATCH, DELETE, a message
-// send whose messages all carry idempotency keys, and a presence query; a
-// Talqui session start, a TalkJS import or notification trigger never is.
+// decide applies the retry rules, in the order of the list in the package
+// documentation and the README's table (rule numbers in the comments). A
+// call is "safe to repeat" when request.repeatable says so: GET, PUT,
+// PATCH, DELETE, a message send whose messages all carry idempotency keys,
+// a presence query and Selarti's token exchange; a Talqui session start, a
+// TalkJS import or notification trigger, a Selarti send or AddTarget never
+// is.
 func (c *Client) decide(st *callState, resp *http.Response, err error) (bool, string) {
 	if err != nil {
 		switch {

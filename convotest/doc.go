@@ -1,5 +1,5 @@
 // Package convotest is an in-memory fake of the Talqui, TalkJS and Selarti
-// HTTP APIs, for testing code that uses a convo.Client, plus helpers that
+// HTTP APIs, for testing code that uses a convo.Client, plus functions that
 // deliver Selarti and TalkJS webhooks to a handler. Its Selarti AI closes
 // the loop: each user's message sent to it is answered by an "All
 // messages" webhook.
