@@ -44,7 +44,7 @@ var (
 	// a 429 when retries run out), but a 2xx, which matches
 	// ErrBadResponse. For a call that sends something to a person, such
 	// as Sessions.Start, the message may have been delivered: check
-	// before you send it again.
+	// before you send it again (see the examples of SessionsService.Start).
 	ErrOutcomeUnknown = errors.New("convo: outcome unknown, the request may have reached the server")
 	// ErrPermanent, wrapped in the error a webhook callback returns, says
 	// that handling the delivery again cannot succeed (say, a message for

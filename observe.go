@@ -116,9 +116,14 @@ type CallResult struct {
 // ErrNotConfigured), OutcomeBadResponse (ErrBadResponse),
 // OutcomeUnknown (ErrOutcomeUnknown, which includes 408 and most 5xx
 // answers: Status tells them apart), the class of an *APIError's status,
-// and OutcomeTransport for anything else. An attempt's outcome is the
-// class of its status, or OutcomeUnknown or OutcomeTransport when no
-// response came, whether or not the request may have reached the server.
+// and OutcomeTransport for anything else. So a call that ends on a 503
+// is OutcomeUnknown, and on a 501 OutcomeServerError.
+//
+// An attempt's outcome is the class of its status (a 503 attempt is
+// OutcomeServerError; OutcomeBadResponse for a 2xx whose body could not
+// be read). When no response came, it is OutcomeUnknown if the request may
+// have reached the server (a reset or timeout after sending), else
+// OutcomeTransport (a dial or TLS failure).
 type Outcome string
 
 // The outcomes.
@@ -129,7 +134,7 @@ const (
 	OutcomeUnauthorized   Outcome = "unauthorized"    // 401, 403
 	OutcomeRateLimited    Outcome = "rate_limited"    // 429
 	OutcomeInvalidRequest Outcome = "invalid_request" // 400, 409, 422
-	OutcomeServerError    Outcome = "server_error"    // a 5xx that leaves no doubt (501)
+	OutcomeServerError    Outcome = "server_error"    // 5xx; for a call, only 501 (the others are OutcomeUnknown)
 	OutcomeAPIError       Outcome = "api_error"       // any other status that is not a success
 	OutcomeUnknown        Outcome = "outcome_unknown" // the server may have acted
 	OutcomeBadResponse    Outcome = "bad_response"    // a 2xx whose body could not be read
