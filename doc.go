@@ -124,8 +124,9 @@
 // (WithHTTPClient(&http.Client{Transport: httpmock.NewMockTransport()})):
 // the client never uses http.DefaultTransport, so httpmock.Activate alone
 // does not intercept it. A request that no responder matches fails like a
-// dial error, which is retried. Each method's documentation names the
-// success answer it expects.
+// connection reset after sending: it is retried only when the call is safe
+// to repeat, and its error matches ErrOutcomeUnknown. Each method's
+// documentation names the success answer it expects.
 //
 // # Observability
 //
