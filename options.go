@@ -259,7 +259,9 @@ func WithTalkJSVersion(v string) Option {
 // WithHTTPClient makes the client send through hc: its transport and its
 // timeouts apply. The client sends through a copy of hc that never follows
 // a redirect; hc itself is not changed. The client never closes hc's idle
-// connections.
+// connections. Without it, the client has a transport of its own, with the
+// proxy from the environment and up to 64 idle connections per host (the
+// standard transport keeps 2). A nil hc makes NewClient fail.
 func WithHTTPClient(hc *http.Client) Option {
 	return func(s *settings) error {
 		if hc == nil {
@@ -339,6 +341,7 @@ func WithRetry(p RetryPolicy) Option {
 // and the end of each call (debug: "convo: call done" with the provider,
 // operation, method, path template, status, attempts, duration, request id
 // and outcome) to l. No log line holds a token, a secret or a header.
+// Without it (or with nil) the client logs nothing.
 func WithLogger(l *slog.Logger) Option {
 	return func(s *settings) error {
 		s.logger = l
