@@ -349,10 +349,9 @@ type EmailSettings struct {
 	Header   string `json:"header,omitempty"`
 	Footer   string `json:"footer,omitempty"`
 	InboxURL string `json:"inboxUrl,omitempty"` // json "inboxUrl"
-	// Extra adds keys the SDK does not model: the reference's list of
-	// email settings was cut off after these four (the next begins with
-	// "send"), so their names and types are not confirmed. A key of Extra
-	// never replaces one of the fields above.
+	// Extra adds keys the SDK does not model: TalkJS documents more email
+	// settings than these four, but their names and types could not be
+	// confirmed. A key of Extra never replaces one of the fields above.
 	Extra map[string]any `json:"-"`
 }
 

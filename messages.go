@@ -475,8 +475,8 @@ func (e *ImportError) Unwrap() error { return e.Err }
 // (a 5xx, a reset, a timeout), only after a failure that surely left it
 // untouched (a dial error, a 429). The import stops at the first request
 // that fails, with an *ImportError saying which messages went in.
-// Each request expects a 2xx answer; the body is ignored (TalkJS answers
-// {}, by the reference's reading, not confirmed).
+// Each request expects a 2xx answer; the body is ignored (TalkJS seems to
+// answer {}; its documentation does not say).
 func (s *ConversationsService) ImportMessages(ctx context.Context, convID string, msgs ...ImportMessage) error {
 	var ps problems
 	ps.segment("conversationID", convID)

@@ -423,8 +423,9 @@ func (e *TalkJSEvent) MessageSent() (*MessageSentData, error) {
 func (d *MessageSentData) missingKey() string { return keyIfNil(d.Message, "data.message") }
 
 // MessageReadData is the data of a message.read event: Recipient read
-// Message. The reference confirms message and recipient; conversation and
-// sender are assumed, as on message.sent, and nil when absent.
+// Message. TalkJS's webhook reference confirms message and recipient;
+// conversation and sender are assumed, as on message.sent, and nil when
+// absent.
 type MessageReadData struct {
 	Conversation *Conversation `json:"conversation"`
 	Message      *Message      `json:"message"`

@@ -188,7 +188,7 @@ type Presence struct {
 	Status string `json:"status"`
 	// BackgroundSessions are the user's sessions with no chat UI shown
 	// (mobile apps in the background). Their shape is not documented:
-	// the reference's example has none.
+	// TalkJS's example has none.
 	BackgroundSessions []json.RawMessage `json:"backgroundSessions"`
 	// Widgets are the user's chat UIs open in a browser or an app.
 	Widgets []Widget `json:"widgets"`
