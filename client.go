@@ -507,7 +507,11 @@ func (c *Client) finish(ctx context.Context, r *request, st *callState, resp *ht
 	}
 	e.unknown = st.reached
 	e.cause = ctx.Err()
-	return v.refused, e
+	// A refusal proves that nothing was applied only when no attempt of
+	// the run may have been: an answer that is itself ambiguous (a 5xx,
+	// a 408, a redirect of a call that is not safe to repeat) or follows
+	// one is never worth the repeat, whatever its body says.
+	return v.refused && !st.reached, e
 }
 
 // redact hides every configured secret, and the tokens of ep's
