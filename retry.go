@@ -42,7 +42,7 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 			slog.String("path", st.path), slog.Int("attempt", st.attempts), slog.String("reason", reason),
 		}
 		if err != nil {
-			attrs = append(attrs, slog.String("error", c.secrets.redactString(err.Error())))
+			attrs = append(attrs, slog.String("error", c.redactString(st.api, err.Error())))
 		}
 		st.logger.LogAttrs(ctx, slog.LevelInfo, "convo: retrying", attrs...)
 	}
