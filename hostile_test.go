@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jarcoal/httpmock"
 	"github.com/stretchr/testify/assert"
@@ -63,4 +64,28 @@ func TestRunTimeTokensRedactedFromTransportErrors(t *testing.T) {
 		assert.Equal(t, 1, env.count("send_external_message"))
 		check(t, env.TestEnv, err, testSelartiToken(1))
 	})
+}
+
+// An app token that another call replaced while this call's attempt was
+// on its way is still a secret: the answer that echoes it is redacted.
+func TestStaleAppTokenRedacted(t *testing.T) {
+	env := NewTestEnv(t, WithTalkJSTokenAuth())
+	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	tokens := env.c.talkjs.cred.(*appTokens)
+	tokens.now = clock.Now
+	env.mt.RegisterNoResponder(func(r *http.Request) (*http.Response, error) {
+		// Meanwhile, a concurrent call mints the next token.
+		clock.Advance(appTokenTTL)
+		tokens.current()
+		return httpmock.NewStringResponse(403, `{"message":"refused `+r.Header.Get("Authorization")+`"}`), nil
+	})
+	err := safeCall(context.Background(), env.c)
+	require.ErrorIs(t, err, ErrUnauthorized)
+	stale := strings.TrimPrefix(env.Calls()[0].Header.Get("Authorization"), "Bearer ")
+	require.NotEqual(t, stale, strings.TrimPrefix(tokens.current()[0], "Bearer "))
+	var ae *APIError
+	require.ErrorAs(t, err, &ae)
+	assert.Equal(t, "refused Bearer [redacted]", ae.Message)
+	assert.NotContains(t, string(ae.Body), stale)
+	assert.NotContains(t, fmt.Sprintf("%+v", err), stale)
 }
