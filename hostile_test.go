@@ -89,3 +89,27 @@ func TestStaleAppTokenRedacted(t *testing.T) {
 	assert.NotContains(t, string(ae.Body), stale)
 	assert.NotContains(t, fmt.Sprintf("%+v", err), stale)
 }
+
+// The context ends just as an answer's headers arrive, before the
+// pipeline looks at them: the answer still counts. A redirect answering a
+// session start (not safe to repeat) leaves its outcome unknown.
+func TestContextEndsAsTheAnswerArrives(t *testing.T) {
+	for _, code := range []int{307, 502} {
+		t.Run(fmt.Sprint(code), func(t *testing.T) {
+			env := NewTestEnv(t)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			env.mt.RegisterResponder(http.MethodPost, talquiSessionsURL, func(*http.Request) (*http.Response, error) {
+				cancel()
+				return httpmock.NewStringResponse(code, `{}`), nil
+			})
+			err := startCall(ctx, env.c)
+			var ae *APIError
+			require.ErrorAs(t, err, &ae)
+			assert.Equal(t, code, ae.StatusCode)
+			assert.ErrorIs(t, err, ErrOutcomeUnknown)
+			assert.ErrorIs(t, err, context.Canceled)
+			assert.Len(t, env.Calls(), 1)
+		})
+	}
+}

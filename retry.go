@@ -23,7 +23,13 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 		st.ob.note(resp, err)
 	}
 	if ctxErr := ctx.Err(); ctxErr != nil {
-		if err != nil && resp == nil && !isDialError(err) && !isPermanent(err) {
+		switch {
+		case resp != nil:
+			// An answer arrived as the context ended: it still counts
+			// (its status, Retry-After, and whether it leaves the
+			// outcome unknown), though nothing is retried.
+			c.decide(st, resp, nil)
+		case err != nil && !isDialError(err) && !isPermanent(err):
 			st.reached = true // the context ended an attempt that was sent
 		}
 		return false, ctxErr
