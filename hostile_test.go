@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -110,6 +111,26 @@ func TestContextEndsAsTheAnswerArrives(t *testing.T) {
 			assert.ErrorIs(t, err, ErrOutcomeUnknown)
 			assert.ErrorIs(t, err, context.Canceled)
 			assert.Len(t, env.Calls(), 1)
+		})
+	}
+}
+
+// A request built by hand, as middleware or a test may pass it, has a
+// nil Body (the server's never does): the handlers answer it, an empty
+// body, with 400 rather than panic.
+func TestHandlersAnswerANilBody(t *testing.T) {
+	for name, h := range map[string]http.Handler{
+		"selarti": NewSelartiHandler(func(context.Context, *SelartiEvent) error { return nil }, WithHandlerLogger(discardLogger())),
+		"talkjs":  NewTalkJSHandler("sk_hook", func(context.Context, *TalkJSEvent) error { return nil }, WithHandlerLogger(discardLogger())),
+	} {
+		t.Run(name, func(t *testing.T) {
+			req := httptest.NewRequest(http.MethodPost, "/hook", nil)
+			req.Body = nil
+			req.Header.Set("X-TalkJS-Signature", SignTalkJSWebhook("sk_hook", "1", nil))
+			req.Header.Set("X-TalkJS-Timestamp", "1")
+			rec := httptest.NewRecorder()
+			require.NotPanics(t, func() { h.ServeHTTP(rec, req) })
+			assert.Contains(t, []int{http.StatusBadRequest, http.StatusUnauthorized}, rec.Code)
 		})
 	}
 }
