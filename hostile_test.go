@@ -115,6 +115,49 @@ func TestContextEndsAsTheAnswerArrives(t *testing.T) {
 	}
 }
 
+// Concurrent sends all refused on the first token share one re-exchange,
+// and none is sent more than twice.
+func TestSelartiConcurrentRefusalsShareOneReexchange(t *testing.T) {
+	env := newSelartiEnv(t)
+	env.answer("send_external_message", func(r *http.Request) (*http.Response, error) {
+		if r.Header.Get("Authorization") == "Bearer "+testSelartiToken(1) {
+			return httpmock.NewStringResponse(401, `{"statusCode":401,"body":{"status":"UNAUTHORIZED","message":"expired"}}`), nil
+		}
+		return httpmock.NewStringResponse(200, okAnswer), nil
+	})
+	const n = 16
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			_, err := env.c.Selarti.Send(context.Background(), sendMsg())
+			errs <- err
+		}()
+	}
+	for range n {
+		require.NoError(t, <-errs)
+	}
+	assert.EqualValues(t, 2, env.exchanges.Load(), "one re-exchange for all")
+	assert.LessOrEqual(t, env.count("send_external_message"), 2*n)
+}
+
+// A token exchange answered by a redirect is not followed: the key never
+// goes to the Location, and the send is not made.
+func TestSelartiExchangeRedirected(t *testing.T) {
+	env := newSelartiEnv(t)
+	env.mt.RegisterResponder(http.MethodPost, selartiBase+"auth", httpmock.NewStringResponder(307, "").
+		HeaderSet(http.Header{"Location": {"https://evil.example.com/wf/auth?key=" + testSelartiKey}}))
+	_, err := env.c.Selarti.Send(context.Background(), sendMsg())
+	var ae *APIError
+	require.ErrorAs(t, err, &ae)
+	assert.Equal(t, 307, ae.StatusCode)
+	assert.Equal(t, "/api/1.1/wf/auth", ae.Path)
+	assert.Equal(t, 1, env.count("auth"))
+	assert.Zero(t, env.count("send_external_message"))
+	require.Len(t, env.Calls(), 1, "the redirect is not followed")
+	assertNoSelartiSecret(t, "error", fmt.Sprintf("%+v", err))
+	assert.NotContains(t, err.Error(), "evil.example.com")
+}
+
 // A request built by hand, as middleware or a test may pass it, has a
 // nil Body (the server's never does): the handlers answer it, an empty
 // body, with 400 rather than panic.
