@@ -77,6 +77,10 @@ type appTokens struct {
 	appID string
 	key   []byte
 	now   func() time.Time // time.Now; a test's clock
+	// mark begins every token this client mints, whenever it was minted
+	// (see tokenMark): redact hides a token that another call replaced
+	// while an answer echoing it was on its way.
+	mark []byte
 
 	mu   sync.Mutex
 	auth []string  // "Bearer <jwt>"; shared, never modified
@@ -84,7 +88,18 @@ type appTokens struct {
 }
 
 func newAppTokens(appID, secret string) *appTokens {
-	return &appTokens{appID: appID, key: []byte(secret), now: time.Now}
+	return &appTokens{appID: appID, key: []byte(secret), now: time.Now, mark: tokenMark(appID)}
+}
+
+// tokenMark is what every app token of appID begins with: the encoded
+// JOSE header, the dot, and the encoding of the claims up to "iat" cut to
+// whole groups of 3 bytes, whose encoding does not depend on what
+// follows.
+func tokenMark(appID string) []byte {
+	iss, _ := json.Marshal(appID) // a string always encodes
+	claims := `{"tokenType":"app","iss":` + string(iss) + `,"iat":`
+	claims = claims[:len(claims)/3*3]
+	return []byte(jwtHeader + "." + base64.RawURLEncoding.EncodeToString([]byte(claims)))
 }
 
 // header is the Authorization header with a token valid for at least
@@ -97,16 +112,32 @@ func (t *appTokens) header(context.Context) ([]string, error) {
 // key, the app or the clock is wrong), so the call is not repeated.
 func (t *appTokens) refused([]string) bool { return false }
 
-// redact hides the current app token in b.
+// redact hides in b every app token this client minted, the current one
+// and those it replaced (a call's answer may echo a token that a
+// concurrent call has replaced since): each run of JWT characters that
+// begins with the tokens' mark.
 func (t *appTokens) redact(b []byte) []byte {
-	t.mu.Lock()
-	auth := t.auth
-	t.mu.Unlock()
-	if auth == nil {
+	if !bytes.Contains(b, t.mark) {
 		return b
 	}
-	tok := []byte(auth[0][len("Bearer "):])
-	return bytes.ReplaceAll(b, tok, []byte("[redacted]"))
+	out := make([]byte, 0, len(b))
+	for {
+		i := bytes.Index(b, t.mark)
+		if i < 0 {
+			return append(out, b...)
+		}
+		end := i + len(t.mark)
+		for end < len(b) && isJWTByte(b[end]) {
+			end++
+		}
+		out = append(append(out, b[:i]...), redacted...)
+		b = b[end:]
+	}
+}
+
+// isJWTByte reports a byte of a JWT: base64url or the dot.
+func isJWTByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.'
 }
 
 // current is the token's header, minted anew when the one held has less

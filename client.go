@@ -518,14 +518,18 @@ func (c *Client) finish(ctx context.Context, r *request, st *callState, resp *ht
 	}
 	e.unknown = st.reached
 	e.cause = ctx.Err()
-	return v.refused, e
+	// A refusal proves that nothing was applied only when no attempt of
+	// the run may have been: an answer that is itself ambiguous (a 5xx,
+	// a 408, a redirect of a call that is not safe to repeat) or follows
+	// one is never worth the repeat, whatever its body says.
+	return v.refused && !st.reached, e
 }
 
 // redact hides every configured secret, and the tokens of ep's
 // credential, in b.
 func (c *Client) redact(ep *endpoint, b []byte) []byte {
 	b = c.secrets.redact(b)
-	if ep.cred != nil {
+	if ep != nil && ep.cred != nil {
 		b = ep.cred.redact(b)
 	}
 	return b
@@ -546,12 +550,13 @@ func isRedirect(code int) bool { return code >= 300 && code <= 399 }
 // matches ErrOutcomeUnknown when any attempt may have reached the server
 // (a later dial failure or the context ending in the backoff does not
 // undo that), and keeps the context's error when the context ended.
-// Its text has every secret redacted: a transport error may quote what a
-// server sent (a malformed status line, say).
+// Its text has every secret redacted, and the tokens of the endpoint's
+// credential: a transport error may quote what a server sent (a malformed
+// status line echoing the Authorization, say).
 func (c *Client) transportError(ctx context.Context, r *request, st *callState, err error) error {
 	text := err.Error()
 	errs := []error{err}
-	if safe := c.secrets.redactString(text); safe != text {
+	if safe := c.redactString(r.api, text); safe != text {
 		// The cause's own text holds a secret: only the context errors
 		// it matched stay in the chain.
 		text, errs = safe, nil

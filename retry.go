@@ -23,7 +23,13 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 		st.ob.note(resp, err)
 	}
 	if ctxErr := ctx.Err(); ctxErr != nil {
-		if err != nil && resp == nil && !isDialError(err) && !isPermanent(err) {
+		switch {
+		case resp != nil:
+			// An answer arrived as the context ended: it still counts
+			// (its status, Retry-After, and whether it leaves the
+			// outcome unknown), though nothing is retried.
+			c.decide(st, resp, nil)
+		case err != nil && !isDialError(err) && !isPermanent(err):
 			st.reached = true // the context ended an attempt that was sent
 		}
 		return false, ctxErr
@@ -42,7 +48,7 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 			slog.String("path", st.path), slog.Int("attempt", st.attempts), slog.String("reason", reason),
 		}
 		if err != nil {
-			attrs = append(attrs, slog.String("error", c.secrets.redactString(err.Error())))
+			attrs = append(attrs, slog.String("error", c.redactString(st.api, err.Error())))
 		}
 		st.logger.LogAttrs(ctx, slog.LevelInfo, "convo: retrying", attrs...)
 	}

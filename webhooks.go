@@ -327,7 +327,13 @@ func (h *webhookHandler) readBody(w http.ResponseWriter, r *http.Request) ([]byt
 	if r.ContentLength > h.bodyLimit {
 		return nil, &reject{http.StatusRequestEntityTooLarge, "body too large"}
 	}
-	body, err := readAll(http.MaxBytesReader(w, r.Body, h.bodyLimit), r.ContentLength)
+	rd := r.Body
+	if rd == nil {
+		// A request built by hand (middleware, a test) may have none; a
+		// server's always has one.
+		rd = http.NoBody
+	}
+	body, err := readAll(http.MaxBytesReader(w, rd, h.bodyLimit), r.ContentLength)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
