@@ -32,7 +32,7 @@ func (s *Server) DeliverSelarti(ctx context.Context, url string, ev convo.Selart
 	if err != nil {
 		return nil, fmt.Errorf("convotest: encoding the Selarti event: %w", err)
 	}
-	return post(ctx, url, body, nil)
+	return s.post(ctx, url, body, nil)
 }
 
 // DeliverTalkJS posts a TalkJS webhook of eventType (such as
@@ -60,14 +60,15 @@ func (s *Server) DeliverTalkJS(ctx context.Context, url, eventType string, data 
 	ts := strconv.FormatInt(now.UnixMilli(), 10)
 	ctx, cancel := context.WithTimeout(ctx, talkJSWebhookTimeout)
 	defer cancel()
-	return post(ctx, url, body, http.Header{
+	return s.post(ctx, url, body, http.Header{
 		"X-Talkjs-Timestamp": {ts},
 		"X-Talkjs-Signature": {convo.SignTalkJSWebhook(s.secret, ts, body)},
 	})
 }
 
-// post sends body as JSON and returns the answer with its body read.
-func post(ctx context.Context, url string, body []byte, h http.Header) (*http.Response, error) {
+// post sends body as JSON, through the fake's own client, and returns the
+// answer with its body read.
+func (s *Server) post(ctx context.Context, url string, body []byte, h http.Header) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("convotest: %w", err)
@@ -76,7 +77,7 @@ func post(ctx context.Context, url string, body []byte, h http.Header) (*http.Re
 		req.Header[k] = v
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := s.hooks.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("convotest: delivering the webhook: %w", err)
 	}

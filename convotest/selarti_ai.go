@@ -163,7 +163,7 @@ func (s *Server) deliverAnswer(ctx context.Context, url string, m *SelartiMessag
 		s.mu.Lock()
 		s.stats.SelartiWebhooks++
 		s.mu.Unlock()
-		resp, postErr := post(ctx, url, body, nil)
+		resp, postErr := s.post(ctx, url, body, nil)
 		if err = postErr; resp != nil {
 			status = resp.StatusCode
 		}

@@ -43,8 +43,11 @@ type Server struct {
 
 	hs       *httptest.Server
 	listener net.Listener // WithListener's, or nil
-	closing  chan struct{}
-	once     sync.Once
+	// hooks delivers the webhooks, on connections of its own, which Close
+	// closes (not http.DefaultClient's, which are the program's).
+	hooks   *http.Client
+	closing chan struct{}
+	once    sync.Once
 	// ctx ends when the server closes: the AI and the webhook deliveries
 	// run under it.
 	ctx    context.Context
@@ -108,8 +111,8 @@ func WithListener(l net.Listener) ServerOption {
 	return func(s *Server) { s.listener = l }
 }
 
-// NewServer starts a fake on 127.0.0.1 (or on WithListener's listener). Close it when done, typically with
-// t.Cleanup(srv.Close).
+// NewServer starts a fake on 127.0.0.1 (or on WithListener's listener).
+// Close it when done, typically with t.Cleanup(srv.Close).
 func NewServer(opts ...ServerOption) *Server {
 	s := &Server{
 		closing:  make(chan struct{}),
@@ -121,6 +124,8 @@ func NewServer(opts ...ServerOption) *Server {
 		selartiKey:   DefaultSelartiKey,
 		selartiTasks: []string{DefaultSelartiTaskID},
 		selartiAI:    DefaultSelartiAI,
+
+		hooks: &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()},
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	for _, o := range opts {
@@ -152,6 +157,7 @@ func (s *Server) Close() {
 	s.once.Do(func() { close(s.closing) })
 	s.hs.Close()
 	_ = s.WaitSelartiReplies(context.Background())
+	s.hooks.CloseIdleConnections()
 }
 
 // Client returns a convo client wired to the fake: the three providers

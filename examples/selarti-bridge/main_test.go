@@ -29,11 +29,12 @@ type env struct {
 	stop        func() error
 }
 
-// startBridge serves a bridge; stop cancels serve and returns its result,
-// failing the test when it does not return within 15 s. (Shutdown waits
-// for a connection that was opened but never sent a request, such as one
-// a client dialled for a request another connection then served, until
-// net/http deems it idle, after 5 s.)
+// startBridge serves a bridge; stop closes the fake, cancels serve and
+// returns its result, failing the test when it does not return within 15 s.
+// (Shutdown waits for a connection that was opened but never sent a
+// request, such as one the fake dialled for a delivery another connection
+// then served, until net/http deems it idle, after 5 s; closing the fake
+// closes it.)
 func startBridge(t *testing.T, customerRole string) *env {
 	t.Helper()
 	srv := convotest.NewServer()
@@ -53,6 +54,9 @@ func startBridge(t *testing.T, customerRole string) *env {
 	done := make(chan error, 1)
 	go func() { done <- serve(ctx, ln, b.handler(), log) }()
 	stop := func() error {
+		// The fake first: it closes the connections it dialled to deliver
+		// webhooks, which Shutdown would otherwise wait for.
+		srv.Close()
 		cancel()
 		select {
 		case err := <-done:
