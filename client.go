@@ -238,6 +238,11 @@ type request struct {
 	// invalid is the problem the method found in its arguments: the call
 	// ends with it and nothing is sent (observers still see the call).
 	invalid error
+	// credential marks a credential step that runs before a call
+	// (Selarti's token exchange): repeating it is harmless, and its
+	// failure means the call it serves was not sent, so its error never
+	// matches ErrOutcomeUnknown or ErrBadResponse.
+	credential bool
 }
 
 // provider names the API of the call.
@@ -516,7 +521,8 @@ func (c *Client) finish(ctx context.Context, r *request, st *callState, resp *ht
 		}
 		e.Message = withReasons(truncate(c.redactString(r.api, v.message), 500), e.Problems)
 	}
-	e.unknown = st.reached
+	e.unknown = st.reached && !r.credential
+	e.credential = r.credential
 	e.cause = ctx.Err()
 	// A refusal proves that nothing was applied only when no attempt of
 	// the run may have been: an answer that is itself ambiguous (a 5xx,
@@ -583,7 +589,7 @@ func (c *Client) transportError(ctx context.Context, r *request, st *callState, 
 		fmt.Fprintf(&b, "after status %d: ", st.lastStatus)
 	}
 	b.WriteString(text)
-	if st.reached {
+	if st.reached && !r.credential {
 		b.WriteString(" (" + ErrOutcomeUnknown.Error() + ")")
 		errs = append(errs, ErrOutcomeUnknown)
 	}

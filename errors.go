@@ -99,6 +99,11 @@ type APIError struct {
 	// a call that is not safe to repeat). It matches ErrOutcomeUnknown
 	// whatever status ended the call, but a 2xx.
 	unknown bool
+	// credential: the error of a credential step before a call (Selarti's
+	// token exchange). The call it served was not sent, so the error
+	// matches neither ErrOutcomeUnknown nor ErrBadResponse, whatever the
+	// exchange met.
+	credential bool
 	// cause is the context's error when the context ended the call.
 	cause error
 }
@@ -164,9 +169,9 @@ func (e *APIError) Is(target error) bool {
 	case ErrServer:
 		return s >= 500 && s <= 599
 	case ErrBadResponse:
-		return s >= 200 && s <= 299
+		return s >= 200 && s <= 299 && !e.credential
 	case ErrOutcomeUnknown:
-		if s >= 200 && s <= 299 {
+		if s >= 200 && s <= 299 || e.credential {
 			return false // the server acted: see ErrBadResponse
 		}
 		return e.unknown || s == http.StatusRequestTimeout || (s >= 500 && s <= 599 && s != http.StatusNotImplemented)

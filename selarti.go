@@ -26,8 +26,10 @@ import (
 // (concurrent first calls wait for one exchange). When Selarti refuses it
 // (a 401, or a Bubble body whose status is UNAUTHORIZED), it applied
 // nothing: the key is exchanged once more and the call repeated once. An
-// exchange that fails, or answers without a token, is the *APIError of the
-// exchange (its Path ends in /wf/auth); the call itself was not sent.
+// exchange that fails, or answers without a token, is the error of the
+// exchange (an *APIError's Path ends in /wf/auth); the call itself was not
+// sent, so that error matches neither ErrOutcomeUnknown nor ErrBadResponse,
+// whatever the exchange met: the message may be sent again.
 type SelartiService service
 
 // SelartiWorkflows names the workflows of Selarti's API (the part of the
@@ -390,6 +392,7 @@ func (t *selartiToken) exchange(ctx context.Context) ([]string, error) {
 		body:       map[string]string{"key": t.key},
 		out:        &out,
 		idempotent: true, // it only makes a token
+		credential: true, // its failure leaves the call unsent
 	})
 	if err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -400,9 +401,40 @@ func TestSelartiErrors(t *testing.T) {
 			require.ErrorAs(t, err, &ae)
 			assert.Equal(t, "/api/1.1/wf/auth", ae.Path)
 			assert.Contains(t, ae.Message, "token exchange")
+			assert.NotErrorIs(t, err, ErrBadResponse, "the exchange's answer, not the send's: the send was not made")
 			assert.Zero(t, env.count("send_external_message"))
 		})
 	}
+}
+
+// A failed token exchange leaves the send unsent: its error never says the
+// message may have reached the AI, whatever the exchange met, so a caller
+// may send it again.
+func TestSelartiFailedExchangeIsNotAnUnknownOutcome(t *testing.T) {
+	ctx := context.Background()
+	for name, tc := range map[string]struct {
+		answer httpmock.Responder
+		class  error
+	}{
+		"503 until retries run out": {httpmock.NewStringResponder(503, `{"status":"DOWN"}`), ErrServer},
+		"a reset after sending":     {httpmock.NewErrorResponder(io.ErrUnexpectedEOF), io.ErrUnexpectedEOF},
+	} {
+		t.Run(name, func(t *testing.T) {
+			env := newSelartiEnv(t)
+			env.mt.RegisterResponder(http.MethodPost, selartiBase+"auth", tc.answer)
+			_, err := env.c.Selarti.Send(ctx, sendMsg())
+			require.ErrorIs(t, err, tc.class)
+			assert.NotErrorIs(t, err, ErrOutcomeUnknown, "the send was not made")
+			assert.Equal(t, 1+fastRetry.MaxRetries, env.count("auth"), "the exchange is repeatable")
+			assert.Zero(t, env.count("send_external_message"))
+		})
+	}
+	// The send itself answered 503 still matches ErrOutcomeUnknown.
+	env := newSelartiEnv(t)
+	env.answer("send_external_message", httpmock.NewStringResponder(503, `{}`))
+	_, err := env.c.Selarti.Send(ctx, sendMsg())
+	assert.ErrorIs(t, err, ErrOutcomeUnknown)
+	assert.Equal(t, 1, env.count("send_external_message"))
 }
 
 func TestSelartiNoSecretInErrorsOrLogs(t *testing.T) {
