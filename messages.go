@@ -422,14 +422,16 @@ func validateImports(ps *problems, msgs []ImportMessage) {
 	}
 }
 
-// ImportError is the error of ImportMessages once a request was sent:
-// the messages before Imported went in, the Failed ones after them were
-// in the request that failed (and may have gone in when Err matches
-// ErrOutcomeUnknown or ErrBadResponse), and the rest were not sent.
+// ImportError is the error of ImportMessages once the requests began: the
+// messages before Imported went in, the Failed ones after them were in the
+// request that failed (and may have gone in when Err matches
+// ErrOutcomeUnknown or ErrBadResponse; TalkJS refused them when Err is
+// another *APIError; they never reached TalkJS otherwise), and the rest
+// were not sent.
 type ImportError struct {
 	ConversationID string
 	Imported       int // msgs[:Imported] are in TalkJS
-	Failed         int // msgs[Imported:Imported+Failed] were in the failed request
+	Failed         int // msgs[Imported:Imported+Failed] were in the request that failed
 	Total          int // len(msgs)
 	Err            error
 }
@@ -445,10 +447,14 @@ func (e *ImportError) Error() string {
 		fmt.Fprintf(&b, "none of %d messages imported; ", e.Total)
 	}
 	last := e.Imported + e.Failed - 1
-	if errors.Is(e.Err, ErrOutcomeUnknown) || errors.Is(e.Err, ErrBadResponse) {
+	var ae *APIError
+	switch {
+	case errors.Is(e.Err, ErrOutcomeUnknown) || errors.Is(e.Err, ErrBadResponse):
 		fmt.Fprintf(&b, "messages %d to %d may have been imported (do not import them again before you check)", e.Imported, last)
-	} else {
+	case errors.As(e.Err, &ae):
 		fmt.Fprintf(&b, "messages %d to %d were refused", e.Imported, last)
+	default: // nothing reached TalkJS: a dial failure, a context done first
+		fmt.Fprintf(&b, "messages %d to %d were not imported", e.Imported, last)
 	}
 	if rest := e.Total - last - 1; rest > 0 {
 		fmt.Fprintf(&b, "; messages %d to %d were not sent", last+1, e.Total-1)

@@ -234,6 +234,17 @@ func TestImportMessagesRetriedWhenSurelyUntouched(t *testing.T) {
 		err.Error())
 }
 
+func TestImportMessagesNothingSentSaysSo(t *testing.T) {
+	c, mt, _ := convo.NewTestEnv(t, convo.WithTestApp).Answer(ok200)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := c.Conversations.ImportMessages(ctx, "c1", imports(3)...)
+	require.ErrorIs(t, err, context.Canceled)
+	assert.NotErrorIs(t, err, convo.ErrOutcomeUnknown)
+	assert.Zero(t, mt.GetTotalCallCount())
+	assert.Contains(t, err.Error(), `none of 3 messages imported; messages 0 to 2 were not imported: `)
+}
+
 func TestSendMessagesAttachmentAndLocation(t *testing.T) {
 	c, _, rc := convo.NewTestEnv(t, convo.WithTestApp).Answer(idsResponder())
 	file := convo.UserMessage("alice", "")
