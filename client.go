@@ -190,7 +190,7 @@ func (c *Client) configureProviders(s *settings) {
 	if tq := s.talqui; tq != nil {
 		for _, pc := range tq.conns {
 			tq.apis = append(tq.apis, newEndpoint(ProviderTalqui, s.talquiURL, "", "", "PluginConnection "+pc.Token))
-			c.secrets = append(c.secrets, []byte(pc.Token))
+			c.secrets.add(pc.Token)
 		}
 		c.talqui = tq
 	}
@@ -204,11 +204,11 @@ func (c *Client) configureProviders(s *settings) {
 		if s.talkjsVer != "" {
 			c.talkjs.header = map[string][]string{"Talkjs-Rest-Version": {s.talkjsVer}}
 		}
-		c.secrets = append(c.secrets, []byte(tj.secret))
+		c.secrets.add(tj.secret)
 	}
 	if sc := s.selarti; sc != nil && sc.apiKey != "" {
 		c.selarti = newSelartiConfig(c, s.selartiURL, sc.apiKey, sc.workflows)
-		c.secrets = append(c.secrets, []byte(sc.apiKey))
+		c.secrets.add(sc.apiKey)
 	}
 	if c.talqui != nil {
 		c.talqui.secrets = c.secrets

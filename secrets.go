@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -17,6 +19,24 @@ import (
 
 // secrets are the configured credentials, never shown in an error.
 type secrets [][]byte
+
+// add records secret and the forms a server may echo it in: escaped in a
+// JSON string (encoding/json's HTML escapes, and "\/" as other encoders
+// write a slash) and escaped in a URL query. Each form differs from the
+// secret only when it holds such a character.
+func (ss *secrets) add(secret string) {
+	forms := []string{secret}
+	if b, err := json.Marshal(secret); err == nil {
+		j := string(b[1 : len(b)-1])
+		forms = append(forms, j, strings.ReplaceAll(j, "/", `\/`))
+	}
+	forms = append(forms, url.QueryEscape(secret))
+	for i, f := range forms {
+		if f != "" && !slices.Contains(forms[:i], f) {
+			*ss = append(*ss, []byte(f))
+		}
+	}
+}
 
 // redacted replaces a secret wherever the SDK found one.
 const redacted = "[redacted]"

@@ -217,3 +217,20 @@ func TestClientPrintedForms(t *testing.T) {
 	require.NoError(t, err)
 	assert.JSONEq(t, `{"ID":"pc-wa","Token":"[redacted]"}`, string(out))
 }
+
+// A server may echo a secret escaped: in a JSON string (by encoding/json's
+// HTML escapes, or with "\/" as other encoders write a slash) or in a URL
+// query. Every such form is redacted too.
+func TestSecretRedactedInEscapedForms(t *testing.T) {
+	const secret = "sk_live/Se<cr>et&1+"
+	body := `{"message":"bad key", "echo":["sk_live/Se\u003ccr\u003eet\u00261+", "sk_live\/Se\u003ccr\u003eet\u00261+"], "url":"https://x.example/?k=sk_live%2FSe%3Ccr%3Eet%261%2B"}`
+	env := NewTestEnv(t, WithTalkJS(testAppID, secret))
+	env.mt.RegisterNoResponder(httpmock.NewStringResponder(400, body))
+	err := safeCall(context.Background(), env.c)
+	var ae *APIError
+	require.ErrorAs(t, err, &ae)
+	assert.Equal(t, `{"message":"bad key", "echo":["[redacted]", "[redacted]"], "url":"https://x.example/?k=[redacted]"}`, string(ae.Body))
+	for _, form := range []string{"Se<cr>", `Se\u003ccr`, "Se%3Ccr"} {
+		assert.NotContains(t, fmt.Sprintf("%+v %s", ae, err), form)
+	}
+}
