@@ -19,8 +19,11 @@
 // query value.
 //
 // Metrics: convo.client.call.duration (histogram, seconds),
-// convo.client.attempts (counter) and convo.client.outcome_unknown (counter
-// of calls that ended with convo.ErrOutcomeUnknown).
+// convo.client.attempts (counter), convo.client.outcome_unknown (counter
+// of calls that ended with convo.ErrOutcomeUnknown), and the HTTP client
+// conventions' http.client.request.duration (histogram, seconds, one
+// record per attempt, with http.request.method, url.template,
+// server.address, server.port, http.response.status_code and error.type).
 //
 // Given to a webhook handler with convo.WithHandlerObserver, the same
 // Observer makes each delivery a span of kind server ("talkjs.webhook"),
@@ -103,6 +106,7 @@ type observer struct {
 	tracer   trace.Tracer
 	props    propagation.TextMapPropagator
 	duration metric.Float64Histogram
+	request  metric.Float64Histogram // http.client.request.duration, one per attempt
 	attempts metric.Int64Counter
 	unknown  metric.Int64Counter
 	delivery metric.Float64Histogram
@@ -122,6 +126,11 @@ func NewObserver(opts ...Option) convo.Observer {
 	if o.duration, err = meter.Float64Histogram("convo.client.call.duration",
 		metric.WithUnit("s"), metric.WithExplicitBucketBoundaries(durationBuckets...),
 		metric.WithDescription("Duration of convo client calls, every attempt and wait included.")); err != nil {
+		otel.Handle(err)
+	}
+	if o.request, err = meter.Float64Histogram("http.client.request.duration",
+		metric.WithUnit("s"), metric.WithExplicitBucketBoundaries(durationBuckets...),
+		metric.WithDescription("Duration of HTTP client requests: each attempt of a convo call.")); err != nil {
 		otel.Handle(err)
 	}
 	if o.attempts, err = meter.Int64Counter("convo.client.attempts", metric.WithUnit("{attempt}"),
@@ -197,6 +206,17 @@ func (o *observer) attemptDone(ctx context.Context, a convo.AttemptResult) {
 		m = append(m, semconv.HTTPResponseStatusCode(a.Status))
 	}
 	o.attempts.Add(ctx, 1, metric.WithAttributes(m...))
+
+	// The HTTP client semantic conventions' own metric, with their
+	// attributes (url.template is low in cardinality: it holds no id).
+	r := common(a.Call)[2:6:6] // method, url.template, server.address, server.port
+	if a.Status > 0 {
+		r = append(r, semconv.HTTPResponseStatusCode(a.Status))
+	}
+	if et := errorType(a.Status, a.Outcome); et != "" {
+		r = append(r, semconv.ErrorTypeKey.String(et))
+	}
+	o.request.Record(ctx, a.Duration.Seconds(), metric.WithAttributes(r...))
 }
 
 func (o *observer) callDone(ctx context.Context, c convo.CallResult) {
