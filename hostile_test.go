@@ -100,9 +100,15 @@ func TestContextEndsAsTheAnswerArrives(t *testing.T) {
 			env := NewTestEnv(t)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			env.mt.RegisterResponder(http.MethodPost, talquiSessionsURL, func(*http.Request) (*http.Response, error) {
+			env.mt.RegisterResponder(http.MethodPost, talquiSessionsURL, httpmock.NewStringResponder(code, `{}`))
+			// The context ends after the transport has handed over the
+			// answer. (Ending it inside the responder would race with
+			// httpmock, which may then answer with the context's error.)
+			mock := env.rec.rt
+			env.rec.rt = roundTripperFunc(func(r *http.Request) (*http.Response, error) {
+				resp, err := mock.RoundTrip(r)
 				cancel()
-				return httpmock.NewStringResponse(code, `{}`), nil
+				return resp, err
 			})
 			err := startCall(ctx, env.c)
 			var ae *APIError
@@ -177,3 +183,8 @@ func TestHandlersAnswerANilBody(t *testing.T) {
 		})
 	}
 }
+
+// roundTripperFunc adapts a function to http.RoundTripper.
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
