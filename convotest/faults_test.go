@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,12 +18,24 @@ import (
 // returns the transport error, if any.
 func rawPost(t *testing.T, srv *convotest.Server, ctx context.Context) (*http.Response, error) {
 	t.Helper()
+	return rawDo(newRawPost(t, srv, ctx))
+}
+
+// newRawPost is rawPost's request.
+func newRawPost(t *testing.T, srv *convotest.Server, ctx context.Context) *http.Request {
+	t.Helper()
 	req, err := http.NewRequestWithContext(ctx, "POST", srv.URL+"/tenants/"+srv.TenantID()+"/sessions",
 		bytes.NewReader([]byte(`{"channel":"urn:talqui:whatsapp-internal:0","pluginConnectionID":"pc-convotest",`+
 			`"contactExternalID":"5527999999999","messageKey":"text","messageValue":"hi"}`)))
 	require.NoError(t, err)
 	req.Header.Set("Authorization", "PluginConnection "+convotest.DefaultConnectionToken)
 	req.Header.Set("Content-Type", "application/json")
+	return req
+}
+
+// rawDo sends req on a connection of its own, reads the answer's body and
+// returns the transport error, if any. It may run on any goroutine.
+func rawDo(req *http.Request) (*http.Response, error) {
 	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	resp, err := hc.Do(req)
 	if err == nil {
@@ -134,13 +147,19 @@ func TestFaultDelay(t *testing.T) {
 	assert.Equal(t, http.StatusCreated, resp.StatusCode, "a delay alone: handled normally")
 	assert.GreaterOrEqual(t, time.Since(start), 80*time.Millisecond)
 
-	// The client gives up during the delay; the server still acts.
-	srv.Inject(convotest.Fault{Delay: 150 * time.Millisecond})
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-	defer cancel()
-	_, err = rawPost(t, srv, ctx)
-	require.ErrorIs(t, err, context.DeadlineExceeded)
-	require.Eventually(t, func() bool { return srv.Stats().TalquiSessions == 2 }, 2*time.Second, 5*time.Millisecond)
+	// The client gives up during the delay; the server still acts. The
+	// client's deadline passes once the server has recorded the request
+	// (its delay has begun), not after a fixed time that a slow machine
+	// can spend before the request even arrives.
+	srv.Inject(convotest.Fault{Delay: time.Second})
+	ctx := newExpiring()
+	errc := make(chan error, 1)
+	go func() { _, err := rawDo(newRawPost(t, srv, ctx)); errc <- err }()
+	require.Eventually(t, func() bool { return len(srv.Requests()) == 2 }, 10*time.Second, time.Millisecond)
+	ctx.expire()
+	require.ErrorIs(t, <-errc, context.DeadlineExceeded)
+	assert.Equal(t, 1, srv.Stats().TalquiSessions, "given up during the delay, before the server acted")
+	require.Eventually(t, func() bool { return srv.Stats().TalquiSessions == 2 }, 10*time.Second, 5*time.Millisecond)
 
 	// A delay then a status: nothing done.
 	srv.Inject(convotest.Fault{Delay: 10 * time.Millisecond, Status: 502})
@@ -158,9 +177,34 @@ func TestCloseCutsDelayShort(t *testing.T) {
 		defer close(done)
 		_, _ = rawPost(t, srv, context.Background())
 	}()
-	require.Eventually(t, func() bool { return len(srv.Requests()) == 1 }, 2*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return len(srv.Requests()) == 1 }, 10*time.Second, time.Millisecond)
 	start := time.Now()
 	srv.Close()
 	<-done
 	assert.Less(t, time.Since(start), 10*time.Second)
 }
+
+// expiring is a context whose deadline passes when expire is called: a
+// client timeout that runs out at a chosen point of the exchange.
+type expiring struct {
+	context.Context
+	done chan struct{}
+	once sync.Once
+}
+
+func newExpiring() *expiring {
+	return &expiring{Context: context.Background(), done: make(chan struct{})}
+}
+
+func (c *expiring) Done() <-chan struct{} { return c.done }
+
+func (c *expiring) Err() error {
+	select {
+	case <-c.done:
+		return context.DeadlineExceeded
+	default:
+		return nil
+	}
+}
+
+func (c *expiring) expire() { c.once.Do(func() { close(c.done) }) }
