@@ -151,24 +151,31 @@ func TestFailedCallbackReleases(t *testing.T) {
 // TestLeaseExpires: a replica that claims an id and never completes it (it
 // died in the callback) blocks the redelivery only until the lease ends.
 func TestLeaseExpires(t *testing.T) {
-	const lease = 300 * time.Millisecond
 	rdb := sharedClient(t)
-	prefix := testPrefix(t)
-	dead := New(rdb, WithPrefix(prefix), WithLease(lease))
-	var calls atomic.Int64
-	live := convo.NewSelartiHandler(func(context.Context, *convo.SelartiEvent) error {
-		calls.Add(1)
-		return nil
-	}, convo.WithDedupStore(New(rdb, WithPrefix(prefix), WithLease(lease))))
-
-	if st, err := dead.Claim(context.Background(), "selarti:m-dead"); err != nil || st != convo.ClaimNew {
-		t.Fatalf("the dying replica's claim: %v, %v", st, err)
-	}
 	body := selartiBody(t, "m-dead")
-	if c := deliver(live, body); c != http.StatusConflict || calls.Load() != 0 {
-		t.Fatalf("redelivery within the lease: %d, %d calls; want 409 and none", c, calls.Load())
-	}
-	time.Sleep(lease + 200*time.Millisecond)
+	var dead *Store
+	var live http.Handler
+	var calls *atomic.Int64
+	inTime(t, 300*time.Millisecond, func(lease time.Duration) func() {
+		prefix := testPrefix(t)
+		n := new(atomic.Int64) // this try's callbacks
+		calls = n
+		dead = New(rdb, WithPrefix(prefix), WithLease(lease))
+		live = convo.NewSelartiHandler(func(context.Context, *convo.SelartiEvent) error {
+			n.Add(1)
+			return nil
+		}, convo.WithDedupStore(New(rdb, WithPrefix(prefix), WithLease(lease))))
+		if st, err := dead.Claim(context.Background(), "selarti:m-dead"); err != nil || st != convo.ClaimNew {
+			t.Fatalf("the dying replica's claim: %v, %v", st, err)
+		}
+		c := deliver(live, body)
+		return func() {
+			if c != http.StatusConflict || calls.Load() != 0 {
+				t.Fatalf("redelivery within the lease: %d, %d calls; want 409 and none", c, calls.Load())
+			}
+		}
+	})
+	waitExpired(t, rdb, dead.Key("selarti:m-dead"))
 	if c := deliver(live, body); c != http.StatusOK || calls.Load() != 1 {
 		t.Fatalf("redelivery after the lease: %d, %d calls; want 200 and one", c, calls.Load())
 	}
@@ -252,6 +259,9 @@ func TestRedisRestart(t *testing.T) {
 	var calls [n]atomic.Int64
 	var total atomic.Int64
 	prefix := testPrefix(t)
+	// Redis dies in the callback of the n/3-th message, so that the rest
+	// of the run certainly meets the outage.
+	killed := make(chan struct{})
 	var recs [2]*recordingStore
 	var hs [2]http.Handler
 	for i := range hs {
@@ -261,7 +271,10 @@ func TestRedisRestart(t *testing.T) {
 		hs[i] = convo.NewSelartiHandler(func(ctx context.Context, ev *convo.SelartiEvent) error {
 			id, _ := strconv.Atoi(ev.MessageID)
 			calls[id].Add(1)
-			total.Add(1)
+			if total.Add(1) == n/3 {
+				srv.stop(syscall.SIGKILL)
+				close(killed)
+			}
 			time.Sleep(time.Millisecond)
 			return nil
 		}, convo.WithDedupStore(recs[i]))
@@ -279,6 +292,7 @@ func TestRedisRestart(t *testing.T) {
 	for range senders {
 		wg.Go(func() {
 			for id := range work {
+			retry:
 				for try := 0; ; try++ {
 					c := deliver(hs[(id+try)%2], bodies[id])
 					if c == http.StatusOK {
@@ -291,11 +305,11 @@ func TestRedisRestart(t *testing.T) {
 						conflicts.Add(1)
 					default:
 						t.Errorf("message %d: status %d", id, c)
-						return
+						break retry // and on with the others, so that the run ends
 					}
 					if time.Now().After(deadline) {
 						t.Errorf("message %d: no 200 in 60s", id)
-						return
+						break retry
 					}
 					time.Sleep(20 * time.Millisecond)
 				}
@@ -304,12 +318,14 @@ func TestRedisRestart(t *testing.T) {
 	}
 	var restartErr error
 	restarted := make(chan struct{})
+	sent := make(chan struct{}) // closed when the senders are done
 	go func() {
 		defer close(restarted)
-		for total.Load() < n/3 {
-			time.Sleep(time.Millisecond)
+		select {
+		case <-killed:
+		case <-sent: // they failed before the n/3-th message: no outage to end
+			return
 		}
-		srv.stop(syscall.SIGKILL)
 		// Down until the senders have met it (go-redis's dial retries
 		// hold a call for a while), at most 10s.
 		down := time.Now()
@@ -323,6 +339,7 @@ func TestRedisRestart(t *testing.T) {
 	}
 	close(work)
 	wg.Wait()
+	close(sent)
 	<-restarted
 	if restartErr != nil {
 		t.Fatalf("restarting redis-server: %v", restartErr)

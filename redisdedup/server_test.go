@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -97,9 +98,58 @@ func sharedClient(t testing.TB) redis.UniversalClient {
 	if sharedAddr == "" {
 		skipOrFail(t, skipReason)
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: sharedAddr})
+	// PoolTimeout: the tests that make thousands of calls at once queue
+	// for the pool's connections, longer than the default 4s on a loaded
+	// machine.
+	rdb := redis.NewClient(&redis.Options{Addr: sharedAddr, PoolTimeout: 30 * time.Second})
 	t.Cleanup(func() { _ = rdb.Close() })
 	return rdb
+}
+
+// inTime runs try, which sets keys that expire after ttl, does what must
+// hold until they do, and returns the checks of what it saw; they are made
+// when try ended within ttl. A run that took longer shows nothing (the
+// keys may have expired meanwhile), as a loaded machine's may: try then
+// runs again with a ttl 4 times as long, up to 3 more times.
+func inTime(t *testing.T, ttl time.Duration, try func(ttl time.Duration) (check func())) {
+	t.Helper()
+	for i := 0; ; i++ {
+		start := time.Now()
+		check := try(ttl)
+		// Redis's clock is not this one: a tenth of the ttl as a margin.
+		took := time.Since(start)
+		if took < ttl-ttl/10 {
+			check()
+			return
+		}
+		if i == 3 {
+			t.Fatalf("took %v with a ttl of %v: even the longest try was too slow to check anything", took, ttl)
+		}
+		t.Logf("took %v with a ttl of %v: trying again with %v", took, ttl, 4*ttl)
+		ttl *= 4
+	}
+}
+
+// waitExpired waits until key has expired: PTTL answers -2, no such key
+// (reading an expired key deletes it). It fails t when the key has no
+// expiry or is still there after 10 s.
+func waitExpired(t *testing.T, rdb redis.UniversalClient, key string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ttl, err := rdb.PTTL(context.Background(), key).Result()
+		switch {
+		case err != nil:
+			t.Fatalf("PTTL %s: %v", key, err)
+		case ttl == -2:
+			return
+		case ttl == -1:
+			t.Fatalf("%s has no expiry", key)
+		case time.Now().After(deadline):
+			t.Fatalf("%s still there after 10s, PTTL %v", key, ttl)
+		}
+		time.Sleep(min(ttl, 20*time.Millisecond))
+	}
 }
 
 // testPrefix is a key prefix of its own for each test, so that tests and
@@ -172,8 +222,14 @@ func (s *redisServer) start() error {
 			return fmt.Errorf("redis-server exited: %v\n%s", s.cmd.ProcessState, tail(string(log)))
 		default:
 		}
-		if ping(s.addr) {
-			return nil
+		if pid, ok := serverPID(s.addr); ok {
+			if pid == s.cmd.Process.Pid {
+				return nil
+			}
+			// Another server took the port before ours could bind it; ours
+			// is exiting.
+			s.stop(syscall.SIGKILL)
+			return fmt.Errorf("another redis-server (pid %d) answers on %s", pid, s.addr)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -200,17 +256,39 @@ func tail(s string) string {
 	return s
 }
 
-// ping reports whether a Redis at addr answers PING with PONG (not LOADING).
-func ping(addr string) bool {
+// serverPID returns the process id of the Redis at addr, once it answers
+// PING with PONG (not LOADING).
+func serverPID(addr string) (pid int, ok bool) {
 	c, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
-		return false
+		return 0, false
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(time.Second))
-	if _, err := c.Write([]byte("PING\r\n")); err != nil {
-		return false
+	if _, err := c.Write([]byte("PING\r\nINFO server\r\n")); err != nil {
+		return 0, false
 	}
-	line, err := bufio.NewReader(c).ReadString('\n')
-	return err == nil && strings.HasPrefix(line, "+PONG")
+	r := bufio.NewReader(c)
+	if line, err := r.ReadString('\n'); err != nil || !strings.HasPrefix(line, "+PONG") {
+		return 0, false
+	}
+	head, err := r.ReadString('\n') // $<length of the bulk string>
+	if err != nil || !strings.HasPrefix(head, "$") {
+		return 0, false
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(head[1:]))
+	if err != nil || n < 0 {
+		return 0, false
+	}
+	info := make([]byte, n)
+	if _, err := io.ReadFull(r, info); err != nil {
+		return 0, false
+	}
+	for _, line := range strings.Split(string(info), "\r\n") {
+		if v, found := strings.CutPrefix(line, "process_id:"); found {
+			pid, err := strconv.Atoi(v)
+			return pid, err == nil
+		}
+	}
+	return 0, false
 }

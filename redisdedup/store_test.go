@@ -204,18 +204,25 @@ func TestKeysAndExpiry(t *testing.T) {
 }
 
 func TestRetentionEnds(t *testing.T) {
-	s := New(sharedClient(t), WithPrefix(testPrefix(t)), WithRetention(150*time.Millisecond))
+	rdb := sharedClient(t)
 	ctx := context.Background()
-	if _, err := s.Claim(ctx, "selarti:1"); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Complete(ctx, "selarti:1"); err != nil {
-		t.Fatal(err)
-	}
-	if st, _ := s.Claim(ctx, "selarti:1"); st != convo.ClaimDone {
-		t.Fatalf("within the retention: %v", st)
-	}
-	time.Sleep(300 * time.Millisecond)
+	var s *Store
+	inTime(t, 200*time.Millisecond, func(retention time.Duration) func() {
+		s = New(rdb, WithPrefix(testPrefix(t)), WithRetention(retention))
+		if _, err := s.Claim(ctx, "selarti:1"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Complete(ctx, "selarti:1"); err != nil {
+			t.Fatal(err)
+		}
+		st, err := s.Claim(ctx, "selarti:1")
+		return func() {
+			if err != nil || st != convo.ClaimDone {
+				t.Fatalf("within the retention: %v, %v; want done", st, err)
+			}
+		}
+	})
+	waitExpired(t, rdb, s.Key("selarti:1"))
 	if st, err := s.Claim(ctx, "selarti:1"); err != nil || st != convo.ClaimNew {
 		t.Fatalf("after the retention: %v, %v; want new", st, err)
 	}
@@ -234,7 +241,7 @@ func TestStaleHolder(t *testing.T) {
 	if st, _ := a.Claim(ctx, "selarti:1"); st != convo.ClaimNew {
 		t.Fatalf("a: %v", st)
 	}
-	time.Sleep(250 * time.Millisecond)
+	waitExpired(t, rdb, a.Key("selarti:1"))
 	if st, _ := b.Claim(ctx, "selarti:1"); st != convo.ClaimNew {
 		t.Fatalf("b after a's lease: %v", st)
 	}
@@ -262,7 +269,7 @@ func TestStaleHolder(t *testing.T) {
 	if st, _ := a.Claim(ctx, "selarti:2"); st != convo.ClaimNew {
 		t.Fatalf("a: %v", st)
 	}
-	time.Sleep(250 * time.Millisecond)
+	waitExpired(t, rdb, a.Key("selarti:2"))
 	if err := a.Complete(ctx, "selarti:2"); err != nil {
 		t.Fatal(err)
 	}
