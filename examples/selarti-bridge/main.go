@@ -93,6 +93,10 @@ func run(ctx context.Context, log *slog.Logger) error {
 	if cfg.fake != nil {
 		cfg.fake.SetSelartiWebhook(base + "/hooks/selarti")
 		go demo(ctx, cfg.fake, b, base+"/hooks/talkjs", log)
+		// On the way out, the fake first: it closes the connections it
+		// dialled to deliver webhooks, one of which may never have carried
+		// a request, and Shutdown waits 5 s for such a one.
+		defer context.AfterFunc(ctx, cfg.fake.Close)()
 	}
 	return serve(ctx, ln, b.handler(), log)
 }
