@@ -186,3 +186,35 @@ func (c cancelOnRetry) WithGroup(name string) slog.Handler {
 	}
 	return c
 }
+
+// expiringContext is a context that ends with context.DeadlineExceeded when
+// expire is called: a deadline that passes exactly where a test makes it
+// pass (with CancelOnRetry, in the backoff), whatever the machine's speed.
+// It reports no deadline and is never done otherwise.
+type expiringContext struct {
+	context.Context // Background: no deadline, no values
+	done            chan struct{}
+	once            sync.Once
+}
+
+// newExpiringContext gives a context that ends when its expire is called.
+func newExpiringContext() *expiringContext {
+	return &expiringContext{Context: context.Background(), done: make(chan struct{})}
+}
+
+// expire ends the context with context.DeadlineExceeded; later calls do
+// nothing.
+func (c *expiringContext) expire() { c.once.Do(func() { close(c.done) }) }
+
+// Done is closed once expire is called.
+func (c *expiringContext) Done() <-chan struct{} { return c.done }
+
+// Err is context.DeadlineExceeded once expire is called, else nil.
+func (c *expiringContext) Err() error {
+	select {
+	case <-c.done:
+		return context.DeadlineExceeded
+	default:
+		return nil
+	}
+}
