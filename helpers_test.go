@@ -218,3 +218,24 @@ func (c *expiringContext) Err() error {
 		return nil
 	}
 }
+
+// doneWatcher is a context that reports when its Done is first asked for:
+// a call that selects on its context (a waiter for Selarti's token
+// exchange) or hands it to the transport has got that far. It is a sync
+// point where a test would otherwise sleep and hope.
+type doneWatcher struct {
+	context.Context
+	once  sync.Once
+	asked chan struct{} // closed at the first call of Done
+}
+
+// watchDone wraps parent in a doneWatcher.
+func watchDone(parent context.Context) *doneWatcher {
+	return &doneWatcher{Context: parent, asked: make(chan struct{})}
+}
+
+// Done closes asked, the first time, and gives the parent's Done.
+func (c *doneWatcher) Done() <-chan struct{} {
+	c.once.Do(func() { close(c.asked) })
+	return c.Context.Done()
+}
