@@ -186,3 +186,56 @@ func (c cancelOnRetry) WithGroup(name string) slog.Handler {
 	}
 	return c
 }
+
+// expiringContext is a context that ends with context.DeadlineExceeded when
+// expire is called: a deadline that passes exactly where a test makes it
+// pass (with CancelOnRetry, in the backoff), whatever the machine's speed.
+// It reports no deadline and is never done otherwise.
+type expiringContext struct {
+	context.Context // Background: no deadline, no values
+	done            chan struct{}
+	once            sync.Once
+}
+
+// newExpiringContext gives a context that ends when its expire is called.
+func newExpiringContext() *expiringContext {
+	return &expiringContext{Context: context.Background(), done: make(chan struct{})}
+}
+
+// expire ends the context with context.DeadlineExceeded; later calls do
+// nothing.
+func (c *expiringContext) expire() { c.once.Do(func() { close(c.done) }) }
+
+// Done is closed once expire is called.
+func (c *expiringContext) Done() <-chan struct{} { return c.done }
+
+// Err is context.DeadlineExceeded once expire is called, else nil.
+func (c *expiringContext) Err() error {
+	select {
+	case <-c.done:
+		return context.DeadlineExceeded
+	default:
+		return nil
+	}
+}
+
+// doneWatcher is a context that reports when its Done is first asked for:
+// a call that selects on its context (a waiter for Selarti's token
+// exchange) or hands it to the transport has got that far. It is a sync
+// point where a test would otherwise sleep and hope.
+type doneWatcher struct {
+	context.Context
+	once  sync.Once
+	asked chan struct{} // closed at the first call of Done
+}
+
+// watchDone wraps parent in a doneWatcher.
+func watchDone(parent context.Context) *doneWatcher {
+	return &doneWatcher{Context: parent, asked: make(chan struct{})}
+}
+
+// Done closes asked, the first time, and gives the parent's Done.
+func (c *doneWatcher) Done() <-chan struct{} {
+	c.once.Do(func() { close(c.asked) })
+	return c.Context.Done()
+}

@@ -11,7 +11,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/jarcoal/httpmock"
 	"github.com/stretchr/testify/assert"
@@ -121,17 +120,23 @@ func TestSelartiTokenSharedByConcurrentCalls(t *testing.T) {
 	const callers = 50
 	var wg sync.WaitGroup
 	errs := make(chan error, callers)
+	ctxs := make([]*doneWatcher, callers)
 	for i := range callers {
+		ctxs[i] = watchDone(context.Background())
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			m := sendMsg()
 			m.ChatID = fmt.Sprint("chat-", i)
-			_, err := env.c.Selarti.Send(context.Background(), m)
+			_, err := env.c.Selarti.Send(ctxs[i], m)
 			errs <- err
 		}()
 	}
-	time.Sleep(50 * time.Millisecond)
+	// Every caller waits for the exchange (or, the one that leads it, is
+	// in the transport) before the exchange is answered.
+	for _, ctx := range ctxs {
+		<-ctx.asked
+	}
 	close(release)
 	wg.Wait()
 	close(errs)
@@ -472,7 +477,9 @@ func TestSelartiNoSecretInErrorsOrLogs(t *testing.T) {
 func TestSelartiContextEndsWhileWaitingForTheExchange(t *testing.T) {
 	env := newSelartiEnv(t)
 	release := make(chan struct{})
+	exchanging := make(chan struct{}, 2) // one send per exchange begun
 	env.mt.RegisterResponder(http.MethodPost, selartiBase+"auth", func(r *http.Request) (*http.Response, error) {
+		exchanging <- struct{}{}
 		select {
 		case <-release:
 		case <-r.Context().Done():
@@ -490,16 +497,23 @@ func TestSelartiContextEndsWhileWaitingForTheExchange(t *testing.T) {
 		_, err := env.c.Selarti.Send(leadCtx, sendMsg())
 		leadDone <- err
 	}()
-	require.Eventually(t, func() bool { return env.count("auth") == 1 }, time.Second, time.Millisecond)
+	<-exchanging // the lead's exchange is under way
+	waitCtx := watchDone(context.Background())
 	waitDone := make(chan error, 1)
 	go func() {
-		_, err := env.c.Selarti.Send(context.Background(), sendMsg())
+		_, err := env.c.Selarti.Send(waitCtx, sendMsg())
 		waitDone <- err
 	}()
-	time.Sleep(20 * time.Millisecond)
+	<-waitCtx.asked // the waiter waits for the lead's exchange
 	cancelLead()
 	assert.ErrorIs(t, <-leadDone, context.Canceled)
+	select {
+	case <-exchanging: // the waiter's own exchange
+	case err := <-waitDone:
+		t.Fatalf("the waiter ended with the lead's exchange: %v", err)
+	}
 	close(release)
 	require.NoError(t, <-waitDone)
+	assert.Equal(t, 2, env.count("auth"), "the lead's exchange, then the waiter's own")
 	assert.Equal(t, 1, env.count("send_external_message"))
 }

@@ -284,8 +284,10 @@ func TestHandlerPermanentFailureIsNotRedelivered(t *testing.T) {
 func TestHandlersLeaveNoGoroutines(t *testing.T) {
 	noLeak := GoroutineCheck(t)
 	release := make(chan struct{})
+	running := make(chan struct{}) // closed when fn runs the slow delivery
 	selarti := NewSelartiHandler(func(ctx context.Context, ev *SelartiEvent) error {
 		if ev.MessageID == "slow" {
+			close(running)
 			select {
 			case <-release:
 			case <-ctx.Done():
@@ -317,9 +319,23 @@ func TestHandlersLeaveNoGoroutines(t *testing.T) {
 		post(context.Background(), "/talkjs", ev, signedHook(secret, ev).header)
 	}
 	post(context.Background(), "/selarti", []byte("not json"), nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	post(ctx, "/selarti", selartiBody(t, map[string]any{"message_id": "slow"}), nil)
+	// The client gives up once fn runs (not after a guessed delay, which
+	// could end the request before it reached fn).
+	ctx, cancel := context.WithCancel(context.Background())
+	slow, err := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/selarti",
+		bytes.NewReader(selartiBody(t, map[string]any{"message_id": "slow"})))
+	require.NoError(t, err)
+	gaveUp := make(chan error, 1)
+	go func() {
+		resp, err := srv.Client().Do(slow)
+		if err == nil {
+			resp.Body.Close()
+		}
+		gaveUp <- err
+	}()
+	<-running
 	cancel()
+	require.ErrorIs(t, <-gaveUp, context.Canceled)
 
 	close(release)
 	srv.Close()
