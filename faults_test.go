@@ -316,7 +316,7 @@ func suiteTransport(timeout time.Duration) *http.Transport {
 }
 
 func TestFaultSuite(t *testing.T) {
-	if raceEnabled {
+	if convo.RaceEnabled {
 		// The suite's outcomes depend on a per-attempt timeout, which the
 		// race detector's slowdown (5-10x, with 20 MiB bodies) would trip;
 		// it runs in the plain `go test ./...`.

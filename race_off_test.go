@@ -1,6 +1,6 @@
 //go:build !race
 
-package convo_test
+package convo
 
-// raceEnabled reports a build with the race detector.
-const raceEnabled = false
+// RaceEnabled reports a build with the race detector.
+const RaceEnabled = false
