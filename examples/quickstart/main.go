@@ -247,6 +247,12 @@ func askSelarti(ctx context.Context, w io.Writer, b backend) error {
 		return fmt.Errorf("waiting for the AI's answer: %w (relay: %v)", ctx.Err(), r.err())
 	}
 	fmt.Fprintf(w, "   the AI's answer, at the handler %s: relayed to %s as %s\n", url, ev.ExternalChatID, botID)
+	// The relay has run, but the handler may not have answered Selarti
+	// yet; until it has, the id is in progress and a redelivery gets a
+	// 409. Wait for the fake's delivery to end, as Selarti's would.
+	if err := b.fake.WaitSelartiReplies(ctx); err != nil {
+		return fmt.Errorf("waiting for the answer's delivery to end: %w", err)
+	}
 	status, err := postJSON(ctx, url, ev)
 	if err != nil {
 		return fmt.Errorf("delivering the answer again: %w", err)
