@@ -10,10 +10,12 @@ import (
 )
 
 // Observer watches every call of a Client and every attempt of a call
-// (WithObserver), and every delivery a webhook handler answers
-// (WithHandlerObserver), for metrics and tracing; the otelconvo module is
-// one for OpenTelemetry. Every field is optional; a nil one is not
-// called, and a client or handler uses only its own hooks. The functions
+// (WithObserver), every delivery a webhook handler answers
+// (WithHandlerObserver), and the deliveries an inbox keeps and runs
+// (WithInboxObserver, and redisdedup's), for metrics and tracing; the
+// otelconvo module is one for OpenTelemetry. Every field is optional; a
+// nil one is not called, and a client, handler or inbox uses only its own
+// hooks. The functions
 // are called from the goroutine of the call or delivery and must be safe
 // for concurrent use.
 //
@@ -48,6 +50,18 @@ type Observer struct {
 	DeliveryStart func(ctx context.Context, d DeliveryInfo) context.Context
 	// DeliveryDone is called once the handler has answered.
 	DeliveryDone func(ctx context.Context, d DeliveryResult)
+
+	// InboxKept is called when an inbox keeps a new delivery (Add added
+	// it; not for a duplicate), with Add's context: the handler's, a
+	// child of DeliveryStart's.
+	InboxKept func(ctx context.Context, k InboxInfo)
+	// InboxRunStart is called before an inbox runs a kept delivery, with
+	// the context of the inbox's Run. The context it returns (say, with a
+	// span) is the one the callback gets and is passed to InboxRunDone.
+	InboxRunStart func(ctx context.Context, r InboxInfo) context.Context
+	// InboxRunDone is called once a run has ended: completed, to be
+	// retried, dead-lettered or interrupted (see InboxOutcome).
+	InboxRunDone func(ctx context.Context, r InboxRunResult)
 }
 
 // forCalls says whether o has a hook of a client.
@@ -58,6 +72,11 @@ func (o *Observer) forCalls() bool {
 // forDeliveries says whether o has a hook of a webhook handler.
 func (o *Observer) forDeliveries() bool {
 	return o.DeliveryStart != nil || o.DeliveryDone != nil
+}
+
+// forInbox says whether o has a hook of an inbox.
+func (o *Observer) forInbox() bool {
+	return o.InboxKept != nil || o.InboxRunStart != nil || o.InboxRunDone != nil
 }
 
 // CallInfo names a call. Every field has few values: it fits a metric
@@ -222,6 +241,57 @@ type DeliveryResult struct {
 	Duplicate bool // the event was handled before: answered 200 without a call
 	Duration  time.Duration
 }
+
+// InboxInfo describes a delivery an inbox keeps or is about to run, and
+// the inbox's queue after the event. It holds no id, key or body: only
+// what fits a metric label or a gauge.
+type InboxInfo struct {
+	Provider Provider
+	// Attempt is the run's attempt, 1 on the first run, counting on over
+	// retries and a Replay; 0 in InboxKept.
+	Attempt int
+	// Received is when the handler received the delivery: the age of a
+	// run is measured from it.
+	Received time.Time
+	// Depth is the number of deliveries the inbox keeps and has not
+	// completed, dead letters left out (those waiting, in backoff and
+	// running), just after the event; -1 when the inbox does not know it
+	// cheaply.
+	Depth int
+	// Oldest is when the oldest of those was received; zero when there
+	// is none or the inbox does not know it.
+	Oldest time.Time
+}
+
+// InboxRunResult describes a run of a kept delivery that ended.
+type InboxRunResult struct {
+	Provider Provider
+	Attempt  int       // as in InboxInfo
+	Received time.Time // as in InboxInfo
+	Outcome  InboxOutcome
+	Duration time.Duration // of the run
+	// Retry is, for InboxRetried, the wait before the next run may start.
+	Retry time.Duration
+	// Depth and Oldest are the inbox's queue just after the run, as in
+	// InboxInfo (a completed or dead-lettered delivery has left it).
+	Depth  int
+	Oldest time.Time
+}
+
+// InboxOutcome says how a run of a kept delivery ended, in few values:
+// fit for a metric label.
+type InboxOutcome string
+
+// The outcomes of a run.
+const (
+	InboxCompleted    InboxOutcome = "completed"     // the callback returned nil: the delivery is done
+	InboxRetried      InboxOutcome = "retried"       // it failed: the delivery runs again after a backoff
+	InboxDeadLettered InboxOutcome = "dead_lettered" // it failed for the last time, or with ErrPermanent
+	// InboxInterrupted: the inbox's Run ended while the callback ran;
+	// the delivery was given back and runs again (the run counts as an
+	// attempt; after the last one the delivery is dead-lettered instead).
+	InboxInterrupted InboxOutcome = "interrupted"
+)
 
 // DeliveryHeader reads the trace context headers of a webhook request
 // (W3C traceparent, tracestate and baggage, B3, Jaeger, AWS X-Ray, Google
