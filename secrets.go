@@ -51,16 +51,6 @@ func (ss secrets) redact(b []byte) []byte {
 	return b
 }
 
-// redactString replaces every secret in s.
-func (ss secrets) redactString(s string) string {
-	for _, sec := range ss {
-		if len(sec) > 0 && strings.Contains(s, string(sec)) {
-			s = strings.ReplaceAll(s, string(sec), redacted)
-		}
-	}
-	return s
-}
-
 // longest is the length of the longest secret. What is cut to a size is
 // read that much further and redacted before it is cut, so that no prefix
 // of a secret straddling the cut survives.

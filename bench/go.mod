@@ -3,7 +3,7 @@ module github.com/convokit/convo/bench
 go 1.24
 
 require (
-	github.com/convokit/convo v0.0.0
+	github.com/convokit/convo v0.2.0
 	github.com/go-resty/resty/v2 v2.17.2
 )
 
@@ -13,5 +13,3 @@ require (
 	github.com/hashicorp/go-retryablehttp v0.7.8 // indirect
 	golang.org/x/net v0.43.0 // indirect
 )
-
-replace github.com/convokit/convo => ../

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/convokit/convo"
 )
 
 // The credentials and ids every client uses. The three clients send the
@@ -21,7 +23,7 @@ const (
 	tenantID  = "3f1c2a9e-6b7d-4e51-9a0c-2d8e7f4b1a63"
 	connID    = "pc-wa"
 	connToken = "pct_5Xw9Lk2Qv7"
-	userAgent = "convo-go/0.1.0" // what the SDK sends (convo.Version)
+	userAgent = "convo-go/" + convo.Version // what the SDK sends
 	convID    = "order_391_fc"
 	userID    = "12081"
 	senderID  = "8029"

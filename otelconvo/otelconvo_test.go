@@ -82,7 +82,7 @@ func newSetup(t *testing.T, answers ...int) *setup {
 func attrs(kvs []attribute.KeyValue) map[string]string {
 	m := map[string]string{}
 	for _, kv := range kvs {
-		m[string(kv.Key)] = kv.Value.Emit()
+		m[string(kv.Key)] = kv.Value.String()
 	}
 	return m
 }
@@ -219,7 +219,7 @@ func collect(t *testing.T, s *setup) map[string]string {
 		var b strings.Builder
 		b.WriteString(name)
 		for _, kv := range set.ToSlice() {
-			fmt.Fprintf(&b, " %s=%s", kv.Key, kv.Value.Emit())
+			fmt.Fprintf(&b, " %s=%s", kv.Key, kv.Value.String())
 		}
 		return b.String()
 	}

@@ -3,7 +3,7 @@ module github.com/convokit/convo/redisdedup
 go 1.26.0
 
 require (
-	github.com/convokit/convo v0.0.0
+	github.com/convokit/convo v0.2.0
 	github.com/redis/go-redis/v9 v9.23.0
 )
 
@@ -15,5 +15,3 @@ require (
 	go.uber.org/atomic v1.12.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect
 )
-
-replace github.com/convokit/convo => ../
