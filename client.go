@@ -521,6 +521,7 @@ func (c *Client) finish(ctx context.Context, r *request, st *callState, resp *ht
 		}
 		e.Message = withReasons(truncate(c.redactString(r.api, v.message), 500), e.Problems)
 	}
+	e.refused = v.refused
 	e.unknown = st.reached && !r.credential
 	e.credential = r.credential
 	e.cause = ctx.Err()

@@ -18,7 +18,9 @@ import (
 var (
 	// ErrNotFound matches an *APIError with status 404.
 	ErrNotFound = errors.New("convo: not found")
-	// ErrUnauthorized matches an *APIError with status 401 or 403.
+	// ErrUnauthorized matches an *APIError with status 401 or 403, or
+	// whose body refused the credential (Selarti's Bubble body with
+	// error_class Unauthorized, whatever its status).
 	ErrUnauthorized = errors.New("convo: unauthorized")
 	// ErrRateLimited matches an *APIError with status 429.
 	ErrRateLimited = errors.New("convo: rate limited")
@@ -82,7 +84,8 @@ type APIError struct {
 	Path       string   // escaped request path, without the query
 	StatusCode int      // HTTP status of the last attempt
 	// Message is the server's message, read from a JSON body's "message",
-	// "error" or "errorCode", followed by every field and reason of
+	// "error" or "errorCode" (a Selarti body's Bubble status, message,
+	// error_class and translation), followed by every field and reason of
 	// Problems ("participants: must be an array of user ids").
 	Message string
 	// Problems are the fields the server refused and why, read from a
@@ -106,6 +109,10 @@ type APIError struct {
 	credential bool
 	// cause is the context's error when the context ended the call.
 	cause error
+	// refused: the body refused the credential (Bubble's error_class
+	// Unauthorized on a 400, say). It matches ErrUnauthorized whatever
+	// the status.
+	refused bool
 }
 
 // Error describes the failed call, without any secret.
@@ -161,7 +168,7 @@ func (e *APIError) Is(target error) bool {
 	case ErrNotFound:
 		return s == http.StatusNotFound
 	case ErrUnauthorized:
-		return s == http.StatusUnauthorized || s == http.StatusForbidden
+		return s == http.StatusUnauthorized || s == http.StatusForbidden || e.refused
 	case ErrRateLimited:
 		return s == http.StatusTooManyRequests
 	case ErrInvalidRequest:

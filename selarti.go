@@ -2,6 +2,7 @@ package convo
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -24,8 +25,14 @@ import (
 // key of WithSelarti exchanged at POST /wf/auth; it is obtained on the
 // first call, cached and shared by all the calls of the Client
 // (concurrent first calls wait for one exchange). When Selarti refuses it
-// (a 401, or a Bubble body whose status is UNAUTHORIZED), it applied
-// nothing: the key is exchanged once more and the call repeated once. An
+// (a 401; a Bubble body whose status is UNAUTHORIZED; or, on a 400, 401
+// or 403, Bubble's {"error_class": "Unauthorized", …, "translation":
+// "Invalid or expired token: …"}), it applied nothing: the key is
+// exchanged once more and the call repeated once, unless an earlier
+// attempt of the call may have been applied. The error of a refused token
+// matches ErrUnauthorized whatever its status, and its Message is the
+// server's reason ("Unauthorized: Invalid or expired token: …", the token
+// redacted). An
 // exchange that fails, or answers without a token, is the error of the
 // exchange (an *APIError's Path ends in /wf/auth); the call itself was not
 // sent, so that error matches neither ErrOutcomeUnknown nor ErrBadResponse,
@@ -268,52 +275,73 @@ func (sc *selartiConfig) targetBody(taskID, target string) (map[string]string, e
 // bubbleAnswer reads Selarti's answers, which are Bubble's envelopes: a
 // success is {"status": "success", "response": {...}}; an error is
 // {"statusCode": 400, "body": {"status": "MISSING_DATA", "message": "…"}}
-// (or the status and message at the top level). A 2xx whose status is
-// present and not "success" failed. A 401, or the status UNAUTHORIZED,
-// refuses the token.
+// (or the status and message at the top level), or Bubble's own error
+// {"error_class": "Unauthorized", "args": {…}, "message": null,
+// "translation": "Invalid or expired token: …"}, whose reason is its
+// translation. A 2xx whose status is present and not "success" failed.
+// The token is refused by a 401, by the status UNAUTHORIZED, and by the
+// error_class Unauthorized on a 400, 401 or 403: Bubble's forum shows that
+// body for an expired token without saying its status.
 func bubbleAnswer(status int, body []byte) verdict {
-	code, msg, statusCode := bubbleStatus(body)
+	b := bubbleStatus(body)
 	v := verdict{
-		failed:  status < 200 || status > 299 || (code != "" && code != "success"),
-		refused: status == http.StatusUnauthorized || statusCode == http.StatusUnauthorized || code == "UNAUTHORIZED",
+		failed: status < 200 || status > 299 || (b.code != "" && b.code != "success"),
+		refused: status == http.StatusUnauthorized || b.statusCode == http.StatusUnauthorized || b.code == "UNAUTHORIZED" ||
+			(strings.EqualFold(b.class, "Unauthorized") && (status == http.StatusBadRequest || status == http.StatusForbidden)),
 	}
 	switch {
 	case !v.failed:
-	case code != "" && code != "success" && msg != "":
-		v.message = code + ": " + msg
-	case msg != "":
-		v.message = msg
-	case code != "" && code != "success":
-		v.message = code
+	case b.class != "" && b.msg != "":
+		v.message = b.class + ": " + b.msg
+	case b.code != "" && b.code != "success" && b.msg != "":
+		v.message = b.code + ": " + b.msg
+	case b.msg != "":
+		v.message = b.msg
+	case b.class != "":
+		v.message = b.class
+	case b.code != "" && b.code != "success":
+		v.message = b.code
 	default:
 		v.message = messageFromBody(body)
 	}
 	return v
 }
 
-// bubbleStatus reads the status, the message and the statusCode of a
-// Bubble body, from its "body" object when it has one; zero values for a
-// body that is not such an object.
-func bubbleStatus(body []byte) (code, msg string, statusCode int) {
+// bubbleBody is what bubbleStatus reads of a Bubble body.
+type bubbleBody struct {
+	code       string // "status", from the "body" object when there is one
+	msg        string // "message", or else "translation"
+	statusCode int    // "statusCode"
+	class      string // "error_class"
+}
+
+// bubbleStatus reads a Bubble body: the status and the message from its
+// "body" object when it has one, else from the top level, where Bubble's
+// own errors put error_class and translation; zero values for a body that
+// is not such an object.
+func bubbleStatus(body []byte) bubbleBody {
 	type statusMsg struct {
-		Status  json.RawMessage `json:"status"`
-		Message json.RawMessage `json:"message"`
+		Status      json.RawMessage `json:"status"`
+		Message     json.RawMessage `json:"message"`
+		Translation json.RawMessage `json:"translation"`
 	}
 	var env struct {
 		statusMsg
 		StatusCode json.RawMessage `json:"statusCode"`
 		Body       json.RawMessage `json:"body"`
+		ErrorClass json.RawMessage `json:"error_class"`
 	}
 	if len(body) == 0 || body[0] != '{' || json.Unmarshal(body, &env) != nil {
-		return "", "", 0
+		return bubbleBody{}
 	}
 	sm := env.statusMsg
 	var inner statusMsg
 	if len(env.Body) > 0 && env.Body[0] == '{' && json.Unmarshal(env.Body, &inner) == nil {
 		sm = inner
 	}
-	_ = json.Unmarshal(env.StatusCode, &statusCode)
-	return jsonText(sm.Status), jsonText(sm.Message), statusCode
+	b := bubbleBody{code: jsonText(sm.Status), msg: cmp.Or(jsonText(sm.Message), jsonText(sm.Translation)), class: jsonText(env.ErrorClass)}
+	_ = json.Unmarshal(env.StatusCode, &b.statusCode)
+	return b
 }
 
 // maxSelartiTokens is how many of the latest tokens are redacted from

@@ -115,7 +115,10 @@
 //     ExpireSelartiTokens is called.
 //   - POST send_external_message {task, chat_id, text} and POST add_target
 //     {task, target} need "Authorization: Bearer <token>" (else 401). Both
-//     answer {"response": {}}.
+//     answer {"response": {}}. WithSelartiTokenError changes the answer to
+//     a bad token: its status, and its body's shape, Bubble's workflow
+//     error or Bubble's own {"error_class": "Unauthorized", …,
+//     "translation": "Invalid or expired token: …"} (BubbleErrorClass).
 //   - Every body must be a JSON object sent as application/json (400);
 //     the string parameters must be present and not blank (400
 //     MISSING_DATA, every problem listed), the task one of the fake's (400

@@ -7,6 +7,7 @@ package convotest
 // in selarti_ai.go.
 
 import (
+	"cmp"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/json"
@@ -133,6 +134,52 @@ func (s *Server) ExpireSelartiTokens() {
 	clear(s.selarti.tokens)
 }
 
+// SelartiTokenError is the shape of the fake's answer to a Selarti
+// workflow called with a bad token (missing, made up or expired); see
+// WithSelartiTokenError.
+type SelartiTokenError int
+
+const (
+	// BubbleStatusBody is Bubble's workflow error
+	// {"statusCode": 401, "body": {"status": "UNAUTHORIZED", "message": "…"}},
+	// the default.
+	BubbleStatusBody SelartiTokenError = iota
+	// BubbleErrorClass is Bubble's own error, as a Bubble forum thread
+	// quotes it for an invalid or expired token:
+	// {"error_class": "Unauthorized", "args": {"code": "…"}, "message": null,
+	// "translation": "Invalid or expired token: bus|…|<token>"}. The
+	// translation ends with the token sent, as the thread's seems to.
+	BubbleErrorClass
+)
+
+// WithSelartiTokenError makes the fake answer a Selarti workflow called
+// with a bad token with status and a body of the given shape (default 401
+// and BubbleStatusBody). The thread that quotes BubbleErrorClass does not
+// give its status: 400, 401 and 403 are all plausible.
+func WithSelartiTokenError(status int, shape SelartiTokenError) ServerOption {
+	return func(s *Server) { s.selartiBadToken = selartiBadToken{status: status, shape: shape} }
+}
+
+// selartiBadToken is how the fake answers a bad token.
+type selartiBadToken struct {
+	status int
+	shape  SelartiTokenError
+}
+
+// answer is the answer to a bad token; msg says what was wrong with it.
+func (b selartiBadToken) answer(token, msg string) response {
+	status := cmp.Or(b.status, http.StatusUnauthorized)
+	if b.shape == BubbleErrorClass {
+		return jsonResponse(status, map[string]any{
+			"error_class": "Unauthorized",
+			"args":        map[string]string{"code": bubbleID()},
+			"message":     nil,
+			"translation": "Invalid or expired token: bus|" + bubbleID() + "|" + token,
+		})
+	}
+	return bubbleError(status, "UNAUTHORIZED", msg)
+}
+
 // selartiRoutes are the Selarti workflows, below /api.
 var selartiRoutes = []route{
 	{http.MethodPost, "1.1/wf/auth", (*Server).selartiAuth},
@@ -163,15 +210,15 @@ func selartiJSONBody(c call) *response {
 
 // withSelartiToken runs a workflow only for a caller with a valid token:
 // "Authorization: Bearer <token>" with a token the fake exchanged and did
-// not expire (else 401).
+// not expire (else 401, or as WithSelartiTokenError says).
 func withSelartiToken(wf func(*Server, call) response) func(*Server, call) response {
 	return func(s *Server, c call) response {
 		token, ok := strings.CutPrefix(c.r.Header.Get("Authorization"), "Bearer ")
 		if !ok || token == "" {
-			return bubbleError(http.StatusUnauthorized, "UNAUTHORIZED", `missing or malformed Authorization header; want "Bearer <token>"`)
+			return s.selartiBadToken.answer(token, `missing or malformed Authorization header; want "Bearer <token>"`)
 		}
 		if !s.selarti.tokens[token] {
-			return bubbleError(http.StatusUnauthorized, "UNAUTHORIZED", "invalid or expired token")
+			return s.selartiBadToken.answer(token, "invalid or expired token")
 		}
 		return wf(s, c)
 	}

@@ -396,3 +396,36 @@ func TestSelartiClientWired(t *testing.T) {
 	assert.Len(t, hook.got(), 4)
 	assert.Equal(t, []string{"@maria"}, srv.SelartiTargets(srv.SelartiTaskID()))
 }
+
+func TestSelartiTokenErrorShapes(t *testing.T) {
+	body := sendBody("chat-1", "hi")
+	for _, status := range []int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden} {
+		srv := newServer(t, convotest.WithSelartiTokenError(status, convotest.BubbleErrorClass))
+		for _, token := range []string{"", "tok_made_up"} {
+			a := selarti(t, srv, "send_external_message", token, body)
+			assert.Equal(t, status, a.Status)
+			var v map[string]any
+			require.NoError(t, json.Unmarshal(a.Body, &v), "%s", a.Body)
+			assert.Equal(t, []string{"args", "error_class", "message", "translation"}, slices.Sorted(maps.Keys(v)))
+			assert.Equal(t, "Unauthorized", v["error_class"])
+			assert.Nil(t, v["message"])
+			assert.Regexp(t, `^Invalid or expired token: bus\|\d+x\d{18}\|`+token+`$`, v["translation"])
+			assert.Regexp(t, `^\d+x\d{18}$`, v["args"].(map[string]any)["code"])
+		}
+		assert.Equal(t, http.StatusOK, selarti(t, srv, "send_external_message", selartiToken(t, srv), body).Status)
+	}
+
+	// The client takes either shape as a refused token: it exchanges the
+	// key again and repeats the call once.
+	for _, shape := range []convotest.SelartiTokenError{convotest.BubbleStatusBody, convotest.BubbleErrorClass} {
+		srv := newServer(t, convotest.WithSelartiTokenError(http.StatusBadRequest, shape))
+		c, err := srv.Client()
+		require.NoError(t, err)
+		require.NoError(t, c.Selarti.AddTarget(context.Background(), srv.SelartiTaskID(), "@maria"))
+		srv.ExpireSelartiTokens()
+		require.NoError(t, c.Selarti.AddTarget(context.Background(), srv.SelartiTaskID(), "@joao"))
+		assert.Equal(t, 2, srv.Stats().SelartiTokens)
+		assert.Equal(t, 3, srv.RequestCount(http.MethodPost, "/api/1.1/wf/add_target"))
+		assert.Equal(t, []string{"@maria", "@joao"}, srv.SelartiTargets(srv.SelartiTaskID()))
+	}
+}

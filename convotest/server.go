@@ -62,6 +62,8 @@ type Server struct {
 	selartiKey   string
 	selartiTasks []string
 	selartiAI    SelartiAI
+	// selartiBadToken is the answer to a bad Selarti token.
+	selartiBadToken selartiBadToken
 
 	mu       sync.Mutex
 	requests []RecordedRequest
