@@ -2,7 +2,6 @@ package convo_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -305,11 +304,11 @@ func TestTalkJSRestOnConvotest(t *testing.T) {
 	require.NoError(t, c.Conversations.TriggerNotifications(ctx, "c1", convo.NotificationTrigger{Channels: []convo.NotificationChannel{convo.ChannelSMS}}))
 	assert.Equal(t, 1, srv.Stats().TalkJSNotifications)
 
-	srv.SetPresence("alice", &convotest.Presence{Widgets: []convotest.Widget{{HasFocus: true, SessionID: "s1"}}})
+	srv.SetPresence("alice", &convotest.Presence{Widgets: []convotest.PresenceSession{{HasFocus: true, SessionID: "s1"}}})
 	ps, err := c.Users.Presence(ctx, convo.PresenceQuery{HasFocus: convo.Bool(true)})
 	require.NoError(t, err)
-	assert.Equal(t, map[string]convo.Presence{"alice": {Status: "online", BackgroundSessions: []json.RawMessage{},
-		Widgets: []convo.PresenceWidget{{HasFocus: true, SessionID: "s1"}}}}, ps)
+	assert.Equal(t, map[string]convo.Presence{"alice": {Status: "online", BackgroundSessions: []convo.PresenceSession{},
+		Widgets: []convo.PresenceSession{{HasFocus: true, SessionID: "s1"}}}}, ps)
 	var online []string
 	for u, err := range c.Users.List(ctx, &convo.ListOptions{IsOnline: convo.Bool(true)}) {
 		require.NoError(t, err)

@@ -413,22 +413,28 @@ func (q PresenceQuery) MarshalJSON() ([]byte, error) {
 	return json.Marshal(out)
 }
 
-// Presence is what TalkJS knows of an online user's sessions.
+// Presence is what TalkJS knows of an online user's sessions, as its User
+// Presence reference types the answer of POST /presences.
 type Presence struct {
 	// Status is "online".
 	Status string `json:"status"`
-	// BackgroundSessions are the user's sessions without a chat UI shown.
-	// TalkJS does not document their shape (its example has none), so
-	// each is kept as received.
-	BackgroundSessions []json.RawMessage `json:"backgroundSessions"`
-	// Widgets are the chat UIs the user has open.
-	Widgets []PresenceWidget `json:"widgets"`
+	// BackgroundSessions are the user's sessions without a chat UI shown:
+	// TalkJS keeps one for each page that creates a TalkJS session. The
+	// reference types them like Widgets (its example has none).
+	BackgroundSessions []PresenceSession `json:"backgroundSessions"`
+	// Widgets are the chat UIs the user has open (an Inbox, a Chatbox, a
+	// Popup).
+	Widgets []PresenceSession `json:"widgets"`
 }
 
-// PresenceWidget is one chat UI an online user has open.
-type PresenceWidget struct {
+// PresenceSession is one session of an online user: a chat UI it has open,
+// or a background session. Its fields are those TalkJS's User Presence
+// reference types: {selectedConversationId: string | null, custom:
+// Map<string, string>, hasFocus: boolean, isTyping: boolean, sessionId:
+// string}.
+type PresenceSession struct {
 	// SelectedConversationID is the conversation open in it; empty for
-	// none.
+	// none (null on the wire).
 	SelectedConversationID string            `json:"selectedConversationId"`
 	Custom                 map[string]string `json:"custom"`
 	HasFocus               bool              `json:"hasFocus"`

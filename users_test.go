@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -443,14 +444,29 @@ func TestUsersListIsOnline(t *testing.T) {
 	assert.Len(t, rc.Calls(), 3, "nothing sent")
 }
 
-// docPresence is the answer of the reference's presence example.
-const docPresence = `{"data": {"623b106653a97": {"status": "online", "backgroundSessions": [],
-  "widgets": [{"selectedConversationId": "987654", "custom": {}, "hasFocus": true, "isTyping": false,
-    "sessionId": "0123456789-0123456789-abcde-abcde"}]},
-  "bob": {"status": "online", "backgroundSessions": [{"platform": "ios"}], "widgets": [{"selectedConversationId": null}]}}}`
+// presenceAnswer is the reference's presence example
+// (testdata/talkjs-presence.json, verbatim from TalkJS's User Presence
+// page) with a user "bob" added whose sessions are shaped as the page
+// types them: a background session, and a widget with no conversation
+// selected.
+func presenceAnswer(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("testdata/talkjs-presence.json")
+	require.NoError(t, err)
+	var doc struct {
+		Data map[string]json.RawMessage `json:"data"`
+	}
+	require.NoError(t, json.Unmarshal(b, &doc))
+	doc.Data["bob"] = json.RawMessage(`{"status": "online",
+	  "backgroundSessions": [{"selectedConversationId": null, "custom": {"device": "ios"}, "hasFocus": false, "isTyping": false, "sessionId": "bg-1"}],
+	  "widgets": [{"selectedConversationId": null, "custom": {}, "hasFocus": false, "isTyping": true, "sessionId": "w-1"}]}`)
+	out, err := json.Marshal(doc)
+	require.NoError(t, err)
+	return string(out)
+}
 
 func TestUsersPresence(t *testing.T) {
-	c, _, rc := convo.NewTestEnv(t, convo.WithTestApp).Answer(httpmock.NewStringResponder(200, docPresence))
+	c, _, rc := convo.NewTestEnv(t, convo.WithTestApp).Answer(httpmock.NewStringResponder(200, presenceAnswer(t)))
 	ctx := context.Background()
 	ps, err := c.Users.Presence(ctx, convo.PresenceQuery{
 		UserIDs: []string{"623b106653a97", "bob"}, IncludeBackgroundSessions: true,
@@ -458,10 +474,12 @@ func TestUsersPresence(t *testing.T) {
 	})
 	require.NoError(t, err)
 	assert.Equal(t, map[string]convo.Presence{
-		"623b106653a97": {Status: "online", BackgroundSessions: []json.RawMessage{}, Widgets: []convo.PresenceWidget{{
+		"623b106653a97": {Status: "online", BackgroundSessions: []convo.PresenceSession{}, Widgets: []convo.PresenceSession{{
 			SelectedConversationID: "987654", Custom: map[string]string{}, HasFocus: true, SessionID: "0123456789-0123456789-abcde-abcde",
 		}}},
-		"bob": {Status: "online", BackgroundSessions: []json.RawMessage{json.RawMessage(`{"platform": "ios"}`)}, Widgets: []convo.PresenceWidget{{}}},
+		"bob": {Status: "online",
+			BackgroundSessions: []convo.PresenceSession{{Custom: map[string]string{"device": "ios"}, SessionID: "bg-1"}},
+			Widgets:            []convo.PresenceSession{{Custom: map[string]string{}, IsTyping: true, SessionID: "w-1"}}},
 	}, ps)
 	_, err = c.Users.Presence(ctx, convo.PresenceQuery{})
 	require.NoError(t, err)

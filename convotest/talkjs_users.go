@@ -182,20 +182,21 @@ func (s *Server) listUsers(c call) response {
 }
 
 // Presence is what TalkJS knows of an online user's sessions, in the JSON
-// shape POST /presences answers.
+// shape POST /presences answers (TalkJS's User Presence reference).
 type Presence struct {
 	// Status is "online".
 	Status string `json:"status"`
 	// BackgroundSessions are the user's sessions with no chat UI shown
-	// (mobile apps in the background). Their shape is not documented:
-	// TalkJS's example has none.
-	BackgroundSessions []json.RawMessage `json:"backgroundSessions"`
+	// (one for each page that creates a TalkJS session, or a mobile app in
+	// the background). TalkJS types them like Widgets.
+	BackgroundSessions []PresenceSession `json:"backgroundSessions"`
 	// Widgets are the user's chat UIs open in a browser or an app.
-	Widgets []Widget `json:"widgets"`
+	Widgets []PresenceSession `json:"widgets"`
 }
 
-// Widget is one chat UI a user has open.
-type Widget struct {
+// PresenceSession is one session of an online user: a chat UI it has open
+// (a widget), or a background session.
+type PresenceSession struct {
 	SelectedConversationID *string           `json:"selectedConversationId"` // nil when none is selected
 	Custom                 map[string]string `json:"custom"`
 	HasFocus               bool              `json:"hasFocus"`
@@ -204,8 +205,9 @@ type Widget struct {
 }
 
 // SetPresence makes a TalkJS user online with the sessions of p (Status
-// "online" when empty), as POST /presences and GET users?isOnline answer
-// them; a nil p makes the user offline. The user need not exist.
+// "online" when empty, a nil Custom answered as {}), as POST /presences
+// and GET users?isOnline answer them; a nil p makes the user offline. The
+// user need not exist.
 func (s *Server) SetPresence(userID string, p *Presence) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -217,9 +219,21 @@ func (s *Server) SetPresence(userID string, p *Presence) {
 	if c.Status == "" {
 		c.Status = "online"
 	}
-	c.BackgroundSessions = append([]json.RawMessage{}, p.BackgroundSessions...)
-	c.Widgets = append([]Widget{}, p.Widgets...)
+	c.BackgroundSessions = sessions(p.BackgroundSessions)
+	c.Widgets = sessions(p.Widgets)
 	s.talkjs.presence[userID] = &c
+}
+
+// sessions copies ss, with custom {} where it is nil, as TalkJS answers.
+func sessions(ss []PresenceSession) []PresenceSession {
+	out := make([]PresenceSession, len(ss))
+	for i, x := range ss {
+		if x.Custom == nil {
+			x.Custom = map[string]string{}
+		}
+		out[i] = x
+	}
+	return out
 }
 
 // presenceKeys are the members of a presence query.
@@ -279,7 +293,7 @@ func (q *presenceQuery) filtersWidgets() bool {
 }
 
 // matches reports whether w passes every widget filter of q.
-func (q *presenceQuery) matches(w Widget) bool {
+func (q *presenceQuery) matches(w PresenceSession) bool {
 	switch {
 	case q.HasFocus != nil && w.HasFocus != *q.HasFocus,
 		q.IsTyping != nil && w.IsTyping != *q.IsTyping:

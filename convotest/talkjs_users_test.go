@@ -1,7 +1,6 @@
 package convotest_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"maps"
 	"net/http"
@@ -125,12 +124,12 @@ func TestTalkJSPresence(t *testing.T) {
 		putUser(t, srv, id, map[string]any{"name": id})
 	}
 	conv := "987654"
-	srv.SetPresence("alice", &convotest.Presence{Widgets: []convotest.Widget{
+	srv.SetPresence("alice", &convotest.Presence{Widgets: []convotest.PresenceSession{
 		{SelectedConversationID: &conv, Custom: map[string]string{}, HasFocus: true, SessionID: "s-a"},
 	}})
-	srv.SetPresence("bob", &convotest.Presence{Widgets: []convotest.Widget{{Custom: map[string]string{}, IsTyping: true, SessionID: "s-b"}}})
-	srv.SetPresence("carol", &convotest.Presence{BackgroundSessions: []json.RawMessage{json.RawMessage(`{}`)}})
-	srv.SetPresence("erin", &convotest.Presence{Widgets: []convotest.Widget{{SessionID: "s-e"}}})
+	srv.SetPresence("bob", &convotest.Presence{Widgets: []convotest.PresenceSession{{Custom: map[string]string{}, IsTyping: true, SessionID: "s-b"}}})
+	srv.SetPresence("carol", &convotest.Presence{BackgroundSessions: []convotest.PresenceSession{{SessionID: "s-c"}}})
+	srv.SetPresence("erin", &convotest.Presence{Widgets: []convotest.PresenceSession{{SessionID: "s-e"}}})
 	srv.SetPresence("erin", nil)
 
 	query := func(body any) map[string]any {
@@ -147,7 +146,12 @@ func TestTalkJSPresence(t *testing.T) {
 		"status": "online", "backgroundSessions": []any{},
 		"widgets": []any{map[string]any{"selectedConversationId": "987654", "custom": map[string]any{}, "hasFocus": true, "isTyping": false, "sessionId": "s-a"}},
 	}, all["alice"])
-	assert.Equal(t, []string{"alice", "bob", "carol"}, keys(query(map[string]any{"includeBackgroundSessions": true})))
+	withBackground := query(map[string]any{"includeBackgroundSessions": true})
+	assert.Equal(t, []string{"alice", "bob", "carol"}, keys(withBackground))
+	assert.Equal(t, map[string]any{
+		"status": "online", "widgets": []any{},
+		"backgroundSessions": []any{map[string]any{"selectedConversationId": nil, "custom": map[string]any{}, "hasFocus": false, "isTyping": false, "sessionId": "s-c"}},
+	}, withBackground["carol"], "a background session has the fields of a widget, as TalkJS types it")
 	assert.Equal(t, []string{"alice"}, keys(query(map[string]any{"hasFocus": true})))
 	assert.Equal(t, []string{"bob"}, keys(query(map[string]any{"isTyping": true})))
 	assert.Equal(t, []string{"alice"}, keys(query(map[string]any{"selectedConversationId": "987654"})))
