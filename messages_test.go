@@ -308,7 +308,7 @@ func TestTalkJSRestOnConvotest(t *testing.T) {
 	ps, err := c.Users.Presence(ctx, convo.PresenceQuery{HasFocus: convo.Bool(true)})
 	require.NoError(t, err)
 	assert.Equal(t, map[string]convo.Presence{"alice": {Status: "online", BackgroundSessions: []convo.PresenceSession{},
-		Widgets: []convo.PresenceSession{{HasFocus: true, SessionID: "s1"}}}}, ps)
+		Widgets: []convo.PresenceSession{{Custom: map[string]string{}, HasFocus: true, SessionID: "s1"}}}}, ps)
 	var online []string
 	for u, err := range c.Users.List(ctx, &convo.ListOptions{IsOnline: convo.Bool(true)}) {
 		require.NoError(t, err)

@@ -375,17 +375,47 @@ type MessageSentData struct {
 	Conversation *Conversation `json:"conversation"`
 	Message      *Message      `json:"message"`
 	Sender       *User         `json:"sender"` // nil for a system message
-	// Mentions are the users the message mentions (data.mentions). TalkJS
-	// added mention data to message.sent without publishing its shape:
-	// see TalkJSMention. Empty when the body has none.
+	// Mentions are the users the message mentions, read from
+	// data.mentions. Empty when the body has none. See MentionedUsers,
+	// which reads both places mentions may be.
 	Mentions []TalkJSMention `json:"mentions"`
+	// MentionedUserIDs are the ids of the users the message mentions,
+	// read from data.mentionedUserIds (a list of strings). Empty when the
+	// body has none.
+	MentionedUserIDs []string `json:"mentionedUserIds"`
 }
 
-// TalkJSMention is one mention of a message.sent event. Its shape is not
-// confirmed: TalkJS announced mention data on message.sent but did not
-// publish it. The SDK reads data.mentions as a list whose items are a user
-// id or an object with the user id under "userId" (or "id"), and keeps each
-// item as sent in Raw, so a shape it does not read is not lost.
+// MentionedUsers gives the ids of the users the message mentions, from
+// data.mentions and data.mentionedUserIds, each once, in that order; nil
+// when there are none.
+//
+// Neither key is confirmed by TalkJS: its changelog says that message.sent
+// now carries mention data, and its webhook reference does not show it.
+// data.mentions is the SDK's first reading (see TalkJSMention);
+// data.mentionedUserIds, a list of user ids, is what a public webhook
+// handler reads. The SDK reads both, so that whichever TalkJS sends is
+// seen; Raw and Data keep the body for a shape neither matches.
+func (d *MessageSentData) MentionedUsers() []string {
+	var ids []string
+	for _, m := range d.Mentions {
+		if m.UserID != "" && !slices.Contains(ids, m.UserID) {
+			ids = append(ids, m.UserID)
+		}
+	}
+	for _, id := range d.MentionedUserIDs {
+		if id != "" && !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// TalkJSMention is one item of a message.sent event's data.mentions. Its
+// shape is not confirmed: TalkJS announced mention data on message.sent
+// but did not publish it, and no public source shows data.mentions. The
+// SDK reads it as a list whose items are a user id or an object with the
+// user id under "userId" (or "id"), and keeps each item as sent in Raw, so
+// a shape it does not read is not lost. See MessageSentData.MentionedUsers.
 type TalkJSMention struct {
 	UserID string          // the mentioned user, "" when the item names none the SDK can read
 	Raw    json.RawMessage // the item as sent

@@ -489,6 +489,8 @@ func TestTalkJSEventAccessors(t *testing.T) {
 			assert.Equal(t, "user_2", d.Mentions[0].UserID)
 			assert.JSONEq(t, `{"userId":"user_2"}`, string(d.Mentions[0].Raw))
 			assert.Equal(t, "user_3", d.Mentions[1].UserID)
+			assert.Empty(t, d.MentionedUserIDs)
+			assert.Equal(t, []string{"user_2", "user_3"}, d.MentionedUsers())
 		}},
 		TalkJSMessageRead: {"MessageRead", func(t *testing.T, v any) {
 			d := v.(*MessageReadData)
@@ -574,6 +576,33 @@ func TestTalkJSEventAccessorsUnconfirmedShapes(t *testing.T) {
 	_, err = ev.MessageSent()
 	assert.ErrorIs(t, err, ErrInvalidPayload)
 	assert.ErrorContains(t, err, "data.mentions")
+
+	// Mentions in data.mentionedUserIds, as a public handler reads them;
+	// with data.mentions too, each user once.
+	body, err := os.ReadFile(filepath.Join("testdata", "talkjs-events", "message.sent.mentionedUserIds.json"))
+	require.NoError(t, err)
+	ev, err = ParseTalkJSEvent(body)
+	require.NoError(t, err)
+	ms, err = ev.MessageSent()
+	require.NoError(t, err)
+	assert.Empty(t, ms.Mentions)
+	assert.Equal(t, []string{"user_2"}, ms.MentionedUserIDs)
+	assert.Equal(t, []string{"user_2"}, ms.MentionedUsers())
+	ev, err = ParseTalkJSEvent([]byte(`{"id":"e","type":"message.sent","data":{"message":{"id":"m"},"mentions":["u1",{"userId":"u2"}],"mentionedUserIds":["u2","u3",""]}}`))
+	require.NoError(t, err)
+	ms, err = ev.MessageSent()
+	require.NoError(t, err)
+	assert.Equal(t, []string{"u1", "u2", "u3"}, ms.MentionedUsers())
+	ev, err = ParseTalkJSEvent([]byte(`{"id":"e","type":"message.sent","data":{"message":{"id":"m"}}}`))
+	require.NoError(t, err)
+	ms, err = ev.MessageSent()
+	require.NoError(t, err)
+	assert.Nil(t, ms.MentionedUsers())
+	ev, err = ParseTalkJSEvent([]byte(`{"id":"e","type":"message.sent","data":{"message":{"id":"m"},"mentionedUserIds":[5]}}`))
+	require.NoError(t, err)
+	_, err = ev.MessageSent()
+	assert.ErrorIs(t, err, ErrInvalidPayload)
+	assert.ErrorContains(t, err, "data.mentionedUserIds")
 
 	// message.read without its message is refused, like message.sent.
 	ev, err = ParseTalkJSEvent([]byte(`{"id":"e","type":"message.read","data":{"recipient":{"id":"u"}}}`))
