@@ -313,6 +313,23 @@ func (s *ConversationsService) Leave(ctx context.Context, convID, userID string)
 	})
 }
 
+// MarkAsRead marks conversation convID as read by user userID (POST
+// /conversations/{convID}/readBy/{userID}, with no body). TalkJS does not
+// document this endpoint: the path is the one the PHP client
+// carandclassic/talkjs calls in markAsReadBy, with no body, and its answer
+// is not read. Marking a conversation read twice changes nothing more, so
+// the call is retried like a PUT. It expects a 2xx answer.
+func (s *ConversationsService) MarkAsRead(ctx context.Context, convID, userID string) error {
+	return s.c.do(ctx, &request{
+		op:         "talkjs.conversations.mark_as_read",
+		api:        s.c.talkjs,
+		method:     http.MethodPost,
+		path:       "/conversations/{conversationID}/readBy/{userID}",
+		params:     []string{convID, userID},
+		idempotent: true, // reading again reads nothing new
+	})
+}
+
 // NotificationChannel is a way TalkJS notifies a user of unanswered
 // messages.
 type NotificationChannel string

@@ -364,8 +364,12 @@ func (s *UsersService) List(ctx context.Context, opts *ListOptions) iter.Seq2[*U
 // (pages of DefaultConversationListLimit). A user that does not exist
 // yields an error matching ErrNotFound.
 func (s *UsersService) Conversations(ctx context.Context, userID string, opts *ConversationListOptions) iter.Seq2[*Conversation, error] {
-	return paginate(ctx, s.c, "talkjs.users.conversations", "/users/{userID}/conversations", []string{userID},
-		conversationListQuery(opts), conversationID)
+	spec := conversationListQuery(opts)
+	if opts != nil && len(opts.Filter) > 0 {
+		// The only client that sends a filter sends it to GET /conversations.
+		spec.err = &ValidationError{Problems: []Problem{{Field: "opts.Filter", Reason: "only Conversations.List takes it"}}}
+	}
+	return paginate(ctx, s.c, "talkjs.users.conversations", "/users/{userID}/conversations", []string{userID}, spec, conversationID)
 }
 
 // PresenceQuery filters Users.Presence. A zero field is left out of the

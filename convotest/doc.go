@@ -102,6 +102,16 @@
 //     null meaning none selected), and a user with only background
 //     sessions when includeBackgroundSessions is true and no widget filter
 //     is sent.
+//   - GET conversations takes filter, a JSON conversation filter in the
+//     syntax of TalkJS's conversation list filters (the parameter as a
+//     Node client of the REST API sends it): the fake applies custom
+//     ("exists", "!exists", ["==" | "!=", value], ["oneOf" | "!oneOf",
+//     [values]]), createdAt and lastMessageTs ([">" | "<" | ">=" | "<=",
+//     n], ["between" | "!between", [from, to]]); anything else is a 400.
+//   - POST conversations/{id}/readBy/{userId}, with no body (the PHP
+//     client's markAsReadBy; TalkJS does not document it), adds the user
+//     to readBy of every message it did not send and answers {}; a user
+//     who is not a participant is 404.
 //   - Lists answer "data": [] when empty, never null.
 //
 // # Selarti

@@ -55,6 +55,7 @@ var talkjsRoutes = []route{
 	{"PUT", "conversations/{conversation}/participants/{user}", (*Server).putParticipant},
 	{"PATCH", "conversations/{conversation}/participants/{user}", (*Server).patchParticipant},
 	{"DELETE", "conversations/{conversation}/participants/{user}", (*Server).removeParticipant},
+	{"POST", "conversations/{conversation}/readBy/{user}", (*Server).markRead},
 
 	{"GET", "conversations/{conversation}/messages", (*Server).listMessages},
 	{"POST", "conversations/{conversation}/messages", (*Server).sendMessages},

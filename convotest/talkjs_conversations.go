@@ -183,9 +183,22 @@ func (s *Server) conversationsPage(c call, userID string) response {
 		}
 	}
 	slices.SortFunc(convs, func(a, b *convState) int { return b.activity - a.activity })
-	all := make([]Conversation, len(convs))
-	for i, conv := range convs {
-		all[i] = conv.snapshot()
+	var filter *conversationFilter
+	if v := c.r.URL.Query().Get("filter"); v != "" {
+		if userID != "" {
+			return talkJSBadRequest(problemList{{"filter", "the fake takes a filter on GET /conversations only"}})
+		}
+		f, errResp := parseConversationFilter(v)
+		if errResp != nil {
+			return *errResp
+		}
+		filter = f
+	}
+	all := make([]Conversation, 0, len(convs))
+	for _, conv := range convs {
+		if snap := conv.snapshot(); filter == nil || filter.matches(snap) {
+			all = append(all, snap)
+		}
 	}
 	return listPage(c, all, func(c Conversation) string { return c.ID })
 }
@@ -360,4 +373,167 @@ func strictObject(raw json.RawMessage, v any, keys ...string) error {
 		}
 	}
 	return json.Unmarshal(raw, v)
+}
+
+// markRead is POST conversations/{conversation}/readBy/{user}, the path of
+// the PHP client's markAsReadBy (TalkJS does not document it): every
+// message of the conversation that the user did not send is read by the
+// user. The user must be a participant (404 otherwise); a body is refused
+// (the client sends none). It answers {}.
+func (s *Server) markRead(c call) response {
+	conv, errResp := s.conversation(c)
+	if errResp != nil {
+		return *errResp
+	}
+	uid := c.param("user")
+	if _, in := conv.conv.Participants[uid]; !in {
+		return errorResponse(http.StatusNotFound, "user is not a participant of the conversation")
+	}
+	if len(bytes.TrimSpace(c.body)) > 0 {
+		return errorResponse(http.StatusBadRequest, "readBy takes no body")
+	}
+	for _, m := range conv.messages {
+		if (m.SenderID == nil || *m.SenderID != uid) && !slices.Contains(m.ReadBy, uid) {
+			m.ReadBy = append(m.ReadBy, uid)
+		}
+	}
+	return emptyOK()
+}
+
+// conversationFilter is the filter query parameter of GET conversations:
+// a JSON object in the syntax of TalkJS's conversation list filters. The
+// fake applies custom (each key "exists", "!exists" or [op, operand] with
+// "==", "!=", "oneOf", "!oneOf"), createdAt and lastMessageTs ([op,
+// operand] with ">", "<", ">=", "<=", "between", "!between"); any other
+// key is a 400, as is a filter that is not such JSON.
+type conversationFilter struct {
+	Custom        map[string]json.RawMessage `json:"custom"`
+	CreatedAt     json.RawMessage            `json:"createdAt"`
+	LastMessageTs json.RawMessage            `json:"lastMessageTs"`
+}
+
+// parseConversationFilter reads the filter parameter; nil when absent.
+func parseConversationFilter(v string) (*conversationFilter, *response) {
+	if v == "" {
+		return nil, nil
+	}
+	bad := func(msg string) (*conversationFilter, *response) {
+		resp := talkJSBadRequest(problemList{{"filter", msg}})
+		return nil, &resp
+	}
+	var f conversationFilter
+	if err := strictObject(json.RawMessage(v), &f, "custom", "createdAt", "lastMessageTs"); err != nil {
+		return bad("must be a JSON conversation filter the fake supports (custom, createdAt, lastMessageTs): " + err.Error())
+	}
+	for k, raw := range f.Custom {
+		if _, err := customPredicate(raw); err != nil {
+			return bad("custom." + k + ": " + err.Error())
+		}
+	}
+	for name, raw := range map[string]json.RawMessage{"createdAt": f.CreatedAt, "lastMessageTs": f.LastMessageTs} {
+		if raw != nil {
+			if _, err := numberPredicate(raw); err != nil {
+				return bad(name + ": " + err.Error())
+			}
+		}
+	}
+	return &f, nil
+}
+
+// matches reports whether conv passes every predicate of f.
+func (f *conversationFilter) matches(conv Conversation) bool {
+	for k, raw := range f.Custom {
+		pred, _ := customPredicate(raw)
+		v, ok := conv.Custom[k]
+		if !pred(v, ok) {
+			return false
+		}
+	}
+	if f.CreatedAt != nil {
+		pred, _ := numberPredicate(f.CreatedAt)
+		if !pred(float64(conv.CreatedAt)) {
+			return false
+		}
+	}
+	if f.LastMessageTs != nil {
+		pred, _ := numberPredicate(f.LastMessageTs)
+		if conv.LastMessage == nil || !pred(float64(conv.LastMessage.CreatedAt)) {
+			return false
+		}
+	}
+	return true
+}
+
+// customPredicate reads a custom field's predicate: "exists", "!exists",
+// or [op, operand] with "==" and "!=" (a string) or "oneOf" and "!oneOf"
+// (strings).
+func customPredicate(raw json.RawMessage) (func(v string, ok bool) bool, error) {
+	if s, ok := asString(raw); ok {
+		switch s {
+		case "exists":
+			return func(_ string, ok bool) bool { return ok }, nil
+		case "!exists":
+			return func(_ string, ok bool) bool { return !ok }, nil
+		}
+		return nil, errors.New(`a string must be "exists" or "!exists"`)
+	}
+	var pair []json.RawMessage
+	var op string
+	if json.Unmarshal(raw, &pair) != nil || len(pair) != 2 || json.Unmarshal(pair[0], &op) != nil {
+		return nil, errors.New(`must be "exists", "!exists" or [operator, operand]`)
+	}
+	switch op {
+	case "==", "!=":
+		var want string
+		if json.Unmarshal(pair[1], &want) != nil {
+			return nil, errors.New(op + " takes a string")
+		}
+		return func(v string, ok bool) bool { return (ok && v == want) == (op == "==") }, nil
+	case "oneOf", "!oneOf":
+		var set []string
+		if json.Unmarshal(pair[1], &set) != nil {
+			return nil, errors.New(op + " takes an array of strings")
+		}
+		return func(v string, ok bool) bool { return (ok && slices.Contains(set, v)) == (op == "oneOf") }, nil
+	}
+	return nil, errors.New("unknown operator " + strconv.Quote(op))
+}
+
+// numberPredicate reads a time predicate: [op, number] with ">", "<",
+// ">=", "<=", or [op, [from, to]] with "between", "!between" (inclusive).
+func numberPredicate(raw json.RawMessage) (func(float64) bool, error) {
+	var pair []json.RawMessage
+	var op string
+	if json.Unmarshal(raw, &pair) != nil || len(pair) != 2 || json.Unmarshal(pair[0], &op) != nil {
+		return nil, errors.New("must be [operator, operand]")
+	}
+	var n float64
+	var r [2]float64
+	switch op {
+	case ">", "<", ">=", "<=":
+		if json.Unmarshal(pair[1], &n) != nil {
+			return nil, errors.New(op + " takes a number")
+		}
+	case "between", "!between":
+		if json.Unmarshal(pair[1], &r) != nil {
+			return nil, errors.New(op + " takes [from, to]")
+		}
+	default:
+		return nil, errors.New("unknown operator " + strconv.Quote(op))
+	}
+	return func(v float64) bool {
+		switch op {
+		case ">":
+			return v > n
+		case "<":
+			return v < n
+		case ">=":
+			return v >= n
+		case "<=":
+			return v <= n
+		case "between":
+			return v >= r[0] && v <= r[1]
+		}
+		return v < r[0] || v > r[1]
+	}, nil
 }

@@ -3,6 +3,8 @@ package convotest_test
 import (
 	"fmt"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -177,4 +179,74 @@ func TestTalkJSNotifications(t *testing.T) {
 	}
 	assert.Equal(t, 2, srv.Stats().TalkJSNotifications)
 	assert.Equal(t, http.StatusNotFound, talkjs(t, srv, "POST", "/conversations/nope/notifications", full).Status)
+}
+
+func TestTalkJSConversationFilter(t *testing.T) {
+	srv := newServer(t)
+	putUser(t, srv, "alice", map[string]any{"name": "Alice"})
+	for id, cat := range map[string]string{"c1": "shoes", "c2": "sandals", "c3": "hats"} {
+		a := talkjs(t, srv, "PUT", "/conversations/"+id, map[string]any{"participants": []string{"alice"}, "custom": map[string]string{"category": cat}})
+		require.Equal(t, http.StatusOK, a.Status, "%s", a.Body)
+	}
+	require.Equal(t, http.StatusOK, talkjs(t, srv, "PUT", "/conversations/c4", map[string]any{"participants": []string{"alice"}}).Status)
+	list := func(filter string) []string {
+		t.Helper()
+		a := talkjs(t, srv, "GET", "/conversations?filter="+url.QueryEscape(filter), nil)
+		require.Equal(t, http.StatusOK, a.Status, "%s", a.Body)
+		got := ids(t, a)
+		slices.Sort(got)
+		return got
+	}
+	// TalkJS's ConversationPredicate example, verbatim but for the quotes JSON needs.
+	assert.Equal(t, []string{"c1", "c2"}, list(`{"custom": {"category": ["oneOf", ["shoes", "sandals"]]}}`))
+	assert.Equal(t, []string{"c3", "c4"}, list(`{"custom": {"category": ["!oneOf", ["shoes", "sandals"]]}}`))
+	assert.Equal(t, []string{"c1"}, list(`{"custom": {"category": ["==", "shoes"]}}`))
+	assert.Equal(t, []string{"c2", "c3", "c4"}, list(`{"custom": {"category": ["!=", "shoes"]}}`))
+	assert.Equal(t, []string{"c1", "c2", "c3"}, list(`{"custom": {"category": "exists"}}`))
+	assert.Equal(t, []string{"c4"}, list(`{"custom": {"category": "!exists"}}`))
+	assert.Equal(t, []string{"c1", "c2", "c3", "c4"}, list(`{"createdAt": [">", 0]}`))
+	assert.Empty(t, list(`{"lastMessageTs": [">", 0]}`), "no messages yet")
+	assert.Equal(t, []string{"c1", "c2", "c3", "c4"}, list(`{}`))
+
+	for _, bad := range []string{`{"custom": {"category": ["~=", "x"]}}`, `{"custom": {"category": 5}}`, `{"hasUnreadMessages": true}`,
+		`{"createdAt": ["between", 5]}`, `not json`, `[]`} {
+		a := talkjs(t, srv, "GET", "/conversations?filter="+url.QueryEscape(bad), nil)
+		assert.Equal(t, http.StatusBadRequest, a.Status, bad)
+		assert.Contains(t, string(a.Body), `"filter"`, bad)
+	}
+	assert.Equal(t, http.StatusBadRequest, talkjs(t, srv, "GET", "/users/alice/conversations?filter=%7B%7D", nil).Status)
+}
+
+func TestTalkJSMarkRead(t *testing.T) {
+	srv := newServer(t)
+	putUser(t, srv, "alice", map[string]any{"name": "Alice"})
+	putUser(t, srv, "bob", map[string]any{"name": "Bob"})
+	putUser(t, srv, "carol", map[string]any{"name": "Carol"})
+	require.Equal(t, http.StatusOK, talkjs(t, srv, "PUT", "/conversations/c1", map[string]any{"participants": []string{"alice", "bob"}}).Status)
+	a := talkjs(t, srv, "POST", "/conversations/c1/messages", []map[string]any{
+		{"text": "hi", "sender": "alice", "type": "UserMessage"}, {"text": "hello", "sender": "bob", "type": "UserMessage"},
+	})
+	require.Equal(t, http.StatusOK, a.Status, "%s", a.Body)
+
+	// As the PHP client's markAsReadBy sends it: POST, no body.
+	a = talkjs(t, srv, "POST", "/conversations/c1/readBy/bob", nil)
+	require.Equal(t, http.StatusOK, a.Status, "%s", a.Body)
+	assert.JSONEq(t, `{}`, string(a.Body))
+	msgs := srv.Messages("c1")
+	require.Len(t, msgs, 2)
+	for _, m := range msgs {
+		if *m.SenderID == "alice" {
+			assert.Equal(t, []string{"bob"}, m.ReadBy)
+		} else {
+			assert.Empty(t, m.ReadBy, "a sender does not read its own message")
+		}
+	}
+	require.Equal(t, http.StatusOK, talkjs(t, srv, "POST", "/conversations/c1/readBy/bob", nil).Status)
+	for _, m := range srv.Messages("c1") {
+		assert.LessOrEqual(t, len(m.ReadBy), 1, "reading again changes nothing")
+	}
+	assert.Equal(t, http.StatusNotFound, talkjs(t, srv, "POST", "/conversations/c1/readBy/carol", nil).Status)
+	assert.Equal(t, http.StatusNotFound, talkjs(t, srv, "POST", "/conversations/nope/readBy/bob", nil).Status)
+	assert.Equal(t, http.StatusBadRequest, talkjs(t, srv, "POST", "/conversations/c1/readBy/bob", map[string]any{"x": 1}).Status)
+	assert.Equal(t, http.StatusMethodNotAllowed, talkjs(t, srv, "GET", "/conversations/c1/readBy/bob", nil).Status)
 }
