@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"hash"
 	"net/http"
 	"strconv"
 	"sync"
@@ -35,60 +36,61 @@ type credential interface {
 	redact(b []byte) []byte
 }
 
-// TalkJS app tokens: how long one is valid, and how long before it
-// expires the next one is minted, so that a token never reaches TalkJS
-// about to expire.
-const (
-	appTokenTTL    = 30 * time.Second
-	appTokenMargin = 5 * time.Second
-)
+// appTokenTTL is how long a TalkJS app token is valid: the docs' example.
+// A token is minted for one attempt and used once.
+const appTokenTTL = 30 * time.Second
 
-// authorization is the Authorization header of the endpoint's next
-// attempt: its credential's, or the fixed one (nil for none).
-func (ep *endpoint) authorization(ctx context.Context) ([]string, error) {
-	if ep.cred != nil {
-		return ep.cred.header(ctx)
+// reauthorize sets the Authorization of a retry again, when the endpoint
+// has a credential: an app token is single-use, and a token may have come
+// close to its expiry during the backoff. req is a shallow copy of the
+// previous attempt's request, so its header map is copied before it
+// changes.
+func reauthorize(req *http.Request, api *endpoint) error {
+	if api == nil || api.cred == nil {
+		return nil
 	}
-	return ep.auth, nil
-}
-
-// prepareRetry sets the Authorization of a retry again: a minted token
-// may have come close to its expiry during the backoff. req is a shallow
-// copy of the previous attempt's request, so its header map is copied
-// before it changes.
-func prepareRetry(req *http.Request) error {
-	if api := stateOf(req.Context()).api; api != nil && api.cred != nil {
-		auth, err := api.cred.header(req.Context())
-		if err != nil {
-			return err
-		}
-		h := req.Header.Clone()
-		h["Authorization"] = auth
-		req.Header = h
+	auth, err := api.cred.header(req.Context())
+	if err != nil {
+		return err
 	}
+	h := req.Header.Clone()
+	h["Authorization"] = auth
+	req.Header = h
 	return nil
 }
 
 // appTokens mints the TalkJS app-scoped JWTs of a client: HS256 over the
 // secret key, claims {"tokenType": "app", "iss": appID, "iat", "exp"},
-// valid appTokenTTL. The current one is shared by every call until it is
-// within appTokenMargin of its expiry; then the next call mints a new one.
+// valid appTokenTTL. TalkJS recommends a new token for each REST API
+// request: every attempt gets one of its own, never shared with another
+// call. Its claims are the ones TalkJS documents, which hold no nonce:
+// two attempts in the same second carry the same bytes. Minting is the
+// only cost it adds to a call (bench/README.md has the figures); a
+// client with the secret key (no WithTalkJSTokenAuth) has no credential
+// step at all.
 type appTokens struct {
-	appID string
-	key   []byte
-	now   func() time.Time // time.Now; a test's clock
+	now func() time.Time // time.Now; a test's clock
 	// mark begins every token this client mints, whenever it was minted
-	// (see tokenMark): redact hides a token that another call replaced
-	// while an answer echoing it was on its way.
+	// (see tokenMark): redact hides any token of this client that an
+	// answer echoes.
 	mark []byte
-
-	mu   sync.Mutex
-	auth []string  // "Bearer <jwt>"; shared, never modified
-	exp  time.Time // expiry of auth's token
+	// claims begins the claims of every token, up to the value of "iat".
+	claims []byte
+	// macs holds HMAC-SHA256 states keyed with the secret key: keying one
+	// costs more than the signature itself.
+	macs sync.Pool
 }
 
 func newAppTokens(appID, secret string) *appTokens {
-	return &appTokens{appID: appID, key: []byte(secret), now: time.Now, mark: tokenMark(appID)}
+	iss, _ := json.Marshal(appID) // a string always encodes
+	t := &appTokens{
+		now:    time.Now,
+		mark:   tokenMark(appID),
+		claims: []byte(`{"tokenType":"app","iss":` + string(iss) + `,"iat":`),
+	}
+	key := []byte(secret)
+	t.macs.New = func() any { return hmac.New(sha256.New, key) }
+	return t
 }
 
 // tokenMark is what every app token of appID begins with: the encoded
@@ -102,19 +104,19 @@ func tokenMark(appID string) []byte {
 	return []byte(jwtHeader + "." + base64.RawURLEncoding.EncodeToString([]byte(claims)))
 }
 
-// header is the Authorization header with a token valid for at least
-// appTokenMargin more.
+// header is the Authorization header of one attempt, with a token minted
+// for it.
 func (t *appTokens) header(context.Context) ([]string, error) {
-	return t.current(), nil
+	iat := t.now().Unix()
+	return []string{t.mint(iat, iat+int64(appTokenTTL/time.Second))}, nil
 }
 
 // refused: a refused app token is not mended by minting another (the
 // key, the app or the clock is wrong), so the call is not repeated.
 func (t *appTokens) refused([]string) bool { return false }
 
-// redact hides in b every app token this client minted, the current one
-// and those it replaced (a call's answer may echo a token that a
-// concurrent call has replaced since): each run of JWT characters that
+// redact hides in b every app token this client minted (each is
+// single-use, but an answer may echo it): each run of JWT characters that
 // begins with the tokens' mark.
 func (t *appTokens) redact(b []byte) []byte {
 	if !bytes.Contains(b, t.mark) {
@@ -140,32 +142,35 @@ func isJWTByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.'
 }
 
-// current is the token's header, minted anew when the one held has less
-// than appTokenMargin left.
-func (t *appTokens) current() []string {
-	now := t.now()
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.auth == nil || !now.Before(t.exp.Add(-appTokenMargin)) {
-		// JWT times are whole seconds: exp is rounded down, so the token
-		// is valid for at most appTokenTTL.
-		iat := now.Unix()
-		t.exp = time.Unix(iat, 0).Add(appTokenTTL)
-		t.auth = []string{"Bearer " + mintAppToken(t.appID, t.key, iat, t.exp.Unix())}
-	}
-	return t.auth
-}
-
 // jwtHeader is the encoded JOSE header of every app token.
 var jwtHeader = base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`))
 
-// mintAppToken signs a TalkJS app token.
-func mintAppToken(appID string, key []byte, iat, exp int64) string {
-	iss, _ := json.Marshal(appID) // a string always encodes
-	claims := `{"tokenType":"app","iss":` + string(iss) +
-		`,"iat":` + strconv.FormatInt(iat, 10) + `,"exp":` + strconv.FormatInt(exp, 10) + `}`
-	signed := jwtHeader + "." + base64.RawURLEncoding.EncodeToString([]byte(claims))
-	mac := hmac.New(sha256.New, key)
-	mac.Write([]byte(signed))
-	return signed + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+// mint signs a TalkJS app token valid from iat to exp (Unix seconds) and
+// gives the Authorization value, "Bearer <token>", built in one buffer:
+// the header, the claims and the signature, each encoded.
+func (t *appTokens) mint(iat, exp int64) string {
+	var claims [128]byte
+	c := append(claims[:0], t.claims...)
+	c = strconv.AppendInt(c, iat, 10)
+	c = append(c, `,"exp":`...)
+	c = strconv.AppendInt(c, exp, 10)
+	c = append(c, '}')
+	enc := base64.RawURLEncoding
+	sigLen := enc.EncodedLen(sha256.Size)
+	const bearer = "Bearer "
+	b := make([]byte, 0, len(bearer)+len(jwtHeader)+1+enc.EncodedLen(len(c))+1+sigLen+sha256.Size)
+	b = append(b, bearer...)
+	b = append(b, jwtHeader...)
+	b = append(b, '.')
+	b = enc.AppendEncode(b, c)
+	mac := t.macs.Get().(hash.Hash)
+	mac.Reset()
+	mac.Write(b[len(bearer):])
+	signed := len(b)
+	b = mac.Sum(b) // the raw signature, encoded below in its place
+	t.macs.Put(mac)
+	var sig [sha256.Size]byte
+	copy(sig[:], b[signed:])
+	b = append(b[:signed], '.')
+	return string(enc.AppendEncode(b, sig[:]))
 }

@@ -75,13 +75,11 @@ func TestTalkJSTokenAuth(t *testing.T) {
 	assert.Equal(t, map[string]any{"tokenType": "app", "iss": testAppID, "iat": 1_700_000_000.0, "exp": 1_700_000_030.0}, claims)
 	assert.NotContains(t, first, testTalkJSToken, "the secret key never goes on the wire")
 
-	clock.Advance(24 * time.Second)
-	assert.Equal(t, first, call(), "one token serves every call while it has more than 5 s left")
 	clock.Advance(time.Second)
 	second := call()
-	assert.NotEqual(t, first, second, "minted anew 5 s before the expiry")
+	assert.NotEqual(t, first, second, "a token of its own for each request, never the last one's")
 	_, claims = verifyAppToken(t, second, testTalkJSToken)
-	assert.Equal(t, 1_700_000_055.0, claims["exp"])
+	assert.Equal(t, map[string]any{"tokenType": "app", "iss": testAppID, "iat": 1_700_000_001.0, "exp": 1_700_000_031.0}, claims)
 
 	for _, c := range env.Calls() {
 		for k, vs := range c.Header {
@@ -93,29 +91,40 @@ func TestTalkJSTokenAuth(t *testing.T) {
 	assert.Empty(t, env.c.talkjs.auth, "no fixed header holds the secret key")
 }
 
-func TestTalkJSTokenAuthRetryMintsWhenDue(t *testing.T) {
+// The app id is any string: one that JSON escapes is escaped in the
+// claims, and the token still verifies.
+func TestTalkJSTokenAuthEscapedAppID(t *testing.T) {
+	tokens := newAppTokens(`app"<\>/é`, testTalkJSToken)
+	_, claims := verifyAppToken(t, tokens.mint(1_700_000_000, 1_700_000_030), testTalkJSToken)
+	assert.Equal(t, map[string]any{"tokenType": "app", "iss": `app"<\>/é`, "iat": 1_700_000_000.0, "exp": 1_700_000_030.0}, claims)
+	assert.True(t, strings.HasPrefix(tokens.mint(1, 2), "Bearer "+string(tokens.mark)), "the mark that redaction looks for")
+}
+
+func TestTalkJSTokenAuthRetryMintsEachAttempt(t *testing.T) {
 	env := NewTestEnv(t, WithTalkJSTokenAuth())
 	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
 	env.c.talkjs.cred.(*appTokens).now = clock.Now
 	env.mt.RegisterNoResponder(func(*http.Request) (*http.Response, error) {
-		clock.Advance(26 * time.Second) // the token comes close to its expiry before the retry
+		clock.Advance(time.Second) // the next attempt's token is minted a second later
 		return httpmock.NewStringResponse(503, `{}`), nil
 	})
 	err := safeCall(context.Background(), env.c)
 	require.ErrorIs(t, err, ErrServer)
 	calls := env.Calls()
 	require.Len(t, calls, 4)
-	seen := map[string]bool{}
-	for _, c := range calls {
+	for i, c := range calls {
 		_, claims := verifyAppToken(t, c.Header.Get("Authorization"), testTalkJSToken)
-		seen[c.Header.Get("Authorization")] = true
-		assert.Equal(t, "app", claims["tokenType"])
+		assert.Equal(t, 1_700_000_000.0+float64(i), claims["iat"], "attempt %d has a token of its own", i+1)
 	}
-	assert.Len(t, seen, 4, "every retry carries a token with more than 5 s left")
 }
 
 func TestTalkJSTokenAuthConcurrent(t *testing.T) {
 	env := NewTestEnv(t, WithTalkJSTokenAuth())
+	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	env.c.talkjs.cred.(*appTokens).now = func() time.Time {
+		clock.Advance(time.Second) // each token is minted in a second of its own
+		return clock.Now()
+	}
 	env.mt.RegisterNoResponder(httpmock.NewStringResponder(200, `{}`))
 	var wg sync.WaitGroup
 	for range 8 {
@@ -128,9 +137,10 @@ func TestTalkJSTokenAuthConcurrent(t *testing.T) {
 	wg.Wait()
 	seen := map[string]bool{}
 	for _, c := range env.Calls() {
+		verifyAppToken(t, c.Header.Get("Authorization"), testTalkJSToken)
 		seen[c.Header.Get("Authorization")] = true
 	}
-	assert.Len(t, seen, 1, "one token for calls within its life")
+	assert.Len(t, seen, 8, "a token for each call, none shared")
 }
 
 func TestTalkJSTokenAuthNeedsTalkJS(t *testing.T) {

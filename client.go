@@ -1,15 +1,19 @@
 package convo
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/go-querystring/query"
@@ -63,13 +67,16 @@ type Client struct {
 	// its tasks.
 	Selarti *SelartiService
 
-	rc        *retryablehttp.Client
-	logger    *slog.Logger
-	observer  *Observer // nil when no hook of a client is set
-	userAgent []string  // the User-Agent header; shared, never modified
-	policy    RetryPolicy
-	maxBody   int64   // the largest success body read (WithMaxResponseBytes)
-	secrets   secrets // every configured credential, redacted from error bodies
+	rc *retryablehttp.Client
+	// onResponse reads the final answer's body within its attempt
+	// (readBody); one function for every call, set with rc.
+	onResponse retryablehttp.ResponseHandlerFunc
+	logger     *slog.Logger
+	observer   *Observer // nil when no hook of a client is set
+	userAgent  []string  // the User-Agent header; shared, never modified
+	policy     RetryPolicy
+	maxBody    int64   // the largest success body read (WithMaxResponseBytes)
+	secrets    secrets // every configured credential, redacted from error bodies
 
 	talqui    *talquiConfig  // nil when Talqui is not configured
 	talkjs    *endpoint      // where TalkJS calls go; its err is set when TalkJS is not configured
@@ -95,6 +102,32 @@ type endpoint struct {
 	// read reads a final answer: plainAnswer, or the provider's own
 	// envelope (bubbleAnswer for Selarti).
 	read func(status int, body []byte) verdict
+
+	once     sync.Once   // builds the two headers below, on the first call
+	noBody   http.Header // every header of a call without a body (see headers)
+	withBody http.Header // the same, and Content-Type
+}
+
+// headers is the header of every call of the endpoint, with or without a
+// body, built on its first call: a request's header is a copy of it (see
+// newRequest). ua is the client's User-Agent.
+func (ep *endpoint) headers(ua []string, body bool) http.Header {
+	ep.once.Do(func() {
+		h := http.Header{"Accept": headerJSON, "User-Agent": ua}
+		if ep.auth != nil {
+			h["Authorization"] = ep.auth
+		}
+		for k, v := range ep.header {
+			h[k] = v
+		}
+		ep.noBody = h
+		ep.withBody = maps.Clone(h)
+		ep.withBody["Content-Type"] = headerJSON
+	})
+	if body {
+		return ep.withBody
+	}
+	return ep.noBody
 }
 
 // newEndpoint is the endpoint of base (checked by checkBaseURL) plus
@@ -273,8 +306,14 @@ type bodyEncoder interface {
 	encodeBody() ([]byte, error)
 }
 
-// callState travels in the request context to the retry hooks.
+// callState is one run of a call through retryablehttp, and the context
+// of its request: the retry hooks, which see only the request, find it
+// there by a type assertion (stateOf), not a lookup. It embeds the call's
+// context (the observer's, when it gave one), to which it hands every
+// method but Value of stateKey. It holds, so that a call allocates them
+// once, the retryablehttp request and the reader of the request body.
 type callState struct {
+	context.Context
 	api           *endpoint
 	repeatable    bool
 	attempts      int
@@ -290,20 +329,87 @@ type callState struct {
 	bodyErr       error
 	discard       bool         // the call has no use for a success body
 	ob            *observation // nil unless the call is observed
+	attempt       *attemptCtx  // the attempt in flight, ended by endAttempt
+
+	reqBody []byte                // the encoded request body, nil for none
+	rreq    retryablehttp.Request // the request handed to retryablehttp
+	bodyr   requestBody           // the first attempt's body reader
+	drain   io.LimitedReader      // reads a discarded success body (readBody)
 }
 
 type stateKey struct{}
 
+// Value gives the call's state for stateKey (for a context that wraps it,
+// such as http.Client.Timeout's), and asks the call's context otherwise.
+func (st *callState) Value(key any) any {
+	if key == (stateKey{}) {
+		return st
+	}
+	return st.Context.Value(key)
+}
+
+// stateOf finds the call's state in a request's context: the state
+// itself, the attempt's context around it, or a context wrapping either.
 func stateOf(ctx context.Context) *callState {
+	switch c := ctx.(type) {
+	case *callState:
+		return c
+	case *attemptCtx:
+		if st, ok := c.Context.(*callState); ok {
+			return st
+		}
+	}
 	st, _ := ctx.Value(stateKey{}).(*callState)
 	if st == nil {
-		return &callState{}
+		return &callState{Context: ctx}
 	}
 	return st
 }
 
+// endAttempt ends the attempt in flight, if any: its deadline no longer
+// runs. The pipeline calls it once the attempt's body is read or dropped.
+func (st *callState) endAttempt() {
+	if a := st.attempt; a != nil {
+		st.attempt = nil
+		a.end()
+	}
+}
+
+// requestBody reads a request body held in memory. It is its own Closer,
+// so that net/http does not wrap it.
+type requestBody struct{ bytes.Reader }
+
+// Close does nothing: the body is in memory.
+func (*requestBody) Close() error { return nil }
+
+// getBody is a fresh reader of the request body, for a retry
+// (prepareRetry) and for net/http's own rewind on a pooled connection
+// that closed before the request was written.
+func (st *callState) getBody() (io.ReadCloser, error) {
+	b := &requestBody{}
+	b.Reset(st.reqBody)
+	return b, nil
+}
+
+// prepareRetry readies the request of a retry, a shallow copy of the
+// previous attempt's: a fresh reader of its body, and the credential's
+// Authorization again.
+func prepareRetry(req *http.Request) error {
+	if req.GetBody != nil {
+		body, err := req.GetBody()
+		if err != nil {
+			return err
+		}
+		req.Body = body
+	}
+	return reauthorize(req, stateOf(req.Context()).api)
+}
+
+// countAttempt runs before each attempt: it ends the previous one and
+// starts the observation and the debug line of this one.
 func countAttempt(_ retryablehttp.Logger, r *http.Request, i int) {
 	st := stateOf(r.Context())
+	st.endAttempt() // the previous attempt's body was drained
 	st.attempts = i + 1
 	st.body, st.bodyErr = nil, nil
 	if st.ob != nil {
@@ -357,6 +463,7 @@ func (c *Client) call(ctx context.Context, r *request, ob *observation) error {
 // the server refused the credential's header.
 func (c *Client) send(ctx context.Context, r *request, ob *observation) (refused bool, err error) {
 	st := &callState{
+		Context:    ctx,
 		api:        r.api,
 		repeatable: r.repeatable(),
 		logger:     c.logger,
@@ -365,24 +472,18 @@ func (c *Client) send(ctx context.Context, r *request, ob *observation) (refused
 		discard:    r.out == nil,
 		ob:         ob,
 	}
-	ctx = context.WithValue(ctx, stateKey{}, st)
-	req, err := c.newRequest(ctx, r, st)
+	defer st.endAttempt()
+	req, err := c.newRequest(r, st)
 	if err != nil {
 		return false, err
 	}
-	h, err := r.api.authorization(ctx)
-	if err != nil {
-		return false, err
-	}
-	if h != nil {
+	var h []string
+	if r.api.cred != nil {
+		if h, err = r.api.cred.header(st); err != nil {
+			return false, err
+		}
 		req.Header["Authorization"] = h
 	}
-	defer func() {
-		// A refused header is worth one repeat only when the credential
-		// can give another.
-		refused = refused && r.api.cred != nil && r.api.cred.refused(h)
-	}()
-	req.SetResponseHandler(func(resp *http.Response) error { return c.readBody(st, resp) })
 
 	resp, err := c.rc.Do(req)
 	if resp == nil {
@@ -396,13 +497,18 @@ func (c *Client) send(ctx context.Context, r *request, ob *observation) (refused
 		_ = c.readBody(st, resp)
 	}
 	resp.Body.Close()
-	return c.finish(ctx, r, st, resp)
+	refused, err = c.finish(ctx, r, st, resp)
+	// A refused header is worth one repeat only when the credential can
+	// give another.
+	return refused && r.api.cred != nil && r.api.cred.refused(h), err
 }
 
 // newRequest builds the HTTP request of r: the URL from the endpoint, the
-// escaped path and the query, the encoded body and the headers. It sets
-// st.path, the escaped path that errors and logs name.
-func (c *Client) newRequest(ctx context.Context, r *request, st *callState) (*retryablehttp.Request, error) {
+// escaped path and the query, the encoded body and the headers, with st
+// as its context. It sets st.path, the escaped path that errors and logs
+// name. The Authorization is the endpoint's fixed one; send sets a
+// credential's.
+func (c *Client) newRequest(r *request, st *callState) (*retryablehttp.Request, error) {
 	ep := r.api
 	path, err := expandPath(r.path, r.params)
 	if err != nil {
@@ -413,7 +519,7 @@ func (c *Client) newRequest(ctx context.Context, r *request, st *callState) (*re
 	fail := func(what string, err error) error {
 		return fmt.Errorf("convo: %s %s %s: %s%w", ep.provider, r.method, st.path, what, err)
 	}
-	if err := ctx.Err(); err != nil {
+	if err := st.Err(); err != nil {
 		// Nothing is sent on a context that is already done.
 		return nil, fail("", err)
 	}
@@ -426,33 +532,35 @@ func (c *Client) newRequest(ctx context.Context, r *request, st *callState) (*re
 			full += "?" + q
 		}
 	}
-	var body any // a nil []byte in an interface would not be nil
+	var body io.Reader // a nil *requestBody in an interface would not be nil
 	if r.body != nil {
 		b, err := encodeBody(r.body)
 		if err != nil {
 			return nil, fail("encoding body: ", err)
 		}
-		body = b
+		st.reqBody = b
+		st.bodyr.Reset(b)
+		body = &st.bodyr
 	}
-	req, err := retryablehttp.NewRequestWithContext(ctx, r.method, full, body)
+	hr, err := http.NewRequestWithContext(st, r.method, full, body)
 	if err != nil {
 		return nil, fail("", err)
 	}
-	// The header values are shared slices, set once: http.RoundTripper
-	// implementations must not modify the request, and Header.Set and Add
-	// replace a slice rather than write into it. It buys 4 to 5 allocs a
-	// call in bench/ (InMemory Upsert 31 instead of 36, SendMessage 44
-	// instead of 49).
-	h := req.Header
-	h["Accept"] = headerJSON
-	h["User-Agent"] = c.userAgent
 	if body != nil {
-		h["Content-Type"] = headerJSON
+		// net/http knows the length and the rewind of its own readers
+		// only; retryablehttp would wrap the body in closures and copy
+		// its reader on every attempt. prepareRetry rewinds it.
+		hr.ContentLength = int64(len(st.reqBody))
+		hr.GetBody = st.getBody
 	}
-	for k, v := range ep.header {
-		h[k] = v
-	}
-	return req, nil
+	// The header is a copy of the endpoint's, made once per client: a
+	// copy of a small map costs no hashing. Its values are shared slices:
+	// http.RoundTripper implementations must not modify the request, and
+	// Header.Set and Add replace a slice rather than write into it.
+	hr.Header = maps.Clone(ep.headers(c.userAgent, body != nil))
+	st.rreq = retryablehttp.Request{Request: hr}
+	st.rreq.SetResponseHandler(c.onResponse)
+	return &st.rreq, nil
 }
 
 // encodeBody encodes a request body, through its own encoder when it has

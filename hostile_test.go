@@ -67,23 +67,24 @@ func TestRunTimeTokensRedactedFromTransportErrors(t *testing.T) {
 	})
 }
 
-// An app token that another call replaced while this call's attempt was
-// on its way is still a secret: the answer that echoes it is redacted.
+// An app token is single-use, and still a secret once used: the answer
+// that echoes it is redacted, whatever tokens the client minted since.
 func TestStaleAppTokenRedacted(t *testing.T) {
 	env := NewTestEnv(t, WithTalkJSTokenAuth())
 	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
 	tokens := env.c.talkjs.cred.(*appTokens)
 	tokens.now = clock.Now
 	env.mt.RegisterNoResponder(func(r *http.Request) (*http.Response, error) {
-		// Meanwhile, a concurrent call mints the next token.
+		// Meanwhile, a concurrent call mints its own token.
 		clock.Advance(appTokenTTL)
-		tokens.current()
+		_, _ = tokens.header(context.Background())
 		return httpmock.NewStringResponse(403, `{"message":"refused `+r.Header.Get("Authorization")+`"}`), nil
 	})
 	err := safeCall(context.Background(), env.c)
 	require.ErrorIs(t, err, ErrUnauthorized)
 	stale := strings.TrimPrefix(env.Calls()[0].Header.Get("Authorization"), "Bearer ")
-	require.NotEqual(t, stale, strings.TrimPrefix(tokens.current()[0], "Bearer "))
+	next, _ := tokens.header(context.Background())
+	require.NotEqual(t, stale, strings.TrimPrefix(next[0], "Bearer "))
 	var ae *APIError
 	require.ErrorAs(t, err, &ae)
 	assert.Equal(t, "refused Bearer [redacted]", ae.Message)

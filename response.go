@@ -48,7 +48,10 @@ func (c *Client) readBody(st *callState, resp *http.Response) error {
 	if ok && st.discard {
 		// The status is the answer; read a little so the connection can
 		// be reused, whatever the body holds.
-		_, _ = io.CopyN(io.Discard, resp.Body, maxErrorBody)
+		// (The limit reader is the call's: io.CopyN would allocate one.)
+		st.drain = io.LimitedReader{R: resp.Body, N: maxErrorBody}
+		_, _ = io.Copy(io.Discard, &st.drain)
+		st.drain.R = nil
 		st.body, st.bodyErr = []byte{}, nil
 		return nil
 	}

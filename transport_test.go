@@ -1,0 +1,177 @@
+package convo
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jarcoal/httpmock"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// queued lists the attempts in w's queue, head first.
+func (w *watchdog) queued() []*attemptCtx {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var as []*attemptCtx
+	for a := w.head; a != nil; a = a.next {
+		as = append(as, a)
+	}
+	return as
+}
+
+// The watchdog ends each attempt at its deadline, in order; an attempt
+// that ends first leaves the queue, and its context says Canceled.
+func TestWatchdogDeadlines(t *testing.T) {
+	w := &watchdog{}
+	ctx := context.Background()
+	a1 := w.start(ctx, 50*time.Millisecond)
+	a2 := w.start(ctx, 50*time.Millisecond)
+	a3 := w.start(ctx, 80*time.Millisecond)
+	require.Equal(t, []*attemptCtx{a1, a2, a3}, w.queued())
+	d, ok := a1.Deadline()
+	assert.True(t, ok)
+	assert.Equal(t, a1.deadline, d)
+	assert.NoError(t, a1.Err())
+
+	a2.end()
+	assert.ErrorIs(t, a2.Err(), context.Canceled)
+	<-a2.Done() // closed already
+	assert.Equal(t, []*attemptCtx{a1, a3}, w.queued())
+
+	<-a1.Done()
+	assert.ErrorIs(t, a1.Err(), context.DeadlineExceeded)
+	assert.False(t, time.Now().Before(a1.deadline), "not before its deadline")
+	<-a3.Done()
+	assert.ErrorIs(t, a3.Err(), context.DeadlineExceeded)
+	assert.False(t, time.Now().Before(a3.deadline), "not before its deadline")
+	assert.Empty(t, w.queued())
+
+	a1.end() // ending an attempt that has passed its deadline changes nothing
+	assert.ErrorIs(t, a1.Err(), context.DeadlineExceeded)
+
+	// The timer is set again for the next attempt.
+	a4 := w.start(ctx, 10*time.Millisecond)
+	<-a4.Done()
+	assert.ErrorIs(t, a4.Err(), context.DeadlineExceeded)
+}
+
+// The attempt's context ends with the call's, with the call's error, and
+// carries the call's values and its earlier deadline.
+func TestAttemptContextFollowsTheCall(t *testing.T) {
+	w := &watchdog{}
+	type key struct{}
+	parent, cancel := context.WithCancel(context.WithValue(context.Background(), key{}, "v"))
+	a := w.start(parent, time.Minute)
+	done := a.Done()
+	assert.Equal(t, "v", a.Value(key{}))
+	cancel()
+	<-done
+	assert.ErrorIs(t, a.Err(), context.Canceled)
+	a.end()
+	assert.Empty(t, w.queued())
+
+	soon := time.Now().Add(time.Second)
+	parent, cancel = context.WithDeadline(context.Background(), soon)
+	defer cancel()
+	a = w.start(parent, time.Minute)
+	d, _ := a.Deadline()
+	assert.Equal(t, soon, d, "the call's deadline comes first")
+	a.end()
+	assert.ErrorIs(t, a.Err(), context.Canceled)
+
+	// Done asked after the end is closed at once.
+	a = w.start(context.Background(), time.Minute)
+	a.end()
+	<-a.Done()
+	assert.Empty(t, w.queued())
+	w.mu.Lock()
+	assert.False(t, w.armed, "no timer runs for an empty queue")
+	w.mu.Unlock()
+}
+
+// Many attempts start and end at once, some past their deadlines: none is
+// left in the queue (run under -race).
+func TestWatchdogConcurrent(t *testing.T) {
+	w := &watchdog{}
+	var wg sync.WaitGroup
+	for i := range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range 50 {
+				a := w.start(context.Background(), time.Duration(i%3)*time.Millisecond+time.Microsecond)
+				if j%2 == 0 {
+					<-a.Done()
+				}
+				a.end()
+			}
+		}()
+	}
+	wg.Wait()
+	assert.Empty(t, w.queued())
+}
+
+// Every attempt of every call leaves the watchdog's queue when the call
+// ends: successes, retries, errors.
+func TestAttemptsEndWithTheCall(t *testing.T) {
+	env := NewTestEnv(t)
+	n := 0
+	env.mt.RegisterNoResponder(func(*http.Request) (*http.Response, error) {
+		n++
+		if n%2 == 1 {
+			return httpmock.NewStringResponse(503, `{}`), nil
+		}
+		return httpmock.NewStringResponse(200, `{}`), nil
+	})
+	w := env.c.rc.HTTPClient.Transport.(attemptTransport).w
+	require.NoError(t, safeCall(context.Background(), env.c))
+	assert.Empty(t, w.queued())
+	require.NoError(t, env.c.Users.Upsert(context.Background(), "u1", UserUpdate{Name: "U"}))
+	assert.Empty(t, w.queued())
+	env.mt.RegisterNoResponder(httpmock.NewStringResponder(404, `{"message":"no"}`))
+	require.Error(t, safeCall(context.Background(), env.c))
+	assert.Empty(t, w.queued())
+	calls := env.Calls()
+	require.Len(t, calls, 5, "each call retried once after its 503, the 404 not")
+	for _, c := range calls[2:4] {
+		assert.Equal(t, `{"name":"U"}`, string(c.Body), "the retry sends the whole body again")
+		assert.Equal(t, []string{"application/json"}, c.Header["Content-Type"])
+	}
+}
+
+// A call whose own deadline comes before the attempt's needs no attempt
+// context: the transport gets the call's.
+func TestAttemptUsesAnEarlierCallDeadline(t *testing.T) {
+	var got []context.Context
+	rt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		got = append(got, r.Context())
+		return &http.Response{StatusCode: 200, Body: http.NoBody, Header: http.Header{}}, nil
+	})
+	tr := attemptTransport{rt: rt, timeout: time.Minute, w: &watchdog{}}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://127.0.0.1/", nil)
+	require.NoError(t, err)
+	resp, err := tr.RoundTrip(req)
+	require.NoError(t, err)
+	assert.Same(t, req, resp.Request, "the response names its request")
+	require.Len(t, got, 1)
+	assert.Equal(t, ctx, got[0])
+
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel2()
+	resp, err = tr.RoundTrip(req.WithContext(ctx2))
+	require.NoError(t, err)
+	a, ok := got[1].(*attemptCtx)
+	require.True(t, ok, "a later call deadline: the attempt's own bounds it")
+	assert.Same(t, a, resp.Request.Context())
+	a.end()
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
