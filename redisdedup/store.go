@@ -118,6 +118,8 @@ type Store struct {
 
 	mu     sync.Mutex
 	tokens map[string]string // key -> token of the claim this Store holds
+
+	inbox inboxOptions // the options only NewInbox reads (inbox.go)
 }
 
 var _ convo.DedupStore = (*Store)(nil)

@@ -1,0 +1,577 @@
+package redisdedup
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"iter"
+	"log/slog"
+	mathrand "math/rand/v2"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/convokit/convo"
+	"github.com/redis/go-redis/v9"
+)
+
+// The defaults of NewInbox.
+const (
+	DefaultInboxPrefix   = "convo:inbox:"
+	DefaultInboxAttempts = 8
+	DefaultInboxWorkers  = 4
+	DefaultInboxMinWait  = time.Second
+	DefaultInboxMaxWait  = 5 * time.Minute
+)
+
+// defaultPoll is how often a Run looks for deliveries that other replicas
+// kept, when nothing tells it sooner.
+const defaultPoll = 200 * time.Millisecond
+
+// ErrNotDeadLetter is returned by Inbox.Replay for a delivery that is not a
+// dead letter: unknown, waiting, running or completed.
+var ErrNotDeadLetter = errors.New("redisdedup: not a dead letter")
+
+// inboxOptions are the options only an Inbox reads; a Store ignores them.
+type inboxOptions struct {
+	attempts         int
+	minWait, maxWait time.Duration
+	workers          int
+	logger           *slog.Logger
+	observer         *observerStub
+	poll             time.Duration
+}
+
+// WithInboxAttempts sets how many times an Inbox runs a delivery before it
+// makes it a dead letter. The default is DefaultInboxAttempts (8). A Store
+// ignores it. It panics if n is less than 1.
+func WithInboxAttempts(n int) Option {
+	if n < 1 {
+		panic("redisdedup: WithInboxAttempts: n must be at least 1")
+	}
+	return func(s *Store) { s.inbox.attempts = n }
+}
+
+// WithInboxBackoff sets the wait after a failed run: min after the first,
+// doubling on each retry up to max, plus up to a tenth more at random (so
+// that retries spread; the wait is never shorter). It is measured from the
+// end of the failed run. The default is 1 second to 5 minutes. A Store
+// ignores it. It panics if min is less than a millisecond or max is less
+// than min.
+func WithInboxBackoff(min, max time.Duration) Option {
+	if min < time.Millisecond || max < min {
+		panic("redisdedup: WithInboxBackoff: need 1ms <= min <= max")
+	}
+	return func(s *Store) { s.inbox.minWait, s.inbox.maxWait = min, max }
+}
+
+// WithInboxWorkers sets how many deliveries each Run of an Inbox runs at
+// once. The default is DefaultInboxWorkers (4). A Store ignores it. It
+// panics if n is less than 1.
+func WithInboxWorkers(n int) Option {
+	if n < 1 {
+		panic("redisdedup: WithInboxWorkers: n must be at least 1")
+	}
+	return func(s *Store) { s.inbox.workers = n }
+}
+
+// WithInboxLogger sets the logger of an Inbox: a dead letter is logged as
+// an error, a failed run and a Redis error as a warning. The default is
+// slog.Default(). A Store ignores it.
+func WithInboxLogger(l *slog.Logger) Option {
+	return func(s *Store) { s.inbox.logger = l }
+}
+
+// Inbox is a convo.Inbox on Redis: deliveries kept by any replica run on
+// whichever replica runs the inbox, each until one run succeeds, one at a
+// time and in the order added per Key. Create it with NewInbox and start
+// it with Run on every replica; it is safe for concurrent use.
+//
+// A run holds a lease (WithLease), renewed every third of it while the
+// callback runs: a replica that dies mid-run gives its runs back when the
+// lease ends, and only then can a delivery run twice. Everything lives
+// under one hash tag, so that its Lua scripts work on a Cluster (in one
+// slot).
+type Inbox struct {
+	rdb       redis.UniversalClient
+	base      string // the keys' common start: prefix + "{i}:"
+	lease     time.Duration
+	retention time.Duration
+	opt       inboxOptions
+
+	tokenBase string
+	seq       atomic.Uint64
+
+	mu       sync.RWMutex
+	handlers map[convo.Provider]func(context.Context, convo.Delivery) error
+
+	wake chan struct{} // something may have become ready
+}
+
+var _ convo.Inbox = (*Inbox)(nil)
+
+// NewInbox returns an Inbox on rdb. Of the options, it reads WithPrefix
+// (default DefaultInboxPrefix), WithLease (DefaultLease, 2 minutes: make
+// it longer than a callback may block without its replica renewing, a few
+// seconds is plenty), WithRetention (how long a completed id is remembered,
+// DefaultRetention), and the WithInbox options. It sends nothing to Redis.
+// It panics if rdb is nil.
+func NewInbox(rdb redis.UniversalClient, opts ...Option) *Inbox {
+	if rdb == nil {
+		panic("redisdedup: NewInbox: nil client")
+	}
+	s := &Store{lease: DefaultLease, retention: DefaultRetention, prefix: DefaultInboxPrefix}
+	s.inbox = inboxOptions{
+		attempts: DefaultInboxAttempts, workers: DefaultInboxWorkers,
+		minWait: DefaultInboxMinWait, maxWait: DefaultInboxMaxWait,
+		poll: defaultPoll,
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.inbox.logger == nil {
+		s.inbox.logger = slog.Default()
+	}
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return &Inbox{
+		rdb:       rdb,
+		base:      s.prefix + "{i}:",
+		lease:     s.lease,
+		retention: s.retention,
+		opt:       s.inbox,
+		tokenBase: hex.EncodeToString(b[:]),
+		handlers:  make(map[convo.Provider]func(context.Context, convo.Delivery) error),
+		wake:      make(chan struct{}, 1),
+	}
+}
+
+// Handle implements convo.Inbox: fn runs the deliveries of provider p.
+// A delivery of a provider without a function fails its run (and is
+// retried), so Handle every provider before Run.
+func (in *Inbox) Handle(p convo.Provider, fn func(ctx context.Context, d convo.Delivery) error) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.handlers[p] = fn
+}
+
+// pid is the id of a delivery in Redis.
+func pid(p convo.Provider, id string) string { return string(p) + ":" + id }
+
+// Add implements convo.Inbox in one round trip: it keeps d, and reports
+// false, changing nothing, when d's Provider and ID are kept, a dead
+// letter, or completed within the retention. Once it returned nil, d is
+// in Redis (durably so with appendonly). It fails for an empty ID or
+// Provider.
+func (in *Inbox) Add(ctx context.Context, d convo.Delivery) (bool, error) {
+	if d.ID == "" || d.Provider == "" {
+		return false, errors.New("redisdedup: inbox add: the delivery needs a Provider and an ID")
+	}
+	p := pid(d.Provider, d.ID)
+	q := "u:" + p
+	if d.Key != "" {
+		q = "k:" + d.Key
+	}
+	recv := d.Received
+	if recv.IsZero() {
+		recv = time.Now()
+	}
+	res, err := inboxAddScript.Run(ctx, in.rdb, []string{in.base + "ready"},
+		in.base, p, string(d.Provider), d.ID, q, d.Body, recv.UnixMilli()).Int64Slice()
+	if err != nil {
+		return false, fmt.Errorf("redisdedup: inbox add: %w", err)
+	}
+	if res[0] != 1 {
+		return false, nil
+	}
+	in.signal()
+	in.observeKept(ctx, d, recv, res[1], res[2])
+	return true, nil
+}
+
+// signal wakes a Run of this Inbox.
+func (in *Inbox) signal() {
+	select {
+	case in.wake <- struct{}{}:
+	default:
+	}
+}
+
+// taken is a delivery leased to a run.
+type taken struct {
+	d     convo.Delivery
+	pid   string
+	token string
+}
+
+// Run runs kept deliveries, up to WithInboxWorkers at once, until ctx
+// ends; it then cancels the contexts of its runs, waits for them, gives
+// back those that did not succeed (their run counts as an attempt) and
+// returns nil. Several Runs, in one process or on several replicas, share
+// the deliveries. A Redis error is logged and retried.
+func (in *Inbox) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	done := make(chan struct{}, in.opt.workers)
+	running := 0
+	errWait := in.opt.poll
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		// Collect the runs that ended.
+		for drained := false; !drained; {
+			select {
+			case <-done:
+				running--
+			default:
+				drained = true
+			}
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wait := in.opt.poll
+		if free := in.opt.workers - running; free > 0 {
+			items, next, err := in.take(ctx, free)
+			switch {
+			case err != nil:
+				in.opt.logger.Warn("redisdedup: inbox: taking deliveries", "err", err)
+				wait = errWait
+				errWait = min(2*errWait, 5*time.Second)
+			default:
+				errWait = in.opt.poll
+				for _, t := range items {
+					running++
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						in.run(ctx, t)
+						done <- struct{}{}
+					}()
+				}
+				if len(items) == free {
+					wait = 0 // there may be more
+				} else if next >= 0 && next < wait {
+					wait = next
+				}
+			}
+		}
+		if wait == 0 {
+			continue
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+		case <-timer.C:
+		case <-in.wake:
+		case <-done:
+			running--
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+	}
+	wg.Wait()
+	return nil
+}
+
+// take leases up to n ready deliveries, and gives how long until the next
+// is ready (-1: none known).
+func (in *Inbox) take(ctx context.Context, n int) ([]taken, time.Duration, error) {
+	tok := in.tokenBase + ":" + strconv.FormatUint(in.seq.Add(1), 36)
+	// Not cancelled with ctx: a lease made without its answer would only
+	// end with the lease.
+	v, err := inboxTakeScript.Run(context.WithoutCancel(ctx), in.rdb, []string{in.base + "ready"},
+		in.base, n, ms(in.lease), tok, in.opt.attempts).Slice()
+	if err != nil {
+		return nil, -1, fmt.Errorf("redisdedup: inbox: %w", err)
+	}
+	if len(v) != 5 {
+		return nil, -1, fmt.Errorf("redisdedup: inbox: unexpected answer %v", v)
+	}
+	depth, oldest := v[3].(int64), v[4].(int64)
+	for _, e := range v[1].([]any) {
+		f := e.([]any)
+		p, _ := f[1].(string)
+		att, _ := f[2].(int64)
+		recv, _ := f[3].(string)
+		in.deadLettered(ctx, f[0].(string), convo.Provider(p), int(att), msTime(recv), depth, oldest,
+			errors.New("its run's lease ended: the replica running it died or stopped renewing"))
+	}
+	var items []taken
+	for _, e := range v[0].([]any) {
+		f := e.([]any)
+		str := func(i int) string { s, _ := f[i].(string); return s }
+		att, _ := f[2].(int64)
+		d := convo.Delivery{
+			Provider: convo.Provider(str(3)),
+			ID:       str(4),
+			Body:     []byte(str(5)),
+			Received: msTime(str(6)),
+			Attempt:  int(att),
+		}
+		if k, ok := keyOf(str(7)); ok {
+			d.Key = k
+		}
+		items = append(items, taken{d: d, pid: str(0), token: str(1)})
+	}
+	next := time.Duration(-1)
+	if w, _ := v[2].(int64); w >= 0 {
+		next = time.Duration(w) * time.Millisecond
+	}
+	return items, next, nil
+}
+
+// keyOf is the Key of a queue name.
+func keyOf(q string) (string, bool) {
+	if len(q) >= 2 && q[:2] == "k:" {
+		return q[2:], true
+	}
+	return "", false
+}
+
+// msTime parses a time in milliseconds since the epoch.
+func msTime(s string) time.Time {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(n)
+}
+
+// errLeaseLost cancels a run whose lease this replica no longer holds.
+var errLeaseLost = errors.New("redisdedup: inbox: the run's lease was lost")
+
+// run runs t with its lease renewed, and ends it in Redis.
+func (in *Inbox) run(ctx context.Context, t taken) {
+	in.mu.RLock()
+	fn := in.handlers[t.d.Provider]
+	in.mu.RUnlock()
+
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	runCtx = in.observeRunStart(runCtx, t.d)
+	stopRenew := in.renew(runCtx, t, cancel)
+	start := time.Now()
+	var err error
+	if fn == nil {
+		err = fmt.Errorf("redisdedup: inbox: no function for provider %q (Handle it before Run)", t.d.Provider)
+	} else {
+		err = safeCall(runCtx, fn, t.d)
+	}
+	took := time.Since(start)
+	stopRenew()
+	lost := errors.Is(context.Cause(runCtx), errLeaseLost)
+
+	// Ending the run in Redis must not be cancelled with Run's context; it
+	// is tried while the lease, renewed a third of it ago at most, holds.
+	ectx, ecancel := context.WithTimeout(context.WithoutCancel(ctx), in.lease/2)
+	defer ecancel()
+	log := in.opt.logger.With("provider", string(t.d.Provider), "id", t.d.ID, "attempt", t.d.Attempt)
+	if err == nil {
+		res, rerr := in.end(ectx, inboxCompleteScript, t.pid, t.token, ms(in.retention))
+		switch {
+		case rerr != nil:
+			log.Error("redisdedup: inbox: completing a delivery: it runs again after the lease", "err", rerr)
+		case res[0] < 0:
+			log.Warn("redisdedup: inbox: a delivery completed after its lease was lost: another run may have run it too")
+		default:
+			in.signal()
+			in.observeRunDone(runCtx, t.d, inboxCompleted, took, 0, res[1], res[2])
+		}
+		return
+	}
+	permanent := errors.Is(err, convo.ErrPermanent)
+	interrupted := ctx.Err() != nil && !permanent
+	wait := time.Duration(0)
+	if !interrupted {
+		wait = in.backoff(t.d.Attempt)
+	}
+	res, rerr := in.end(ectx, inboxFailScript, t.pid, t.token, ms(wait), in.opt.attempts, b2i(permanent))
+	switch {
+	case rerr != nil:
+		log.Error("redisdedup: inbox: giving back a failed delivery: it runs again after the lease", "err", rerr, "run_err", err)
+	case res[0] < 0:
+		if !lost {
+			log.Warn("redisdedup: inbox: a run ended after its lease was lost", "err", err)
+		}
+	case res[0] == 2:
+		in.signal()
+		in.deadLettered(runCtx, t.pid, t.d.Provider, t.d.Attempt, t.d.Received, res[1], res[2], err)
+		in.observeRunDone(runCtx, t.d, inboxDeadLettered, took, 0, res[1], res[2])
+	case interrupted:
+		in.signal()
+		log.Info("redisdedup: inbox: run interrupted, delivery given back", "err", err)
+		in.observeRunDone(runCtx, t.d, inboxInterrupted, took, 0, res[1], res[2])
+	default:
+		log.Warn("redisdedup: inbox: run failed, retrying", "err", err, "retry_in", wait)
+		in.observeRunDone(runCtx, t.d, inboxRetried, took, wait, res[1], res[2])
+	}
+}
+
+// end runs script, which ends a run fenced by its token, until it answers
+// or ctx ends: Redis may be restarting, and the run's outcome is worth
+// keeping (a completed run lost would run again). A retried script that
+// had taken effect before its answer was lost answers -1.
+func (in *Inbox) end(ctx context.Context, script *redis.Script, pid, token string, args ...any) ([]int64, error) {
+	argv := append([]any{in.base, pid, token}, args...)
+	wait := 20 * time.Millisecond
+	for {
+		res, err := script.Run(ctx, in.rdb, []string{in.base + "ready"}, argv...).Int64Slice()
+		if err == nil {
+			return res, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Second)
+	}
+}
+
+// deadLettered logs a dead letter.
+func (in *Inbox) deadLettered(_ context.Context, pid string, p convo.Provider, attempt int, recv time.Time, _, _ int64, err error) {
+	in.opt.logger.Error("redisdedup: inbox: dead letter (replay it with Replay)",
+		"provider", string(p), "pid", pid, "attempt", attempt, "received", recv, "err", err)
+}
+
+// safeCall calls fn, turning a panic into an error.
+func safeCall(ctx context.Context, fn func(context.Context, convo.Delivery) error, d convo.Delivery) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("redisdedup: inbox: the callback panicked: %v", r)
+		}
+	}()
+	return fn(ctx, d)
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// backoff is the wait after the failed run attempt (1 for the first):
+// minWait doubled attempt-1 times, at most maxWait, plus up to a tenth.
+func (in *Inbox) backoff(attempt int) time.Duration {
+	d := in.opt.minWait
+	for i := 1; i < attempt && d < in.opt.maxWait; i++ {
+		d *= 2
+	}
+	d = min(d, in.opt.maxWait)
+	if j := int64(d / 10); j > 0 {
+		d += time.Duration(mathrand.Int64N(j + 1))
+	}
+	return d
+}
+
+// renew renews t's lease every third of it until the returned function is
+// called. When the lease is lost (another replica took the delivery over)
+// or could not be renewed for a whole lease, it cancels the run with
+// errLeaseLost.
+func (in *Inbox) renew(ctx context.Context, t taken, cancel context.CancelCauseFunc) (stop func()) {
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(max(in.lease/3, time.Millisecond))
+		defer tick.Stop()
+		held := time.Now() // the lease was taken at most now
+		for {
+			select {
+			case <-quit:
+				return
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			at := time.Now()
+			rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), in.lease/3)
+			n, err := inboxRenewScript.Run(rctx, in.rdb, []string{in.base + "ready"},
+				in.base, t.pid, t.token, ms(in.lease)).Int64()
+			rcancel()
+			switch {
+			case err == nil && n == 1:
+				held = at
+			case err == nil:
+				in.opt.logger.Warn("redisdedup: inbox: lease lost: the run is cancelled", "provider", string(t.d.Provider), "id", t.d.ID)
+				cancel(errLeaseLost)
+				return
+			case time.Since(held) >= in.lease:
+				in.opt.logger.Warn("redisdedup: inbox: could not renew the lease: the run is cancelled", "err", err)
+				cancel(errLeaseLost)
+				return
+			}
+		}
+	}()
+	return func() { close(quit); wg.Wait() }
+}
+
+// DeadLetters lists the dead letters, the oldest first, with their Attempt
+// (the runs they had). A Redis error ends the list with it.
+func (in *Inbox) DeadLetters(ctx context.Context) iter.Seq2[convo.Delivery, error] {
+	return func(yield func(convo.Delivery, error) bool) {
+		const page = 100
+		for off := int64(0); ; off += page {
+			pids, err := in.rdb.ZRange(ctx, in.base+"dead", off, off+page-1).Result()
+			if err != nil {
+				yield(convo.Delivery{}, fmt.Errorf("redisdedup: inbox: dead letters: %w", err))
+				return
+			}
+			pipe := in.rdb.Pipeline()
+			cmds := make([]*redis.SliceCmd, len(pids))
+			for i, p := range pids {
+				cmds[i] = pipe.HMGet(ctx, in.base+"d:"+p, "p", "id", "q", "body", "recv", "att", "st")
+			}
+			if len(pids) > 0 {
+				if _, err := pipe.Exec(ctx); err != nil {
+					yield(convo.Delivery{}, fmt.Errorf("redisdedup: inbox: dead letters: %w", err))
+					return
+				}
+			}
+			for _, c := range cmds {
+				f := c.Val()
+				str := func(i int) string { s, _ := f[i].(string); return s }
+				if str(6) != "dead" {
+					continue // replayed meanwhile
+				}
+				att, _ := strconv.Atoi(str(5))
+				d := convo.Delivery{
+					Provider: convo.Provider(str(0)), ID: str(1), Body: []byte(str(3)),
+					Received: msTime(str(4)), Attempt: att,
+				}
+				d.Key, _ = keyOf(str(2))
+				if !yield(d, nil) {
+					return
+				}
+			}
+			if len(pids) < page {
+				return
+			}
+		}
+	}
+}
+
+// Replay makes the dead letter of provider p and id run once more, before
+// the later deliveries of its Key, its Attempt continuing; failing again,
+// it is a dead letter again at once. It returns an error wrapping
+// ErrNotDeadLetter when there is no such dead letter.
+func (in *Inbox) Replay(ctx context.Context, p convo.Provider, id string) error {
+	n, err := inboxReplayScript.Run(ctx, in.rdb, []string{in.base + "ready"}, in.base, pid(p, id)).Int64()
+	if err != nil {
+		return fmt.Errorf("redisdedup: inbox: replay: %w", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("redisdedup: inbox: replay %s %q: %w", p, id, ErrNotDeadLetter)
+	}
+	in.signal()
+	return nil
+}
