@@ -416,7 +416,16 @@ func TestInboxRunEndedCallbackBlocked(t *testing.T) {
 		return nil
 	})
 	rec := newRecorder()
-	b.Handle(convo.ProviderSelarti, rec.handler("b", nil))
+	bEntered, aEnded := make(chan struct{}), make(chan struct{})
+	b.Handle(convo.ProviderSelarti, rec.handler("b", func(d convo.Delivery) error {
+		if d.ID == "m1" {
+			// a's blocked run of m1 ends while b runs it: a's late
+			// completion must neither complete m1 nor let m2 start.
+			close(bEntered)
+			<-aEnded
+		}
+		return nil
+	}))
 	_, err := a.Add(ctx, delivery("m1", "chat"))
 	require.NoError(t, err)
 	_, err = a.Add(ctx, delivery("m2", "chat"))
@@ -428,9 +437,18 @@ func TestInboxRunEndedCallbackBlocked(t *testing.T) {
 	<-entered
 	cancelA()
 	startRun(t, b)
-	eventually(t, "b completed m1 and m2", func() bool { return rec.completedCount() == 2 })
+	<-bEntered
 	close(release)
 	require.NoError(t, <-endedA)
+	// a's end of its run was refused: m1 is still b's, running.
+	st, err := b.rdb.HMGet(ctx, b.base+"d:selarti:m1", "st", "tok").Result()
+	require.NoError(t, err)
+	assert.Equal(t, "kept", st[0])
+	assert.Contains(t, st[1], b.tokenBase, "the token is b's")
+	_, err = b.rdb.ZScore(ctx, b.base+"lease", "k:chat").Result()
+	assert.NoError(t, err, "chat is leased")
+	close(aEnded)
+	eventually(t, "b completed m1 and m2", func() bool { return rec.completedCount() == 2 })
 	eventually(t, "nothing pending", func() bool { return pending(t, b) == 0 })
 
 	assert.Equal(t, int32(1), aRuns.Load())
@@ -438,7 +456,7 @@ func TestInboxRunEndedCallbackBlocked(t *testing.T) {
 	defer rec.mu.Unlock()
 	assert.Equal(t, []int{2}, rec.attempts["m1"])
 	assert.Equal(t, []string{"m1", "m2"}, rec.order["chat"])
-	// a's late completion did not touch b's done mark, nor run m2 again.
+	assert.Empty(t, rec.overlap)
 	assert.Equal(t, 1, rec.runs["m2"])
 }
 
