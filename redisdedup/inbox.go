@@ -41,7 +41,7 @@ type inboxOptions struct {
 	minWait, maxWait time.Duration
 	workers          int
 	logger           *slog.Logger
-	observer         *observerStub
+	observer         *convo.Observer
 	poll             time.Duration
 }
 
@@ -202,9 +202,10 @@ func (in *Inbox) signal() {
 
 // taken is a delivery leased to a run.
 type taken struct {
-	d     convo.Delivery
-	pid   string
-	token string
+	d             convo.Delivery
+	pid           string
+	token         string
+	depth, oldest int64 // the inbox's queue when it was taken
 }
 
 // Run runs kept deliveries, up to WithInboxWorkers at once, until ctx
@@ -300,8 +301,9 @@ func (in *Inbox) take(ctx context.Context, n int) ([]taken, time.Duration, error
 		p, _ := f[1].(string)
 		att, _ := f[2].(int64)
 		recv, _ := f[3].(string)
-		in.deadLettered(ctx, f[0].(string), convo.Provider(p), int(att), msTime(recv), depth, oldest,
-			errors.New("its run's lease ended: the replica running it died or stopped renewing"))
+		d := convo.Delivery{Provider: convo.Provider(p), Attempt: int(att), Received: msTime(recv)}
+		in.deadLettered(f[0].(string), d, errors.New("its last run's lease ended: the replica running it died or stopped renewing"))
+		in.observeRunDone(ctx, d, convo.InboxDeadLettered, 0, 0, depth, oldest)
 	}
 	var items []taken
 	for _, e := range v[0].([]any) {
@@ -318,7 +320,7 @@ func (in *Inbox) take(ctx context.Context, n int) ([]taken, time.Duration, error
 		if k, ok := keyOf(str(7)); ok {
 			d.Key = k
 		}
-		items = append(items, taken{d: d, pid: str(0), token: str(1)})
+		items = append(items, taken{d: d, pid: str(0), token: str(1), depth: depth, oldest: oldest})
 	}
 	next := time.Duration(-1)
 	if w, _ := v[2].(int64); w >= 0 {
@@ -355,7 +357,7 @@ func (in *Inbox) run(ctx context.Context, t taken) {
 
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	runCtx = in.observeRunStart(runCtx, t.d)
+	runCtx = in.observeRunStart(runCtx, t.d, t.depth, t.oldest)
 	stopRenew := in.renew(runCtx, t, cancel)
 	start := time.Now()
 	var err error
@@ -382,7 +384,7 @@ func (in *Inbox) run(ctx context.Context, t taken) {
 			log.Warn("redisdedup: inbox: a delivery completed after its lease was lost: another run may have run it too")
 		default:
 			in.signal()
-			in.observeRunDone(runCtx, t.d, inboxCompleted, took, 0, res[1], res[2])
+			in.observeRunDone(runCtx, t.d, convo.InboxCompleted, took, 0, res[1], res[2])
 		}
 		return
 	}
@@ -402,15 +404,15 @@ func (in *Inbox) run(ctx context.Context, t taken) {
 		}
 	case res[0] == 2:
 		in.signal()
-		in.deadLettered(runCtx, t.pid, t.d.Provider, t.d.Attempt, t.d.Received, res[1], res[2], err)
-		in.observeRunDone(runCtx, t.d, inboxDeadLettered, took, 0, res[1], res[2])
+		in.deadLettered(t.pid, t.d, err)
+		in.observeRunDone(runCtx, t.d, convo.InboxDeadLettered, took, 0, res[1], res[2])
 	case interrupted:
 		in.signal()
 		log.Info("redisdedup: inbox: run interrupted, delivery given back", "err", err)
-		in.observeRunDone(runCtx, t.d, inboxInterrupted, took, 0, res[1], res[2])
+		in.observeRunDone(runCtx, t.d, convo.InboxInterrupted, took, 0, res[1], res[2])
 	default:
 		log.Warn("redisdedup: inbox: run failed, retrying", "err", err, "retry_in", wait)
-		in.observeRunDone(runCtx, t.d, inboxRetried, took, wait, res[1], res[2])
+		in.observeRunDone(runCtx, t.d, convo.InboxRetried, took, wait, res[1], res[2])
 	}
 }
 
@@ -435,10 +437,10 @@ func (in *Inbox) end(ctx context.Context, script *redis.Script, pid, token strin
 	}
 }
 
-// deadLettered logs a dead letter.
-func (in *Inbox) deadLettered(_ context.Context, pid string, p convo.Provider, attempt int, recv time.Time, _, _ int64, err error) {
-	in.opt.logger.Error("redisdedup: inbox: dead letter (replay it with Replay)",
-		"provider", string(p), "pid", pid, "attempt", attempt, "received", recv, "err", err)
+// deadLettered logs a dead letter as an error.
+func (in *Inbox) deadLettered(pid string, d convo.Delivery, err error) {
+	in.opt.logger.Error("redisdedup: inbox: dead letter (list and replay it with DeadLetters and Replay)",
+		"provider", string(d.Provider), "pid", pid, "attempt", d.Attempt, "received", d.Received, "err", err)
 }
 
 // safeCall calls fn, turning a panic into an error.

@@ -546,3 +546,62 @@ func TestInboxRestart(t *testing.T) {
 		assert.Equal(t, want, rec.order[key], key)
 	}
 }
+
+// TestInboxObserver: the observer sees each delivery kept (not a
+// duplicate) and each run's outcome, with the inbox's depth.
+func TestInboxObserver(t *testing.T) {
+	ctx := context.Background()
+	var mu sync.Mutex
+	var kept []int // depth after each
+	var outcomes []string
+	type ctxKey struct{}
+	obs := convo.Observer{
+		InboxKept: func(_ context.Context, k convo.InboxInfo) {
+			mu.Lock()
+			defer mu.Unlock()
+			kept = append(kept, k.Depth)
+			assert.False(t, k.Oldest.IsZero())
+		},
+		InboxRunStart: func(ctx context.Context, r convo.InboxInfo) context.Context {
+			return context.WithValue(ctx, ctxKey{}, r.Attempt)
+		},
+		InboxRunDone: func(ctx context.Context, r convo.InboxRunResult) {
+			mu.Lock()
+			defer mu.Unlock()
+			assert.Equal(t, r.Attempt, ctx.Value(ctxKey{}), "the context from InboxRunStart")
+			s := fmt.Sprintf("%s#%d:%s", r.Provider, r.Attempt, r.Outcome)
+			if r.Outcome == convo.InboxRetried {
+				s += fmt.Sprintf(" retry>=%v:%v", r.Retry >= 5*time.Millisecond, r.Retry <= 22*time.Millisecond)
+			}
+			outcomes = append(outcomes, s)
+		},
+	}
+	in := newTestInbox(sharedClient(t), testPrefix(t), WithInboxAttempts(2), WithInboxObserver(obs), WithInboxWorkers(1))
+	var started atomic.Int32
+	in.Handle(convo.ProviderSelarti, func(ctx context.Context, d convo.Delivery) error {
+		assert.Equal(t, d.Attempt, ctx.Value(ctxKey{}), "the callback gets InboxRunStart's context")
+		started.Add(1)
+		if d.ID == "bad" {
+			return errors.New("fails")
+		}
+		return nil
+	})
+	for _, id := range []string{"bad", "good", "good"} {
+		_, err := in.Add(ctx, delivery(id, "chat"))
+		require.NoError(t, err)
+	}
+	startRun(t, in)
+	eventually(t, "three runs ended", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(outcomes) == 3
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, []int{1, 2}, kept)
+	assert.Equal(t, []string{
+		"selarti#1:retried retry>=true:true",
+		"selarti#2:dead_lettered",
+		"selarti#1:completed",
+	}, outcomes)
+}
