@@ -56,9 +56,11 @@ func WithInboxAttempts(n int) Option {
 }
 
 // WithInboxBackoff sets the wait after a failed run: min after the first,
-// doubling on each retry up to max, plus up to a tenth more at random (so
-// that retries spread; the wait is never shorter). It is measured from the
-// end of the failed run. The default is 1 second to 5 minutes. A Store
+// doubling on each failure up to max, plus a random jitter of up to a
+// quarter of it (never beyond max), so that deliveries failing together
+// do not all come back at once. The next run starts at least that long
+// after the failed run ended (on Redis's clock). The default is 1 second
+// to 5 minutes. A Store
 // ignores it. It panics if min is less than a millisecond or max is less
 // than min.
 func WithInboxBackoff(min, max time.Duration) Option {
@@ -461,17 +463,18 @@ func b2i(b bool) int {
 }
 
 // backoff is the wait after the failed run attempt (1 for the first):
-// minWait doubled attempt-1 times, at most maxWait, plus up to a tenth.
+// minWait doubled attempt-1 times, at most maxWait, plus up to a quarter
+// of it, at most maxWait (as convo.MemoryInbox).
 func (in *Inbox) backoff(attempt int) time.Duration {
 	d := in.opt.minWait
 	for i := 1; i < attempt && d < in.opt.maxWait; i++ {
 		d *= 2
 	}
 	d = min(d, in.opt.maxWait)
-	if j := int64(d / 10); j > 0 {
+	if j := int64(d / 4); j > 0 {
 		d += time.Duration(mathrand.Int64N(j + 1))
 	}
-	return d
+	return min(d, in.opt.maxWait)
 }
 
 // renew renews t's lease every third of it until the returned function is

@@ -571,7 +571,7 @@ func TestInboxObserver(t *testing.T) {
 			assert.Equal(t, r.Attempt, ctx.Value(ctxKey{}), "the context from InboxRunStart")
 			s := fmt.Sprintf("%s#%d:%s", r.Provider, r.Attempt, r.Outcome)
 			if r.Outcome == convo.InboxRetried {
-				s += fmt.Sprintf(" retry>=%v:%v", r.Retry >= 5*time.Millisecond, r.Retry <= 22*time.Millisecond)
+				s += fmt.Sprintf(" retry>=%v:%v", r.Retry >= 5*time.Millisecond, r.Retry <= 20*time.Millisecond)
 			}
 			outcomes = append(outcomes, s)
 		},
@@ -604,4 +604,18 @@ func TestInboxObserver(t *testing.T) {
 		"selarti#2:dead_lettered",
 		"selarti#1:completed",
 	}, outcomes)
+}
+
+// TestInboxBackoff: min doubling up to max, with a jitter of up to a
+// quarter, never beyond max.
+func TestInboxBackoff(t *testing.T) {
+	in := NewInbox(redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}))
+	for range 100 {
+		assert.GreaterOrEqual(t, in.backoff(1), time.Second)
+		assert.LessOrEqual(t, in.backoff(1), 1250*time.Millisecond)
+		assert.GreaterOrEqual(t, in.backoff(3), 4*time.Second)
+		assert.LessOrEqual(t, in.backoff(3), 5*time.Second)
+		assert.Equal(t, 5*time.Minute, in.backoff(10))
+		assert.Equal(t, 5*time.Minute, in.backoff(1000))
+	}
 }
