@@ -45,6 +45,25 @@ type inboxOptions struct {
 	poll             time.Duration
 }
 
+// inboxOption is an Option only NewInbox reads.
+func inboxOption(f func(*inboxOptions)) Option {
+	return func(s *Store) { f(&s.inbox) }
+}
+
+// inboxConfig applies opts over the inbox's defaults.
+func inboxConfig(opts []Option) (lease, retention time.Duration, prefix string, o inboxOptions) {
+	s := &Store{lease: DefaultLease, retention: DefaultRetention, prefix: DefaultInboxPrefix}
+	s.inbox = inboxOptions{
+		attempts: DefaultInboxAttempts, workers: DefaultInboxWorkers,
+		minWait: DefaultInboxMinWait, maxWait: DefaultInboxMaxWait,
+		poll: defaultPoll, logger: slog.Default(),
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	return s.lease, s.retention, s.prefix, s.inbox
+}
+
 // WithInboxAttempts sets how many times an Inbox runs a delivery before it
 // makes it a dead letter. The default is DefaultInboxAttempts (8). A Store
 // ignores it. It panics if n is less than 1.
@@ -52,7 +71,7 @@ func WithInboxAttempts(n int) Option {
 	if n < 1 {
 		panic("redisdedup: WithInboxAttempts: n must be at least 1")
 	}
-	return func(s *Store) { s.inbox.attempts = n }
+	return inboxOption(func(o *inboxOptions) { o.attempts = n })
 }
 
 // WithInboxBackoff sets the wait after a failed run: min after the first,
@@ -67,7 +86,7 @@ func WithInboxBackoff(min, max time.Duration) Option {
 	if min < time.Millisecond || max < min {
 		panic("redisdedup: WithInboxBackoff: need 1ms <= min <= max")
 	}
-	return func(s *Store) { s.inbox.minWait, s.inbox.maxWait = min, max }
+	return inboxOption(func(o *inboxOptions) { o.minWait, o.maxWait = min, max })
 }
 
 // WithInboxWorkers sets how many deliveries each Run of an Inbox runs at
@@ -77,14 +96,18 @@ func WithInboxWorkers(n int) Option {
 	if n < 1 {
 		panic("redisdedup: WithInboxWorkers: n must be at least 1")
 	}
-	return func(s *Store) { s.inbox.workers = n }
+	return inboxOption(func(o *inboxOptions) { o.workers = n })
 }
 
 // WithInboxLogger sets the logger of an Inbox: a dead letter is logged as
 // an error, a failed run and a Redis error as a warning. The default is
-// slog.Default(). A Store ignores it.
+// slog.Default() (also for a nil l). A Store ignores it.
 func WithInboxLogger(l *slog.Logger) Option {
-	return func(s *Store) { s.inbox.logger = l }
+	return inboxOption(func(o *inboxOptions) {
+		if l != nil {
+			o.logger = l
+		}
+	})
 }
 
 // Inbox is a convo.Inbox on Redis: deliveries kept by any replica run on
@@ -125,26 +148,15 @@ func NewInbox(rdb redis.UniversalClient, opts ...Option) *Inbox {
 	if rdb == nil {
 		panic("redisdedup: NewInbox: nil client")
 	}
-	s := &Store{lease: DefaultLease, retention: DefaultRetention, prefix: DefaultInboxPrefix}
-	s.inbox = inboxOptions{
-		attempts: DefaultInboxAttempts, workers: DefaultInboxWorkers,
-		minWait: DefaultInboxMinWait, maxWait: DefaultInboxMaxWait,
-		poll: defaultPoll,
-	}
-	for _, o := range opts {
-		o(s)
-	}
-	if s.inbox.logger == nil {
-		s.inbox.logger = slog.Default()
-	}
+	lease, retention, prefix, opt := inboxConfig(opts)
 	var b [12]byte
 	_, _ = rand.Read(b[:])
 	return &Inbox{
 		rdb:       rdb,
-		base:      s.prefix + "{i}:",
-		lease:     s.lease,
-		retention: s.retention,
-		opt:       s.inbox,
+		base:      prefix + "{i}:",
+		lease:     lease,
+		retention: retention,
+		opt:       opt,
 		tokenBase: hex.EncodeToString(b[:]),
 		handlers:  make(map[convo.Provider]func(context.Context, convo.Delivery) error),
 		wake:      make(chan struct{}, 1),

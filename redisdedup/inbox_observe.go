@@ -14,7 +14,7 @@ import (
 // them (on every replica). otelconvo turns them into spans and metrics. A
 // Store ignores it.
 func WithInboxObserver(o convo.Observer) Option {
-	return func(s *Store) { s.inbox.observer = &o }
+	return inboxOption(func(io *inboxOptions) { io.observer = &o })
 }
 
 // observeKept reports a delivery Add kept.
