@@ -276,6 +276,18 @@ type request struct {
 	// failure means the call it serves was not sent, so its error never
 	// matches ErrOutcomeUnknown or ErrBadResponse.
 	credential bool
+
+	// A call of Client.Raw. rawPath, when set, is the escaped path below
+	// the endpoint's prefix, checked by checkRawPath, sent instead of the
+	// expanded template (path stays the template observers see); only a
+	// GET is then repeatable by its method alone.
+	rawPath string
+	// stream, when not nil, is the body, read as is with the
+	// Content-Type contentType: it is sent again once sent only when the
+	// call is repeatable and the body can be rewound (see streamBody),
+	// and never at all when it cannot be rewound.
+	stream      io.Reader
+	contentType string
 }
 
 // provider names the API of the call.
@@ -290,11 +302,31 @@ func (r *request) provider() Provider {
 // reached the server: GET, PUT, PATCH and DELETE are, by HTTP's rules; a
 // POST only when it is marked idempotent.
 func (r *request) repeatable() bool {
+	if r.rawPath != "" {
+		return r.method == http.MethodGet || r.idempotent
+	}
 	switch r.method {
 	case http.MethodGet, http.MethodPut, http.MethodPatch, http.MethodDelete:
 		return true
 	}
 	return r.idempotent
+}
+
+// rewinds reports whether the body can be sent again: any body but a
+// stream that is not a rewinder (see streamBody).
+func (r *request) rewinds() bool {
+	if r.stream == nil {
+		return true
+	}
+	_, ok := r.stream.(rewinder)
+	return ok
+}
+
+// resendable reports whether the call may be sent again once it was sent,
+// though nothing of it was applied (a 429, a refused credential): always,
+// but a stream that is not repeatable or cannot be rewound.
+func (r *request) resendable() bool {
+	return r.stream == nil || (r.rewinds() && r.repeatable())
 }
 
 // bodyEncoder is a request body that writes its own JSON. The pipeline
@@ -316,6 +348,8 @@ type callState struct {
 	context.Context
 	api           *endpoint
 	repeatable    bool
+	resendable    bool // may be sent again after it was sent, when nothing was applied (429)
+	once          bool // a streamed body that cannot be rewound: never sent again
 	attempts      int
 	retryAfter    time.Duration // of the last response
 	hasRetryAfter bool
@@ -453,7 +487,7 @@ func (c *Client) call(ctx context.Context, r *request, ob *observation) error {
 		return r.api.err
 	}
 	refused, err := c.send(ctx, r, ob)
-	if refused {
+	if refused && r.resendable() {
 		_, err = c.send(ctx, r, ob)
 	}
 	return err
@@ -465,7 +499,9 @@ func (c *Client) send(ctx context.Context, r *request, ob *observation) (refused
 	st := &callState{
 		Context:    ctx,
 		api:        r.api,
-		repeatable: r.repeatable(),
+		repeatable: r.repeatable() && r.rewinds(),
+		resendable: r.resendable(),
+		once:       !r.rewinds(),
 		logger:     c.logger,
 		provider:   r.api.provider,
 		method:     r.method,
@@ -510,9 +546,12 @@ func (c *Client) send(ctx context.Context, r *request, ob *observation) (refused
 // credential's.
 func (c *Client) newRequest(r *request, st *callState) (*retryablehttp.Request, error) {
 	ep := r.api
-	path, err := expandPath(r.path, r.params)
-	if err != nil {
-		return nil, err
+	path := r.rawPath
+	if path == "" {
+		var err error
+		if path, err = expandPath(r.path, r.params); err != nil {
+			return nil, err
+		}
 	}
 	full := ep.origin + ep.prefix + path
 	st.path = full[len(ep.origin):]
@@ -524,16 +563,27 @@ func (c *Client) newRequest(r *request, st *callState) (*retryablehttp.Request, 
 		return nil, fail("", err)
 	}
 	if r.query != nil {
-		v, err := query.Values(r.query)
-		if err != nil {
-			return nil, fail("encoding query: ", err)
+		v, ok := r.query.(url.Values) // a raw call's
+		if !ok {
+			var err error
+			if v, err = query.Values(r.query); err != nil {
+				return nil, fail("encoding query: ", err)
+			}
 		}
 		if q := v.Encode(); q != "" {
 			full += "?" + q
 		}
 	}
 	var body io.Reader // a nil *requestBody in an interface would not be nil
-	if r.body != nil {
+	var stream *streamed
+	switch {
+	case r.stream != nil:
+		sb, err := streamBody(r.stream)
+		if err != nil {
+			return nil, fail("reading body: ", err)
+		}
+		stream, body = sb, sb.first
+	case r.body != nil:
 		b, err := encodeBody(r.body)
 		if err != nil {
 			return nil, fail("encoding body: ", err)
@@ -546,7 +596,13 @@ func (c *Client) newRequest(r *request, st *callState) (*retryablehttp.Request, 
 	if err != nil {
 		return nil, fail("", err)
 	}
-	if body != nil {
+	switch {
+	case stream != nil:
+		// The stream's own length and rewind (none for a stream that
+		// cannot be rewound: net/http then sends it again by itself only
+		// when it read nothing of it).
+		hr.ContentLength, hr.GetBody = stream.length, stream.getBody
+	case body != nil:
 		// net/http knows the length and the rewind of its own readers
 		// only; retryablehttp would wrap the body in closures and copy
 		// its reader on every attempt. prepareRetry rewinds it.
@@ -558,6 +614,9 @@ func (c *Client) newRequest(r *request, st *callState) (*retryablehttp.Request, 
 	// http.RoundTripper implementations must not modify the request, and
 	// Header.Set and Add replace a slice rather than write into it.
 	hr.Header = maps.Clone(ep.headers(c.userAgent, body != nil))
+	if stream != nil {
+		hr.Header["Content-Type"] = []string{r.contentType}
+	}
 	st.rreq = retryablehttp.Request{Request: hr}
 	st.rreq.SetResponseHandler(c.onResponse)
 	return &st.rreq, nil

@@ -1,9 +1,11 @@
 package convo_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -422,4 +424,61 @@ func ExampleWithTalkJSTokenAuth() {
 	// Output:
 	// upsert: <nil>
 	// true false
+}
+
+// Raw sends what convo does not wrap, with everything a wrapped call gets.
+// Here, TalkJS's file upload, shaped as TalkJS's own example sends it: a
+// multipart form with the file and its name, POST /v1/{appId}/files,
+// answered with the attachment token a message then carries.
+func ExampleClient_Raw() {
+	srv := convotest.NewServer()
+	defer srv.Close()
+	c, err := srv.Client()
+	if err != nil {
+		panic(err)
+	}
+	ctx := context.Background()
+	_ = c.Users.Upsert(ctx, "alice", convo.UserUpdate{Name: "Alice"})
+	_ = c.Conversations.Upsert(ctx, "order_391", convo.ConversationUpdate{Participants: []string{"alice"}})
+
+	var form bytes.Buffer
+	mw := multipart.NewWriter(&form)
+	fw, _ := mw.CreateFormFile("file", "receipt.txt")
+	_, _ = fw.Write([]byte("Order #391: 2 x boots, 89.90 BRL"))
+	_ = mw.WriteField("filename", "Receipt #391")
+	_ = mw.Close()
+
+	var up struct {
+		AttachmentToken string `json:"attachmentToken"`
+	}
+	err = c.Raw(ctx, convo.RawRequest{
+		Provider:    convo.ProviderTalkJS,
+		Method:      http.MethodPost,
+		Path:        "/files", // below /v1/{appId}
+		Body:        bytes.NewReader(form.Bytes()),
+		ContentType: mw.FormDataContentType(),
+		Repeatable:  true, // a second upload stores a second copy, which harms nothing
+	}, &up)
+	if err != nil {
+		fmt.Println("upload failed:", err)
+		return
+	}
+
+	m := convo.UserMessage("alice", "Your receipt")
+	m.AttachmentToken = up.AttachmentToken
+	ids, err := c.Conversations.SendMessages(ctx, "order_391", m)
+	if err != nil {
+		fmt.Println("send failed:", err)
+		return
+	}
+	fmt.Println("uploaded:", srv.Files()[up.AttachmentToken].Filename)
+	fmt.Println("messages with the file:", len(ids))
+
+	// A path outside the API prefix is refused before anything is sent.
+	err = c.Raw(ctx, convo.RawRequest{Provider: convo.ProviderTalkJS, Method: http.MethodGet, Path: "/../other-app/users"}, nil)
+	fmt.Println(err)
+	// Output:
+	// uploaded: Receipt #391
+	// messages with the file: 1
+	// convo: validation failed: Path: must not hold a "." or ".." segment, escaped or not: it would leave the API prefix
 }

@@ -7,11 +7,15 @@ package convo_test
 // fake delivered it at most once.
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"iter"
 	"log/slog"
+	"mime/multipart"
 	"net"
 	"net/http"
 	"os"
@@ -60,6 +64,10 @@ type faultEndpoint struct {
 	delivered func(srv *convotest.Server) int
 	// discards: a POST whose success body is not read.
 	discards bool
+	// streamed: the body is a stream that is not repeatable, so it is not
+	// sent again after a 429 either; once: it cannot be rewound, so it is
+	// never sent again, not even after a dial failure.
+	streamed, once bool
 	// onMessage, when set, is the call instead of call, given the id of
 	// the message oneMessage sent (read from the fake's state, so that no
 	// request of the cell's client goes to finding it).
@@ -148,12 +156,12 @@ var faultCases = []faultCase{
 	{
 		name:   "429 without Retry-After, twice",
 		faults: one(convotest.Fault{Status: 429, Times: 2}),
-		expect: always(outcome{tries: 3, acted: true}),
+		expect: rateLimitedTwice,
 	},
 	{
 		name:   "429 with Retry-After 0, twice",
 		faults: one(convotest.Fault{Status: 429, RetryAfter: "0", Times: 2}),
-		expect: always(outcome{tries: 3, acted: true}),
+		expect: rateLimitedTwice,
 	},
 	{
 		name:   "429 with Retry-After above MaxWait",
@@ -269,6 +277,16 @@ var faultCases = []faultCase{
 		},
 		slow: true,
 	},
+}
+
+// rateLimitedTwice: a call is tried again after each 429 and then
+// succeeds; but a stream that was sent is not sent again (a raw upload
+// that is not Repeatable, or cannot be rewound).
+func rateLimitedTwice(ep faultEndpoint) outcome {
+	if ep.streamed || ep.once {
+		return outcome{tries: 1, err: convo.ErrRateLimited}
+	}
+	return outcome{tries: 3, acted: true}
 }
 
 // redirect is the fault of a 3xx pointing back at the fake: never
@@ -404,7 +422,11 @@ func runFaultCells(t *testing.T) int {
 			err := ep.run(context.Background(), c, srv)
 			require.Error(t, err)
 			assert.False(t, errors.Is(err, convo.ErrOutcomeUnknown), "nothing was sent: %v", err)
-			assert.EqualValues(t, 1+faultRetry.MaxRetries, dials.Load(), "tries")
+			want := 1 + faultRetry.MaxRetries
+			if ep.once {
+				want = 1 // a stream that cannot be rewound is never sent again
+			}
+			assert.EqualValues(t, want, dials.Load(), "tries")
 			if ep.delivered != nil {
 				assert.Equal(t, 0, ep.delivered(srv))
 			}
@@ -645,6 +667,62 @@ func faultEndpoints() []faultEndpoint {
 			delivered: func(srv *convotest.Server) int { return srv.Stats().TalkJSNotifications },
 		},
 		{
+			name: "Conversations.MarkAsRead", method: http.MethodPost, path: app + "/conversations/conv1/readBy/bob", safe: true, setup: oneMessage, discards: true,
+			call: func(ctx context.Context, c *convo.Client) error { return c.Conversations.MarkAsRead(ctx, "conv1", "bob") },
+		},
+		{
+			name: "Raw.GET", method: http.MethodGet, path: app + "/users/alice", safe: true, setup: talkjsSetup,
+			call: func(ctx context.Context, c *convo.Client) error {
+				var u struct{ Name string }
+				err := c.Raw(ctx, convo.RawRequest{Provider: convo.ProviderTalkJS, Method: http.MethodGet, Path: "/users/alice"}, &u)
+				if err == nil && u.Name != "Alice" {
+					return fmt.Errorf("got user %+v", u)
+				}
+				return err
+			},
+		},
+		{
+			// Messages without idempotency keys: not safe to repeat.
+			name: "Raw.POST", method: http.MethodPost, path: app + "/conversations/conv1/messages", setup: talkjsSetup,
+			call: func(ctx context.Context, c *convo.Client) error {
+				var ids []struct{ ID string }
+				return c.Raw(ctx, convo.RawRequest{Provider: convo.ProviderTalkJS, Method: http.MethodPost, Path: "/conversations/conv1/messages",
+					Body: []map[string]string{{"text": "Your order is ready", "sender": "bob", "type": "UserMessage"}}}, &ids)
+			},
+			delivered: func(srv *convotest.Server) int { return srv.Stats().TalkJSMessages },
+		},
+		{
+			name: "Raw.POST Repeatable", method: http.MethodPost, path: app + "/presences", safe: true, setup: talkjsSetup,
+			call: func(ctx context.Context, c *convo.Client) error {
+				var out json.RawMessage
+				return c.Raw(ctx, convo.RawRequest{Provider: convo.ProviderTalkJS, Method: http.MethodPost, Path: "/presences",
+					Body: map[string]any{"userIds": []string{"alice"}}, Repeatable: true}, &out)
+			},
+		},
+		{
+			name: "Raw.upload", method: http.MethodPost, path: app + "/files", streamed: true,
+			call: func(ctx context.Context, c *convo.Client) error { return rawUpload(ctx, c, false, false) },
+			delivered: func(srv *convotest.Server) int { return srv.Stats().TalkJSFiles },
+		},
+		{
+			// Uploading twice stores the file twice, which harms nothing.
+			name: "Raw.upload Repeatable", method: http.MethodPost, path: app + "/files", safe: true,
+			call: func(ctx context.Context, c *convo.Client) error { return rawUpload(ctx, c, true, false) },
+		},
+		{
+			name: "Raw.upload from a reader that cannot be rewound", method: http.MethodPost, path: app + "/files", once: true,
+			call: func(ctx context.Context, c *convo.Client) error { return rawUpload(ctx, c, true, true) },
+			delivered: func(srv *convotest.Server) int { return srv.Stats().TalkJSFiles },
+		},
+		{
+			name: "Raw.Selarti", method: http.MethodPost, path: selartiWF + "add_target", discards: true,
+			call: func(ctx context.Context, c *convo.Client) error {
+				return c.Raw(ctx, convo.RawRequest{Provider: convo.ProviderSelarti, Method: http.MethodPost, Path: "/wf/add_target",
+					Body: map[string]string{"task": convotest.DefaultSelartiTaskID, "target": "@maria"}}, nil)
+			},
+			delivered: func(srv *convotest.Server) int { return srv.Stats().SelartiTargets },
+		},
+		{
 			name: "Users.Presence", method: http.MethodPost, path: app + "/presences", safe: true, setup: talkjsSetup,
 			call: func(ctx context.Context, c *convo.Client) error {
 				_, err := c.Users.Presence(ctx, convo.PresenceQuery{UserIDs: []string{"alice"}})
@@ -660,4 +738,34 @@ func oneMessage(t *testing.T, c *convo.Client) {
 	talkjsSetup(t, c)
 	_, err := c.Conversations.SendMessages(context.Background(), "conv1", convo.SystemMessage("Order #391 created"))
 	require.NoError(t, err)
+}
+
+// rawUpload uploads a file to TalkJS through Client.Raw, as TalkJS's
+// example does: a multipart form with the file and its name. The form is
+// read from a bytes.Buffer, which cannot be rewound, when once is set.
+func rawUpload(ctx context.Context, c *convo.Client, repeatable, once bool) error {
+	var form bytes.Buffer
+	mw := multipart.NewWriter(&form)
+	fw, err := mw.CreateFormFile("file", "receipt.txt")
+	if err != nil {
+		return err
+	}
+	_, _ = fw.Write([]byte("Order #391: 2 x boots"))
+	_ = mw.WriteField("filename", "Receipt")
+	if err := mw.Close(); err != nil {
+		return err
+	}
+	var body io.Reader = bytes.NewReader(form.Bytes())
+	if once {
+		body = &form
+	}
+	var out struct {
+		AttachmentToken string `json:"attachmentToken"`
+	}
+	err = c.Raw(ctx, convo.RawRequest{Provider: convo.ProviderTalkJS, Method: http.MethodPost, Path: "/files",
+		Body: body, ContentType: mw.FormDataContentType(), Repeatable: repeatable}, &out)
+	if err == nil && !strings.HasPrefix(out.AttachmentToken, "att_") {
+		return fmt.Errorf("got %+v", out)
+	}
+	return err
 }

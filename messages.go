@@ -87,8 +87,9 @@ type OutgoingMessage struct {
 	// IdempotencyKey lets the server drop a repeated message. When empty,
 	// SendMessages fills in a random one and Open a derived one.
 	IdempotencyKey string `json:"idempotencyKey,omitempty"`
-	// AttachmentToken attaches a file uploaded to TalkJS before (the SDK
-	// does not upload files: TalkJS's upload endpoint is not confirmed).
+	// AttachmentToken attaches a file uploaded to TalkJS before: the
+	// attachmentToken of POST /files, which Client.Raw sends (see its
+	// example).
 	AttachmentToken string `json:"attachmentToken,omitempty"`
 	// Location shares a place: latitude then longitude, in degrees. Only
 	// a user message may carry one. TalkJS does not document the field's

@@ -67,8 +67,8 @@ func (c *Client) decide(st *callState, resp *http.Response, err error) (bool, st
 		switch {
 		case errors.Is(err, errBodyTooLarge): // 1. a success body over the cap (WithMaxResponseBytes): never
 			return false, ""
-		case isDialError(err): // 2. a dial failure: always, nothing was sent
-			return true, "dial failed"
+		case isDialError(err): // 2. a dial failure: always, nothing was sent (but see 12)
+			return !st.once, "dial failed"
 		case isPermanent(err): // 3. a certificate, scheme or header error: never
 			return false, ""
 		}
@@ -81,8 +81,8 @@ func (c *Client) decide(st *callState, resp *http.Response, err error) (bool, st
 	st.lastStatus = code
 	var retry bool
 	switch {
-	case code == http.StatusTooManyRequests: // 5. 429: always
-		retry = true
+	case code == http.StatusTooManyRequests: // 5. 429: always, but a streamed body that is not repeatable (see 12)
+		retry = st.resendable
 	case code == http.StatusRequestTimeout: // 6. 408: when safe to repeat
 		retry = st.repeatable
 	case code == http.StatusNotImplemented: // 7. 501: never
@@ -96,6 +96,10 @@ func (c *Client) decide(st *callState, resp *http.Response, err error) (bool, st
 	} // 10. any other status (4xx): never
 	if code == http.StatusRequestTimeout || (code >= 500 && code != http.StatusNotImplemented) {
 		st.reached = true
+	}
+	if st.once {
+		// 12. a streamed body that cannot be rewound: never, it was read.
+		retry = false
 	}
 	if retry && st.retryAfter > c.policy.MaxWait {
 		// 11. Retry-After beyond MaxWait: stop, and give the caller the

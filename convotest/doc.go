@@ -83,7 +83,12 @@
 //   - idempotencyKey is scoped to the conversation; a key seen before
 //     answers the first message's id and stores nothing. Deleting the
 //     conversation forgets its keys.
-//   - attachmentToken is refused: the fake stores no files.
+//   - POST files takes a multipart/form-data upload, the file in the part
+//     "file" and its name, optionally, in the field "filename" (as
+//     TalkJS's official example sends it), and answers {"attachmentToken":
+//     "..."} (see Files, Stats.TalkJSFiles). A message's attachmentToken
+//     must be such a token (else 400); the message's attachment is then
+//     {"url": ..., "size": bytes}.
 //   - A message edit (PUT) must send text or custom; custom is patched
 //     like a user's. A deleted message is gone: GET, PUT and DELETE of it
 //     are 404.

@@ -228,6 +228,8 @@ type Stats struct {
 	// TalkJSNotifications is how many notification triggers TalkJS took
 	// (POST .../notifications).
 	TalkJSNotifications int
+	// TalkJSFiles is how many files were uploaded to TalkJS (POST /files).
+	TalkJSFiles int
 	// FaultsApplied is how many requests got an injected fault.
 	FaultsApplied int
 }

@@ -32,12 +32,13 @@ type talkjsState struct {
 	users     map[string]*User
 	userOrder []string
 	presence  map[string]*Presence // set with SetPresence
+	files     map[string]*File     // uploaded, by attachment token
 	convs     map[string]*convState
 	clock     int // bumped on each conversation's creation and message send
 }
 
 func (t *talkjsState) init() {
-	*t = talkjsState{users: make(map[string]*User), convs: make(map[string]*convState), presence: make(map[string]*Presence)}
+	*t = talkjsState{users: make(map[string]*User), convs: make(map[string]*convState), presence: make(map[string]*Presence), files: make(map[string]*File)}
 }
 
 // talkjsRoutes are the TalkJS endpoints, below /v1/{appId}.
@@ -65,6 +66,7 @@ var talkjsRoutes = []route{
 	{"POST", "import/conversations/{conversation}/messages", (*Server).importMessages},
 	{"POST", "conversations/{conversation}/notifications", (*Server).triggerNotifications},
 	{"POST", "presences", (*Server).queryPresences},
+	{"POST", "files", (*Server).uploadFile},
 }
 
 // serveTalkJS serves /v1/{appId}/.... The caller holds s.mu. Checks, in
@@ -89,8 +91,12 @@ func (s *Server) serveTalkJS(c call) response {
 	return s.dispatch(talkjsRoutes, c, jsonBodyOnly)
 }
 
-// jsonBodyOnly refuses a request body not sent as application/json.
+// jsonBodyOnly refuses a request body not sent as application/json, but
+// for an upload (POST files), whose body is a multipart form.
 func jsonBodyOnly(c call) *response {
+	if len(c.segs) == 1 && c.segs[0] == "files" {
+		return nil
+	}
 	if len(bytes.TrimSpace(c.body)) > 0 && !isJSON(c.r) {
 		resp := errorResponse(http.StatusBadRequest, "Content-Type must be application/json")
 		return &resp

@@ -10,19 +10,22 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 )
 
 // Message is a TalkJS message, in the JSON shape the API answers.
 type Message struct {
-	ID                  string            `json:"id"`
-	ConversationID      string            `json:"conversationId"`
-	Type                string            `json:"type"` // "UserMessage" or "SystemMessage"
-	SenderID            *string           `json:"senderId"`
-	ReadBy              []string          `json:"readBy"`
-	Text                string            `json:"text"`
-	Attachment          any               `json:"attachment"` // always null: the fake has no files
+	ID             string   `json:"id"`
+	ConversationID string   `json:"conversationId"`
+	Type           string   `json:"type"` // "UserMessage" or "SystemMessage"
+	SenderID       *string  `json:"senderId"`
+	ReadBy         []string `json:"readBy"`
+	Text           string   `json:"text"`
+	// Attachment is the file the message's attachmentToken named, {"url":
+	// …, "size": bytes}, or null.
+	Attachment          any               `json:"attachment"`
 	Location            []float64         `json:"location"`
 	Origin              string            `json:"origin"` // "rest"
 	CreatedAt           int64             `json:"createdAt"`
@@ -112,7 +115,7 @@ func (s *Server) messageBatch(c call, rules messageRules) (*convState, []*Messag
 	msgs := make([]*Message, len(items))
 	var all problemList
 	for i, raw := range items {
-		m, p := parseMessage(conv, raw, rules)
+		m, p := parseMessage(conv, s.talkjs.files, raw, rules)
 		all.within(fmt.Sprintf("messages[%d]", i), p)
 		msgs[i] = m
 	}
@@ -171,7 +174,7 @@ var (
 )
 
 // parseMessage checks one message to send or import, as rules say.
-func parseMessage(c *convState, raw json.RawMessage, rules messageRules) (*Message, problemList) {
+func parseMessage(c *convState, files map[string]*File, raw json.RawMessage, rules messageRules) (*Message, problemList) {
 	var p problemList
 	fields, ok := object(raw)
 	if !ok {
@@ -189,7 +192,7 @@ func parseMessage(c *convState, raw json.RawMessage, rules messageRules) (*Messa
 				p.add("sender", "must be a user id")
 			}
 		default:
-			setMessageField(c, m, k, v, &p)
+			setMessageField(c, files, m, k, v, &p)
 		}
 	}
 	checkMessage(c, m, fields, sender, rules, &p)
@@ -197,7 +200,7 @@ func parseMessage(c *convState, raw json.RawMessage, rules messageRules) (*Messa
 }
 
 // setMessageField reads field k of a message body into m.
-func setMessageField(c *convState, m *Message, k string, v json.RawMessage, p *problemList) {
+func setMessageField(c *convState, files map[string]*File, m *Message, k string, v json.RawMessage, p *problemList) {
 	var ok bool
 	switch k {
 	case "type":
@@ -233,7 +236,13 @@ func setMessageField(c *convState, m *Message, k string, v json.RawMessage, p *p
 			m.ReadBy = []string{}
 		}
 	case "attachmentToken":
-		p.add("attachmentToken", "unknown token (the fake stores no files)")
+		tok, _ := asString(v)
+		f, ok := files[tok]
+		if !ok {
+			p.add("attachmentToken", "unknown token: upload the file first (POST /files)")
+			return
+		}
+		m.Attachment = map[string]any{"url": "https://convotest.invalid/files/" + f.Token + "/" + url.PathEscape(f.Filename), "size": len(f.Data)}
 	}
 }
 
