@@ -668,7 +668,9 @@ func faultEndpoints() []faultEndpoint {
 		},
 		{
 			name: "Conversations.MarkAsRead", method: http.MethodPost, path: app + "/conversations/conv1/readBy/bob", safe: true, setup: oneMessage, discards: true,
-			call: func(ctx context.Context, c *convo.Client) error { return c.Conversations.MarkAsRead(ctx, "conv1", "bob") },
+			call: func(ctx context.Context, c *convo.Client) error {
+				return c.Conversations.MarkAsRead(ctx, "conv1", "bob")
+			},
 		},
 		{
 			name: "Raw.GET", method: http.MethodGet, path: app + "/users/alice", safe: true, setup: talkjsSetup,
@@ -701,7 +703,7 @@ func faultEndpoints() []faultEndpoint {
 		},
 		{
 			name: "Raw.upload", method: http.MethodPost, path: app + "/files", streamed: true,
-			call: func(ctx context.Context, c *convo.Client) error { return rawUpload(ctx, c, false, false) },
+			call:      func(ctx context.Context, c *convo.Client) error { return rawUpload(ctx, c, false, false) },
 			delivered: func(srv *convotest.Server) int { return srv.Stats().TalkJSFiles },
 		},
 		{
@@ -711,7 +713,7 @@ func faultEndpoints() []faultEndpoint {
 		},
 		{
 			name: "Raw.upload from a reader that cannot be rewound", method: http.MethodPost, path: app + "/files", once: true,
-			call: func(ctx context.Context, c *convo.Client) error { return rawUpload(ctx, c, true, true) },
+			call:      func(ctx context.Context, c *convo.Client) error { return rawUpload(ctx, c, true, true) },
 			delivered: func(srv *convotest.Server) int { return srv.Stats().TalkJSFiles },
 		},
 		{
