@@ -59,8 +59,11 @@
 // Every call goes through one pipeline that repeats a failed attempt only
 // when repeating cannot reach a person twice. A call is safe to repeat
 // when it is a GET, PUT, PATCH or DELETE, a TalkJS message send whose
-// messages all carry idempotency keys (the SDK fills them in), or a TalkJS
-// presence query (it changes nothing); so is Selarti's token exchange. A
+// messages all carry idempotency keys (the SDK fills them in), a TalkJS
+// presence query (it changes nothing) or a conversation marked read (a
+// second time reads nothing new); so is Selarti's token exchange. A raw
+// call (Client.Raw) is safe to repeat when it is a GET or says it is
+// (RawRequest.Repeatable). A
 // Talqui session start never is: a second try could send the contact a
 // second WhatsApp message; nor are a TalkJS import (TalkJS keeps every
 // copy of an imported message), a notification trigger (a second one
@@ -86,6 +89,10 @@
 //  10. Any other status (4xx): never repeated.
 //  11. A Retry-After beyond MaxWait: not repeated; the call returns the
 //     *APIError at once with its RetryAfter.
+//  12. A raw call's io.Reader body (an upload): once sent, repeated only
+//     when the call is Repeatable and the reader can be rewound (not
+//     after a 429 either); never when it cannot be rewound, not even
+//     after a dial failure.
 //
 // The defaults (WithRetry, WithTimeout): 4 retries, waits growing
 // exponentially with jitter from 500 ms to 30 s, and 30 s for one attempt

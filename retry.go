@@ -59,7 +59,8 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 // documentation and the README's table (rule numbers in the comments). A
 // call is "safe to repeat" when request.repeatable says so: GET, PUT,
 // PATCH, DELETE, a message send whose messages all carry idempotency keys,
-// a presence query and Selarti's token exchange; a Talqui session start, a
+// a presence query, MarkAsRead, Selarti's token exchange, and a raw call
+// that is a GET or Repeatable; a Talqui session start, a
 // TalkJS import or notification trigger, a Selarti send or AddTarget never
 // is.
 func (c *Client) decide(st *callState, resp *http.Response, err error) (bool, string) {
