@@ -12,7 +12,6 @@ import (
 	"os"
 	"reflect"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -32,6 +31,7 @@ const (
 	defaultBodyLimit     = 1 << 20
 	defaultDedupCapacity = 10_000
 	defaultReadTimeout   = 10 * time.Second
+	defaultDedupTimeout  = 2 * time.Second
 )
 
 // HandlerOption configures a webhook handler. WithBodyLimit, WithDedupStore,
@@ -51,7 +51,9 @@ type hookConfig struct {
 	bodyLimit   int64
 	readTimeout time.Duration // 0: no deadline of the handler's own
 	store       DedupStore
-	failOpen    bool // WithDedupFailOpen
+	failOpen    bool          // WithDedupFailOpen (the Selarti handler's default), WithDedupFailClosed
+	dedupWait   time.Duration // WithDedupTimeout
+	claims      *claims       // the handler's side of the store's contract
 	logger      *slog.Logger
 	observer    *Observer // nil when no hook of a handler is set
 	selarti     selartiHookConfig
@@ -64,7 +66,10 @@ func newHookConfig(p Provider, ctor string, opts []HandlerOption) hookConfig {
 	c := hookConfig{
 		bodyLimit:   defaultBodyLimit,
 		readTimeout: defaultReadTimeout,
-		talkjs:      talkjsHookConfig{maxAge: defaultTalkJSMaxAge},
+		dedupWait:   defaultDedupTimeout,
+		// Selarti never retries: a 503 would lose its message.
+		failOpen: p == ProviderSelarti,
+		talkjs:   talkjsHookConfig{maxAge: defaultTalkJSMaxAge},
 	}
 	for _, o := range opts {
 		if o.apply == nil {
@@ -78,6 +83,8 @@ func newHookConfig(p Provider, ctor string, opts []HandlerOption) hookConfig {
 	if c.store == nil {
 		c.store = NewMemoryDedupStore(defaultDedupCapacity)
 	}
+	c.claims = newClaims(c.store, c.dedupWait)
+	c.claims.logger, c.claims.provider = c.logger, p
 	return c
 }
 
@@ -126,23 +133,55 @@ func WithDedupStore(s DedupStore) HandlerOption {
 }
 
 // WithDedupFailOpen makes a handler whose dedup store fails (Claim returns
-// an error, or a state it does not know) handle the delivery anyway,
-// without deduplication, and log a warning. By default such a delivery is
-// answered 503 without a call, so that the sender may deliver it again.
+// an error, a state it does not know, or no answer within WithDedupTimeout)
+// handle the delivery anyway, without deduplication, and log a warning. It
+// is the Selarti handler's default; WithDedupFailClosed is the TalkJS
+// handler's.
+//
+// A delivery handled fail-open is recorded in the handler (up to 10,000
+// ids, the oldest dropped first) and written to the store as done once the
+// store answers again, so its later redeliveries are duplicates; one that
+// arrives on the same replica before then is not run again either. Only a
+// redelivery that reaches another replica while the store is down runs
+// twice.
 //
 // Choose by what the sender does with a 503 and by what a duplicate costs:
-//   - TalkJS retries a delivery once, shortly after a non-200 answer: with
-//     the default, a store outage longer than that loses the event; with
-//     this option, a delivery that arrives twice during the outage (its
-//     retry after another failure, or two replicas) may be handled twice.
 //   - Selarti does not retry at all (its manual says nothing of retries,
-//     and its Bubble workflows do not redeliver): with the default, every
-//     message that arrives while the store is down is lost; with this
-//     option it is handled, and only a rare duplicate can slip through.
+//     and its Bubble workflows do not redeliver): a 503 loses the message,
+//     hence fail-open by default;
+//   - TalkJS retries a delivery once, shortly after a non-2xx answer or 5 s
+//     without one: a 503 in a short outage costs only that retry, hence a
+//     503 by default; with this option, a delivery that reaches two
+//     replicas during an outage may be handled twice.
 //
 // An option of both handlers.
 func WithDedupFailOpen() HandlerOption {
 	return HandlerOption{name: "WithDedupFailOpen", apply: func(c *hookConfig) { c.failOpen = true }}
+}
+
+// WithDedupFailClosed makes a handler whose dedup store fails answer 503
+// without calling fn, so that the sender may deliver again: the TalkJS
+// handler's default (TalkJS retries once). With Selarti, which never
+// retries, it loses every message that arrives while the store is down; see
+// WithDedupFailOpen. An option of both handlers.
+func WithDedupFailClosed() HandlerOption {
+	return HandlerOption{name: "WithDedupFailClosed", apply: func(c *hookConfig) { c.failOpen = false }}
+}
+
+// WithDedupTimeout bounds each call a handler makes to its dedup store
+// (default 2 s): a Claim with no answer in time counts as a failed store (503,
+// or fail-open), a Complete or Release is retried after the answer. So a
+// delivery is answered within TalkJS's 5 s whatever the store does, as long
+// as fn is quick: at most one Claim and one Complete are waited for. The
+// handler stops waiting even for a store that ignores its context. It
+// panics when the handler is built if d is not positive.
+func WithDedupTimeout(d time.Duration) HandlerOption {
+	return HandlerOption{name: "WithDedupTimeout", apply: func(c *hookConfig) {
+		if d <= 0 {
+			panic("convo: WithDedupTimeout: the timeout must be positive")
+		}
+		c.dedupWait = d
+	}}
 }
 
 // WithHandlerLogger sets the logger of a handler. Without it (or with nil)
@@ -169,53 +208,6 @@ func WithHandlerObserver(o Observer) HandlerOption {
 			c.observer = &o
 		}
 	}}
-}
-
-// ---------------------------------------------------------------------------
-// Dedup store
-
-// ClaimState is the answer of DedupStore.Claim.
-type ClaimState int
-
-// The states of a delivery id.
-const (
-	ClaimNew        ClaimState = iota + 1 // not seen: the caller now holds it and handles the delivery
-	ClaimInProgress                       // another delivery of the id is being handled
-	ClaimDone                             // the id was handled
-)
-
-// String names the state.
-func (s ClaimState) String() string {
-	switch s {
-	case ClaimNew:
-		return "new"
-	case ClaimInProgress:
-		return "in progress"
-	case ClaimDone:
-		return "done"
-	}
-	return "ClaimState(" + strconv.Itoa(int(s)) + ")"
-}
-
-// DedupStore remembers which webhook deliveries were handled, so a
-// redelivery is not handled twice. The handlers call Claim before they call
-// fn, then Complete when fn succeeded or Release when it failed. Its
-// methods may be called concurrently.
-//
-// The handlers pass ids prefixed with the provider, as "selarti:<message_id>"
-// or "talkjs:<event id>", so one store can serve both. To share the store
-// between replicas, back it with a shared database; such a store should let
-// an in-progress claim expire after a while (a replica may die between Claim
-// and Complete) and forget done ids after a day or so.
-type DedupStore interface {
-	// Claim marks id as in progress when it is new and reports its state
-	// before the call: ClaimNew, ClaimInProgress or ClaimDone.
-	Claim(ctx context.Context, id string) (ClaimState, error)
-	// Complete remembers id as done: its delivery was handled.
-	Complete(ctx context.Context, id string) error
-	// Release forgets id: its delivery failed, and a redelivery must be
-	// handled.
-	Release(ctx context.Context, id string) error
 }
 
 // ---------------------------------------------------------------------------
@@ -374,45 +366,6 @@ func readAll(rd io.Reader, size int64) ([]byte, error) {
 			b = append(b, 0)[:len(b)]
 		}
 	}
-}
-
-// dispatch claims the delivery's id, calls fn, and completes or releases
-// the id. It returns nil when the answer is 200.
-func (h *webhookHandler) dispatch(ctx context.Context, d delivery) (rj *reject, duplicate bool) {
-	if d.id == "" {
-		return h.runUndeduplicated(ctx, d), false
-	}
-	key := string(h.provider) + ":" + d.id
-	state, err := h.store.Claim(ctx, key)
-	if err == nil && state != ClaimNew && state != ClaimDone && state != ClaimInProgress {
-		err = errors.New("unknown claim state " + state.String())
-	}
-	switch {
-	case err != nil && h.failOpen:
-		h.log(ctx, slog.LevelWarn, "convo: webhook dedup store failed, handling without dedup", slog.String("op", "claim"), slog.String("id", d.id), slog.Any("error", err))
-		return h.runUndeduplicated(ctx, d), false
-	case err != nil:
-		h.log(ctx, slog.LevelError, "convo: webhook dedup store failed", slog.String("op", "claim"), slog.String("id", d.id), slog.Any("error", err))
-		return &reject{http.StatusServiceUnavailable, "dedup store unavailable"}, false
-	case state == ClaimDone:
-		h.log(ctx, slog.LevelDebug, "convo: webhook duplicate", slog.String("id", d.id))
-		return nil, true
-	case state == ClaimInProgress:
-		return &reject{http.StatusConflict, "delivery in progress"}, false
-	}
-	// Complete or release even when the request was cancelled meanwhile.
-	after := context.WithoutCancel(ctx)
-	if err := h.run(ctx, d); err != nil && !errors.Is(err, ErrPermanent) {
-		if err := h.store.Release(after, key); err != nil {
-			h.log(ctx, slog.LevelError, "convo: webhook dedup store failed", slog.String("op", "release"), slog.String("id", d.id), slog.Any("error", err))
-		}
-		return &reject{http.StatusInternalServerError, "handler failed"}, false
-	}
-	if err := h.store.Complete(after, key); err != nil {
-		// fn did its work: answering an error would bring a redelivery.
-		h.log(ctx, slog.LevelError, "convo: webhook dedup store failed", slog.String("op", "complete"), slog.String("id", d.id), slog.Any("error", err))
-	}
-	return nil, false
 }
 
 // runUndeduplicated calls fn for d with no claim on its id.

@@ -30,33 +30,88 @@ import (
 func TestMemoryDedupStore(t *testing.T) {
 	ctx := context.Background()
 	s := NewMemoryDedupStore(2)
-	claim := func(id string) ClaimState {
-		st, err := s.Claim(ctx, id)
+	// claim claims id with a token of its own, as a new delivery does, and
+	// returns the state and the token.
+	n := 0
+	claim := func(id string) (ClaimState, string) {
+		n++
+		token := "t" + strconv.Itoa(n)
+		st, err := s.Claim(ctx, id, token)
 		require.NoError(t, err)
-		return st
+		return st, token
 	}
-	assert.Equal(t, ClaimNew, claim("a"))
-	assert.Equal(t, ClaimInProgress, claim("a"))
-	require.NoError(t, s.Release(ctx, "a"))
-	assert.Equal(t, ClaimNew, claim("a"))
-	require.NoError(t, s.Complete(ctx, "a"))
-	assert.Equal(t, ClaimDone, claim("a"))
+	state := func(id string) ClaimState { st, _ := claim(id); return st }
+	st, ta := claim("a")
+	assert.Equal(t, ClaimNew, st)
+	assert.Equal(t, ClaimInProgress, state("a"))
+	assert.ErrorIs(t, s.Release(ctx, "a", "other"), ErrClaimLost, "another token cannot release it")
+	assert.ErrorIs(t, s.Complete(ctx, "a", "other"), ErrClaimLost, "nor complete it")
+	assert.ErrorIs(t, s.Renew(ctx, "a", "other"), ErrClaimLost, "nor renew it")
+	require.NoError(t, s.Release(ctx, "a", ta))
+	st, ta = claim("a")
+	assert.Equal(t, ClaimNew, st)
+	st, err := s.Claim(ctx, "a", ta)
+	require.NoError(t, err)
+	assert.Equal(t, ClaimNew, st, "a claim retried with its token is new")
+	require.NoError(t, s.Renew(ctx, "a", ta))
+	require.NoError(t, s.Complete(ctx, "a", ta))
+	assert.Equal(t, ClaimDone, state("a"))
+	assert.ErrorIs(t, s.Renew(ctx, "a", ta), ErrClaimLost, "a done id has no claim to renew")
+	require.NoError(t, s.Release(ctx, "a", ta), "releasing a done id does nothing")
+	assert.Equal(t, ClaimDone, state("a"))
 
 	for _, id := range []string{"b", "c"} {
-		assert.Equal(t, ClaimNew, claim(id))
-		require.NoError(t, s.Complete(ctx, id))
+		st, tok := claim(id)
+		assert.Equal(t, ClaimNew, st)
+		require.NoError(t, s.Complete(ctx, id, tok))
 	}
-	assert.Equal(t, ClaimNew, claim("a"), "the oldest done id is forgotten past capacity")
-	assert.Equal(t, ClaimDone, claim("b"))
-	assert.Equal(t, ClaimDone, claim("c"))
-	require.NoError(t, s.Complete(ctx, "a"))
-	assert.Equal(t, ClaimNew, claim("b"))
-	assert.Equal(t, ClaimDone, claim("c"))
+	assert.Equal(t, ClaimNew, state("a"), "the oldest done id is forgotten past capacity")
+	assert.Equal(t, ClaimDone, state("b"))
+	assert.Equal(t, ClaimDone, state("c"))
+	assert.ErrorIs(t, s.Complete(ctx, "a", "t-none"), ErrClaimLost, "a is held by the claim above")
+	require.NoError(t, s.Release(ctx, "a", "t"+strconv.Itoa(n-2)))
+	require.NoError(t, s.Complete(ctx, "a", "t-none"), "an id held by nobody is completed by any token")
+	assert.Equal(t, ClaimNew, state("b"))
+	assert.Equal(t, ClaimDone, state("c"))
 	assert.Len(t, s.done, 2)
 
 	assert.Equal(t, "in progress", ClaimInProgress.String())
 	assert.Equal(t, "ClaimState(0)", ClaimState(0).String())
+	assert.Equal(t, DefaultMemoryLease, s.Lease())
 	assert.Panics(t, func() { NewMemoryDedupStore(0) })
+	assert.Panics(t, func() { WithMemoryLease(0) })
+}
+
+// TestMemoryDedupStoreLease: a claim not renewed within the lease is taken
+// over by the next claim; its holder's Complete and Release then find it
+// lost; a renewed claim is not taken over.
+func TestMemoryDedupStoreLease(t *testing.T) {
+	ctx := context.Background()
+	s := NewMemoryDedupStore(10, WithMemoryLease(time.Hour))
+	now := time.Now()
+	require.NoError(t, func() error { _, err := s.Claim(ctx, "a", "t1"); return err }())
+	// Age the claim by hand rather than wait for it.
+	s.mu.Lock()
+	s.inFlight["a"] = memoryClaim{token: "t1", expires: now.Add(-time.Millisecond)}
+	s.mu.Unlock()
+	st, err := s.Claim(ctx, "a", "t2")
+	require.NoError(t, err)
+	assert.Equal(t, ClaimNew, st, "a claim whose lease ran out is taken over")
+	assert.ErrorIs(t, s.Renew(ctx, "a", "t1"), ErrClaimLost)
+	assert.ErrorIs(t, s.Complete(ctx, "a", "t1"), ErrClaimLost)
+	assert.ErrorIs(t, s.Release(ctx, "a", "t1"), ErrClaimLost)
+	st, _ = s.Claim(ctx, "a", "t3")
+	assert.Equal(t, ClaimInProgress, st, "t2's claim stands")
+
+	// A lease that ran out with nobody else claiming: the late Complete
+	// records the work.
+	_, _ = s.Claim(ctx, "b", "t4")
+	s.mu.Lock()
+	s.inFlight["b"] = memoryClaim{token: "t4", expires: now.Add(-time.Millisecond)}
+	s.mu.Unlock()
+	require.NoError(t, s.Complete(ctx, "b", "t4"))
+	st, _ = s.Claim(ctx, "b", "t5")
+	assert.Equal(t, ClaimDone, st)
 }
 
 func TestMemoryDedupStoreConcurrent(t *testing.T) {
@@ -68,10 +123,11 @@ func TestMemoryDedupStoreConcurrent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			st, _ := s.Claim(ctx, "same")
+			token := strconv.Itoa(i)
+			st, _ := s.Claim(ctx, "same", token)
 			if st == ClaimNew {
 				news.Add(1)
-				_ = s.Complete(ctx, "same")
+				_ = s.Complete(ctx, "same", token)
 			}
 		}()
 	}
@@ -175,25 +231,25 @@ type failingStore struct {
 	state                    ClaimState
 }
 
-func (s *failingStore) Claim(ctx context.Context, id string) (ClaimState, error) {
+func (s *failingStore) Claim(ctx context.Context, id, token string) (ClaimState, error) {
 	if s.claim != nil || s.state != 0 {
 		return s.state, s.claim
 	}
-	return s.MemoryDedupStore.Claim(ctx, id)
+	return s.MemoryDedupStore.Claim(ctx, id, token)
 }
 
-func (s *failingStore) Complete(ctx context.Context, id string) error {
+func (s *failingStore) Complete(ctx context.Context, id, token string) error {
 	if s.complete != nil {
 		return s.complete
 	}
-	return s.MemoryDedupStore.Complete(ctx, id)
+	return s.MemoryDedupStore.Complete(ctx, id, token)
 }
 
-func (s *failingStore) Release(ctx context.Context, id string) error {
+func (s *failingStore) Release(ctx context.Context, id, token string) error {
 	if s.release != nil {
 		return s.release
 	}
-	return s.MemoryDedupStore.Release(ctx, id)
+	return s.MemoryDedupStore.Release(ctx, id, token)
 }
 
 func TestHandlerDedupStoreFailures(t *testing.T) {
@@ -202,13 +258,13 @@ func TestHandlerDedupStoreFailures(t *testing.T) {
 
 	t.Run("claim error is 503 with no call", func(t *testing.T) {
 		var c hookCounter
-		h := NewSelartiHandler(c.selarti, WithDedupStore(&failingStore{MemoryDedupStore: NewMemoryDedupStore(10), claim: down}))
+		h := NewSelartiHandler(c.selarti, WithDedupFailClosed(), WithDedupStore(&failingStore{MemoryDedupStore: NewMemoryDedupStore(10), claim: down}))
 		assertJSONError(t, serveHook(h, hookRequest{body: fixture}), http.StatusServiceUnavailable, "dedup store")
 		assert.Equal(t, 0, c.count())
 	})
 	t.Run("unknown state is 503 with no call", func(t *testing.T) {
 		var c hookCounter
-		h := NewSelartiHandler(c.selarti, WithDedupStore(&failingStore{MemoryDedupStore: NewMemoryDedupStore(10), state: 42}))
+		h := NewSelartiHandler(c.selarti, WithDedupFailClosed(), WithDedupStore(&failingStore{MemoryDedupStore: NewMemoryDedupStore(10), state: 42}))
 		assertJSONError(t, serveHook(h, hookRequest{body: fixture}), http.StatusServiceUnavailable, "dedup store")
 		assert.Equal(t, 0, c.count())
 	})
@@ -229,7 +285,7 @@ func TestHandlerDedupStoreFailures(t *testing.T) {
 		var c hookCounter
 		h := NewSelartiHandler(c.selarti, WithDedupStore(store))
 		assertOK(t, serveHook(h, hookRequest{body: fixture}))
-		st, err := store.Claim(context.Background(), "selarti:1731336491876x582725124419040400")
+		st, err := store.Claim(context.Background(), "selarti:1731336491876x582725124419040400", "another")
 		require.NoError(t, err)
 		assert.Equal(t, ClaimDone, st)
 	})
@@ -347,9 +403,13 @@ func TestHandlersLeaveNoGoroutines(t *testing.T) {
 // the whole path: read, verify, parse, claim, call, complete.
 type alwaysNewStore struct{}
 
-func (alwaysNewStore) Claim(context.Context, string) (ClaimState, error) { return ClaimNew, nil }
-func (alwaysNewStore) Complete(context.Context, string) error            { return nil }
-func (alwaysNewStore) Release(context.Context, string) error             { return nil }
+func (alwaysNewStore) Claim(context.Context, string, string) (ClaimState, error) {
+	return ClaimNew, nil
+}
+func (alwaysNewStore) Renew(context.Context, string, string) error    { return nil }
+func (alwaysNewStore) Complete(context.Context, string, string) error { return nil }
+func (alwaysNewStore) Release(context.Context, string, string) error  { return nil }
+func (alwaysNewStore) Lease() time.Duration                           { return time.Minute }
 
 // discardWriter is an http.ResponseWriter that keeps nothing but its header
 // and takes read deadlines as a server's does.
@@ -422,19 +482,19 @@ type countingStore struct {
 	claims, completes, releases atomic.Int32
 }
 
-func (s *countingStore) Claim(ctx context.Context, id string) (ClaimState, error) {
+func (s *countingStore) Claim(ctx context.Context, id, token string) (ClaimState, error) {
 	s.claims.Add(1)
-	return s.DedupStore.Claim(ctx, id)
+	return s.DedupStore.Claim(ctx, id, token)
 }
 
-func (s *countingStore) Complete(ctx context.Context, id string) error {
+func (s *countingStore) Complete(ctx context.Context, id, token string) error {
 	s.completes.Add(1)
-	return s.DedupStore.Complete(ctx, id)
+	return s.DedupStore.Complete(ctx, id, token)
 }
 
-func (s *countingStore) Release(ctx context.Context, id string) error {
+func (s *countingStore) Release(ctx context.Context, id, token string) error {
 	s.releases.Add(1)
-	return s.DedupStore.Release(ctx, id)
+	return s.DedupStore.Release(ctx, id, token)
 }
 
 func TestHandlerDedupFailOpen(t *testing.T) {
@@ -443,20 +503,29 @@ func TestHandlerDedupFailOpen(t *testing.T) {
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
 
-	t.Run("claim error: handled without dedup, with a warning", func(t *testing.T) {
+	t.Run("claim error: handled without dedup, with a warning, and recorded", func(t *testing.T) {
 		logs.Reset()
-		c := hookCounter{errs: []error{nil, nil, errors.New("relay down")}}
-		store := &countingStore{DedupStore: &failingStore{MemoryDedupStore: NewMemoryDedupStore(10), claim: down}}
+		c := hookCounter{errs: []error{nil, errors.New("relay down")}}
+		store := &flakyStore{MemoryDedupStore: NewMemoryDedupStore(10)}
+		store.down.Store(true)
 		h := NewSelartiHandler(c.selarti, WithDedupStore(store), WithDedupFailOpen(), WithHandlerLogger(logger))
 		assertOK(t, serveHook(h, hookRequest{body: fixture}))
 		assertOK(t, serveHook(h, hookRequest{body: fixture}))
-		assert.Equal(t, 2, c.count(), "no dedup while the store is down")
-		assertJSONError(t, serveHook(h, hookRequest{body: fixture}), http.StatusInternalServerError, "handler failed")
-		assert.Equal(t, int32(3), store.claims.Load())
-		assert.Zero(t, store.completes.Load()+store.releases.Load(), "nothing to complete or release without a claim")
+		assert.Equal(t, 1, c.count(), "handled fail-open, then a duplicate on this replica while the store is down")
+		other := []byte(strings.Replace(string(fixture), "1731336491876x582725124419040400", "m-other", 1))
+		assertJSONError(t, serveHook(h, hookRequest{body: other}), http.StatusInternalServerError, "handler failed")
 		assert.Contains(t, logs.String(), "level=WARN")
 		assert.Contains(t, logs.String(), "handling without dedup")
-		assert.Contains(t, logs.String(), "redis down")
+		assert.Contains(t, logs.String(), "store down")
+		// The store answers again: the done mark is written, and the id
+		// is a duplicate for every replica.
+		store.down.Store(false)
+		waitState(t, store.MemoryDedupStore, "selarti:1731336491876x582725124419040400", ClaimDone)
+		assertOK(t, serveHook(h, hookRequest{body: fixture}))
+		assert.Equal(t, 2, c.count(), "the failed one ran; the recorded one did not run again")
+		st, err := store.MemoryDedupStore.Claim(context.Background(), "selarti:m-other", "x")
+		require.NoError(t, err)
+		assert.Equal(t, ClaimNew, st, "the failed delivery is not recorded")
 	})
 	t.Run("unknown state: handled without dedup", func(t *testing.T) {
 		var c hookCounter
@@ -583,23 +652,23 @@ func TestMemoryDedupStoreLongIDs(t *testing.T) {
 	s := NewMemoryDedupStore(10)
 	long := strings.Repeat("a", 100)
 	other := long[:99] + "b"
-	st, _ := s.Claim(ctx, long)
+	st, _ := s.Claim(ctx, long, "t1")
 	assert.Equal(t, ClaimNew, st)
-	st, _ = s.Claim(ctx, long)
+	st, _ = s.Claim(ctx, long, "t2")
 	assert.Equal(t, ClaimInProgress, st)
-	require.NoError(t, s.Complete(ctx, long))
-	st, _ = s.Claim(ctx, long)
+	require.NoError(t, s.Complete(ctx, long, "t1"))
+	st, _ = s.Claim(ctx, long, "t3")
 	assert.Equal(t, ClaimDone, st)
-	st, _ = s.Claim(ctx, other)
+	st, _ = s.Claim(ctx, other, "t4")
 	assert.Equal(t, ClaimNew, st, "ids that differ in their last byte stay apart")
-	require.NoError(t, s.Release(ctx, other))
-	st, _ = s.Claim(ctx, other)
+	require.NoError(t, s.Release(ctx, other, "t4"))
+	st, _ = s.Claim(ctx, other, "t5")
 	assert.Equal(t, ClaimNew, st)
 
 	// An id of up to 64 bytes is kept as it is; a digest key can equal none.
 	assert.Equal(t, strings.Repeat("x", 64), dedupKey(strings.Repeat("x", 64)))
 	assert.Len(t, dedupKey(long), 71)
-	st, _ = s.Claim(ctx, dedupKey(long)[:64])
+	st, _ = s.Claim(ctx, dedupKey(long)[:64], "t6")
 	assert.Equal(t, ClaimNew, st)
 	for k := range s.done {
 		assert.LessOrEqual(t, len(k), 71)
