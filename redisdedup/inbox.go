@@ -47,12 +47,12 @@ type inboxOptions struct {
 
 // inboxOption is an Option only NewInbox reads.
 func inboxOption(f func(*inboxOptions)) Option {
-	return func(s *Store) { f(&s.inbox) }
+	return func(o *options) { f(&o.inbox) }
 }
 
 // inboxConfig applies opts over the inbox's defaults.
 func inboxConfig(opts []Option) (lease, retention time.Duration, prefix string, o inboxOptions) {
-	s := &Store{lease: DefaultLease, retention: DefaultRetention, prefix: DefaultInboxPrefix}
+	s := &options{lease: DefaultLease, retention: DefaultRetention, prefix: DefaultInboxPrefix}
 	s.inbox = inboxOptions{
 		attempts: DefaultInboxAttempts, workers: DefaultInboxWorkers,
 		minWait: DefaultInboxMinWait, maxWait: DefaultInboxMaxWait,

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -41,6 +42,9 @@ func TestMain(m *testing.M) {
 
 func runMain(m *testing.M) int {
 	redis.SetLogger(quietLogger{}) // the outage tests make go-redis log every failed dial
+	// The handlers log every store failure of the fault tests; the tests
+	// that read logs give a logger of their own.
+	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if addr := os.Getenv("CONVO_REDIS_ADDR"); addr != "" {
 		sharedAddr = addr
 		return m.Run()
@@ -149,6 +153,22 @@ func waitExpired(t *testing.T, rdb redis.UniversalClient, key string) {
 			t.Fatalf("%s still there after 10s, PTTL %v", key, ttl)
 		}
 		time.Sleep(min(ttl, 20*time.Millisecond))
+	}
+}
+
+// waitDone waits until key holds "done", or fails t after 20 s.
+func waitDone(t *testing.T, rdb redis.UniversalClient, key string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		v, err := rdb.Get(context.Background(), key).Result()
+		if err == nil && v == "done" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %q, %v after 20s; want done", key, v, err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -4,8 +4,8 @@
 //
 // It lives in its own module (github.com/convokit/convo/redisdedup) so that
 // the SDK does not depend on a Redis client. It takes a go-redis v9
-// UniversalClient, so a single node, Sentinel and Cluster all work (every
-// call touches one key).
+// UniversalClient, so a single node, Sentinel (redis.NewFailoverClient) and
+// Cluster (redis.NewClusterClient) all work (every call touches one key).
 //
 //	rdb := redis.NewClient(&redis.Options{Addr: "redis:6379"})
 //	store := redisdedup.New(rdb)
@@ -13,29 +13,37 @@
 //
 // Each id is one key under the prefix (default "convo:dedup:"): while a
 // delivery is handled, the key holds the claim's token and expires after
-// the lease (default 2 minutes), so a replica that dies in the callback does
-// not block the redelivery forever; once handled, it holds "done" for the
-// retention (default 24 hours). Memory in Redis is thus bounded by retention
-// × delivery rate; ids longer than 64 bytes are stored as their SHA-256.
+// the lease (default 2 minutes), which the handler renews every third of it
+// while the callback runs, so a replica that dies in the callback does not
+// block the redelivery for longer; once handled, it holds "done" for the
+// retention (default 24 hours). Memory in Redis is thus bounded by
+// retention × delivery rate; ids longer than 64 bytes are stored as their
+// SHA-256.
 //
-// A handler answers 503 when the store cannot reach Redis, so that the
-// sender may retry. Of the providers, TalkJS retries a failed delivery once
-// and Selarti not at all. The guarantee that a delivery is handled once
-// holds across a Redis restart only when Redis persists its data: run it
-// with appendonly yes (and appendfsync always to survive a crash of the
-// host without losing the last second of claims).
+// Through a failover (a Sentinel or Cluster master that dies), a call that
+// meets a refused connection or a MOVED, CLUSTERDOWN, READONLY, LOADING,
+// MASTERDOWN or TRYAGAIN answer makes a ClusterClient reload its slot map
+// and is tried again with backoff within the call's deadline (the
+// handler's WithDedupTimeout, 2 s by default). The first call checks the
+// server: a single address that is a Cluster node is refused with
+// ErrClusterNode, and a maxmemory-policy that can evict the store's keys is
+// logged as a warning. See the README's "Production" section for the
+// settings and what each failure costs.
 package redisdedup
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"strconv"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/convokit/convo"
@@ -52,17 +60,32 @@ const (
 // maxIDLen is the longest id kept as it is in a key; longer ones are hashed.
 const maxIDLen = 64
 
-// ErrClaimLost is returned by Complete and Release when the id is claimed by
-// another Store: this Store's lease expired and another replica claimed the
-// id meanwhile. The other's claim is left as it is. Complete also returns it
-// for an id this Store never claimed that another Store is handling.
-var ErrClaimLost = errors.New("redisdedup: the id is claimed by another store (lease expired)")
+// ErrClaimLost is convo.ErrClaimLost: Renew, Complete and Release return it
+// when another claim holds the id (this claim's lease ran out and another
+// replica claimed the id meanwhile). The other's claim is left as it is.
+var ErrClaimLost = convo.ErrClaimLost
 
-// claimScript claims KEYS[1] for the token ARGV[1] with a lease of ARGV[2]
-// milliseconds when the key is free, and tells the state before the call:
-// 1 new, 2 in progress, 3 done. A key that already holds the token was
-// claimed by this very claim (a retry after a lost reply): it is new.
-var claimScript = redis.NewScript(`
+// ErrClusterNode is returned by every call of a Store whose client is a
+// single-node client (redis.NewClient, or NewUniversalClient with one
+// address) of a Redis Cluster node: two keys in three would fail with MOVED.
+// Use redis.NewClusterClient, or NewUniversalClient with the nodes'
+// addresses and IsClusterMode.
+var ErrClusterNode = errors.New("redisdedup: the server is a Redis Cluster node: use redis.NewClusterClient (or NewUniversalClient with IsClusterMode)")
+
+// ErrNotReplicated is returned by Complete when WithWaitReplicas is set and
+// fewer replicas than asked acknowledged the done mark in time. The mark is
+// on the master; the handler writes it again later, so a failover before
+// the replicas have it does not forget it.
+var ErrNotReplicated = errors.New("redisdedup: the done mark is not acknowledged by enough replicas")
+
+// The scripts. Each answers a number: see the comment of each.
+const (
+	// claimSrc claims KEYS[1] for the token ARGV[1] with a lease of ARGV[2]
+	// milliseconds when the key is free, and tells the state before the
+	// call: 1 new, 2 in progress, 3 done. A key that already holds the
+	// token was claimed by this very claim (a retry after a lost reply): it
+	// is new.
+	claimSrc = `
 local v = redis.call('GET', KEYS[1])
 if not v then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
@@ -71,24 +94,31 @@ end
 if v == ARGV[1] then return 1 end
 if v == 'done' then return 3 end
 return 2
-`)
-
-// completeScript marks KEYS[1] done for ARGV[2] milliseconds when it holds
-// the token ARGV[1] or is free: 1 marked, 0 already done, -1 claimed by
-// another token.
-var completeScript = redis.NewScript(`
+`
+	// renewSrc extends KEYS[1] to ARGV[2] milliseconds when it holds the
+	// token ARGV[1]: 1 renewed, -1 not held by the token.
+	renewSrc = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return -1
+`
+	// completeSrc marks KEYS[1] done for ARGV[2] milliseconds when it holds
+	// the token ARGV[1] or is free: 1 marked, 0 already done, -1 claimed by
+	// another token.
+	completeSrc = `
 local v = redis.call('GET', KEYS[1])
-if (not v) or (ARGV[1] ~= '' and v == ARGV[1]) then
+if (not v) or v == ARGV[1] then
   redis.call('SET', KEYS[1], 'done', 'PX', ARGV[2])
   return 1
 end
 if v == 'done' then return 0 end
 return -1
-`)
-
-// releaseScript deletes KEYS[1] when it holds the token ARGV[1]: 1 deleted,
-// 0 free or done, -1 claimed by another token.
-var releaseScript = redis.NewScript(`
+`
+	// releaseSrc deletes KEYS[1] when it holds the token ARGV[1]: 1
+	// deleted, 0 free or done, -1 claimed by another token.
+	releaseSrc = `
 local v = redis.call('GET', KEYS[1])
 if v == ARGV[1] then
   redis.call('DEL', KEYS[1])
@@ -96,47 +126,55 @@ if v == ARGV[1] then
 end
 if (not v) or v == 'done' then return 0 end
 return -1
-`)
+`
+)
+
+var (
+	claimScript    = redis.NewScript(claimSrc)
+	renewScript    = redis.NewScript(renewSrc)
+	completeScript = redis.NewScript(completeSrc)
+	releaseScript  = redis.NewScript(releaseSrc)
+)
 
 // Store is a convo.DedupStore on Redis. Create it with New; it is safe for
 // concurrent use. Several Store values, in one process or in several, that
-// use the same Redis and prefix share their deliveries.
-//
-// Each Store remembers the token of each claim it holds until Complete or
-// Release, so it changes only its own claims in Redis. Calls on one id
-// through one Store count as one holder: if that Store claims an id again
-// after its own lease expired, a late Complete or Release of the first claim
-// acts on the second.
+// use the same Redis and prefix share their deliveries. A claim is held by
+// its token (the handler makes one per claim): only that token renews,
+// completes or releases it.
 type Store struct {
-	rdb       redis.UniversalClient
-	lease     time.Duration
-	retention time.Duration
-	prefix    string
+	rdb redis.UniversalClient
+	options
 
-	tokenBase string        // random, per Store
-	seq       atomic.Uint64 // makes each claim's token unique
-
-	mu     sync.Mutex
-	tokens map[string]string // key -> token of the claim this Store holds
-
-	inbox inboxOptions // the options only NewInbox reads (inbox.go)
+	checked atomic.Bool // the server was checked (checkServer)
+	checkMu sync.Mutex
+	refused error // ErrClusterNode once found; under checkMu, then read-only
 }
 
 var _ convo.DedupStore = (*Store)(nil)
 
-// Option configures a Store in New.
-type Option func(*Store)
+// options are the settings an Option sets.
+type options struct {
+	lease, retention time.Duration
+	prefix           string
+	waitReplicas     int
+	waitTimeout      time.Duration
+	logger           *slog.Logger
+	inbox            inboxOptions // the options only NewInbox reads (inbox.go)
+}
 
-// WithLease sets how long an in-progress claim lives when it is neither
-// completed nor released (the replica died in the callback): after it, a
-// redelivery of the id is handled. Make it longer than the callback can
-// take. The default is DefaultLease (2 minutes). It panics if d is less than
-// a millisecond.
+// Option configures a Store in New.
+type Option func(*options)
+
+// WithLease sets how long an in-progress claim lives unrenewed: the handler
+// renews it every third of the lease while the callback runs, so it is how
+// long a replica that died in the callback blocks the redelivery. The
+// default is DefaultLease (2 minutes). It panics if d is less than a
+// millisecond.
 func WithLease(d time.Duration) Option {
 	if d < time.Millisecond {
 		panic("redisdedup: WithLease: the lease must be at least 1ms")
 	}
-	return func(s *Store) { s.lease = d }
+	return func(o *options) { o.lease = d }
 }
 
 // WithRetention sets how long a handled id is remembered: a redelivery
@@ -146,7 +184,7 @@ func WithRetention(d time.Duration) Option {
 	if d < time.Millisecond {
 		panic("redisdedup: WithRetention: the retention must be at least 1ms")
 	}
-	return func(s *Store) { s.retention = d }
+	return func(o *options) { o.retention = d }
 }
 
 // WithPrefix sets the prefix of the keys, to keep them apart from other
@@ -156,28 +194,43 @@ func WithPrefix(prefix string) Option {
 	if prefix == "" {
 		panic("redisdedup: WithPrefix: empty prefix")
 	}
-	return func(s *Store) { s.prefix = prefix }
+	return func(o *options) { o.prefix = prefix }
 }
 
-// New returns a Store on rdb. It does not contact Redis: an unreachable
-// Redis shows as an error of Claim, which the handlers answer with 503. It
-// panics if rdb is nil.
+// WithWaitReplicas makes a claim and a done mark wait until n replicas
+// have acknowledged it (Redis WAIT n timeout), so that a failover to one of
+// them does not forget it. A claim that is not acknowledged in time is kept
+// and logged as a warning; a done mark that is not is ErrNotReplicated,
+// which the handler retries after the answer. Each write then costs the
+// time the replicas take, up to timeout (keep it well under the handler's
+// WithDedupTimeout), and while fewer than n replicas are up, every Complete
+// waits the whole timeout. It panics if n is less than 1 or timeout less
+// than a millisecond.
+func WithWaitReplicas(n int, timeout time.Duration) Option {
+	if n < 1 || timeout < time.Millisecond {
+		panic("redisdedup: WithWaitReplicas: want at least 1 replica and a timeout of at least 1ms")
+	}
+	return func(o *options) { o.waitReplicas, o.waitTimeout = n, timeout }
+}
+
+// WithLogger sets the logger of the store's warnings (an eviction policy
+// that can drop its keys, a claim not replicated in time). The default is
+// slog.Default(), as found when it logs.
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) { o.logger = l }
+}
+
+// New returns a Store on rdb. It does not contact Redis: the first call
+// checks the server (see ErrClusterNode and the eviction warning), and an
+// unreachable Redis shows as an error of Claim, which the handlers answer
+// with 503 or handle fail-open. It panics if rdb is nil.
 func New(rdb redis.UniversalClient, opts ...Option) *Store {
 	if rdb == nil {
 		panic("redisdedup: New: nil client")
 	}
-	var b [12]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read does not fail
-	s := &Store{
-		rdb:       rdb,
-		lease:     DefaultLease,
-		retention: DefaultRetention,
-		prefix:    DefaultPrefix,
-		tokenBase: hex.EncodeToString(b[:]),
-		tokens:    make(map[string]string),
-	}
+	s := &Store{rdb: rdb, options: options{lease: DefaultLease, retention: DefaultRetention, prefix: DefaultPrefix}}
 	for _, o := range opts {
-		o(s)
+		o(&s.options)
 	}
 	return s
 }
@@ -193,23 +246,19 @@ func (s *Store) Key(id string) string {
 	return s.prefix + id
 }
 
-// Claim implements convo.DedupStore in one round trip: it claims id for
-// the lease when id is neither in progress nor done, and reports the state
-// before the call.
-func (s *Store) Claim(ctx context.Context, id string) (convo.ClaimState, error) {
-	key := s.Key(id)
-	token := s.tokenBase + ":" + strconv.FormatUint(s.seq.Add(1), 36)
-	n, err := claimScript.Run(ctx, s.rdb, []string{key}, token, ms(s.lease)).Int64()
+// Lease implements convo.DedupStore.
+func (s *Store) Lease() time.Duration { return s.lease }
+
+// Claim implements convo.DedupStore in one round trip (two with
+// WithWaitReplicas): it claims id for token for the lease when id is
+// neither in progress nor done, and reports the state before the call.
+func (s *Store) Claim(ctx context.Context, id, token string) (convo.ClaimState, error) {
+	n, err := s.run(ctx, "claim", claimScript, claimSrc, id, token, ms(s.lease))
 	if err != nil {
-		// The claim may have been made and its reply lost: it then ends
-		// with the lease.
-		return 0, fmt.Errorf("redisdedup: claim: %w", err)
+		return 0, err
 	}
 	switch n {
 	case 1:
-		s.mu.Lock()
-		s.tokens[key] = token
-		s.mu.Unlock()
 		return convo.ClaimNew, nil
 	case 2:
 		return convo.ClaimInProgress, nil
@@ -219,54 +268,215 @@ func (s *Store) Claim(ctx context.Context, id string) (convo.ClaimState, error) 
 	return 0, fmt.Errorf("redisdedup: claim: unexpected answer %d", n)
 }
 
+// Renew implements convo.DedupStore: it extends token's claim on id to a
+// lease from now, or returns ErrClaimLost when token does not hold it.
+func (s *Store) Renew(ctx context.Context, id, token string) error {
+	n, err := s.run(ctx, "renew", renewScript, renewSrc, id, token, ms(s.lease))
+	if err == nil && n < 0 {
+		err = ErrClaimLost
+	}
+	return err
+}
+
 // Complete implements convo.DedupStore: it marks id done for the retention
-// when this Store holds its claim, or when nobody does (a claim whose lease
-// expired, or no claim). It returns ErrClaimLost, and changes nothing, when
-// another Store holds the claim. When it fails (Redis unreachable), the
-// claim stays in progress until the lease ends; a redelivery after that is
-// handled again.
-func (s *Store) Complete(ctx context.Context, id string) error {
-	key := s.Key(id)
-	token := s.takeToken(key)
-	n, err := completeScript.Run(ctx, s.rdb, []string{key}, token, ms(s.retention)).Int64()
-	if err != nil {
-		// The claim, if it is still this Store's, ends with the lease.
-		return fmt.Errorf("redisdedup: complete: %w", err)
+// when token holds its claim, or when nobody does (a claim whose lease
+// ended, or none). It returns ErrClaimLost, and changes nothing, when
+// another token holds the claim.
+func (s *Store) Complete(ctx context.Context, id, token string) error {
+	n, err := s.run(ctx, "complete", completeScript, completeSrc, id, token, ms(s.retention))
+	if err == nil && n < 0 {
+		err = ErrClaimLost
 	}
-	if n < 0 {
-		return ErrClaimLost
-	}
-	return nil
+	return err
 }
 
-// Release implements convo.DedupStore: it forgets id when this Store holds
-// its claim, so a redelivery is handled. It does nothing for an id this
-// Store does not hold, and returns ErrClaimLost when another Store holds
-// the claim. When it fails, the claim ends with the lease.
-func (s *Store) Release(ctx context.Context, id string) error {
-	key := s.Key(id)
-	token := s.takeToken(key)
-	if token == "" {
-		return nil
+// Release implements convo.DedupStore: it forgets token's claim on id, so a
+// redelivery is handled. It does nothing for an id that is free or done,
+// and returns ErrClaimLost when another token holds the claim.
+func (s *Store) Release(ctx context.Context, id, token string) error {
+	n, err := s.run(ctx, "release", releaseScript, releaseSrc, id, token)
+	if err == nil && n < 0 {
+		err = ErrClaimLost
 	}
-	n, err := releaseScript.Run(ctx, s.rdb, []string{key}, token).Int64()
-	if err != nil {
-		return fmt.Errorf("redisdedup: release: %w", err)
-	}
-	if n < 0 {
-		return ErrClaimLost
-	}
-	return nil
+	return err
 }
 
-// takeToken removes and returns the token of this Store's claim on key, ""
-// when it holds none.
-func (s *Store) takeToken(key string) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	token := s.tokens[key]
-	delete(s.tokens, key)
-	return token
+// Bounds of the retries through a failover.
+const (
+	retryBackoffMin   = 20 * time.Millisecond
+	retryBackoffMax   = 250 * time.Millisecond
+	retriesNoDeadline = 4 // attempts when ctx has no deadline
+)
+
+// run runs a script on id's key, and again through a failover (see
+// transient): a ClusterClient reloads its slot map first, and the attempts
+// end with ctx's deadline (or after retriesNoDeadline without one). Each
+// script may run twice safely: a claim retried with its token is new, and
+// the others are idempotent.
+func (s *Store) run(ctx context.Context, op string, script *redis.Script, src, id string, args ...any) (int64, error) {
+	if err := s.checkServer(ctx); err != nil {
+		return 0, err
+	}
+	key := s.Key(id)
+	_, hasDeadline := ctx.Deadline()
+	backoff := retryBackoffMin
+	for attempt := 1; ; attempt++ {
+		n, err := s.runOnce(ctx, op, script, src, key, args)
+		if err == nil || !transient(err) || (!hasDeadline && attempt >= retriesNoDeadline) {
+			if err != nil {
+				return n, fmt.Errorf("redisdedup: %s: %w", op, err)
+			}
+			return n, nil
+		}
+		if cc, ok := s.rdb.(*redis.ClusterClient); ok {
+			cc.ReloadState(ctx)
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return 0, fmt.Errorf("redisdedup: %s: %w (after %d attempts: %w)", op, err, attempt, ctx.Err())
+		case <-t.C:
+		}
+		backoff = min(2*backoff, retryBackoffMax)
+	}
+}
+
+// runOnce runs the script once; with WithWaitReplicas, followed by WAIT on
+// the same connection (a pipeline on the key's master).
+func (s *Store) runOnce(ctx context.Context, op string, script *redis.Script, src, key string, args []any) (int64, error) {
+	if s.waitReplicas == 0 || (op != "claim" && op != "complete") {
+		return script.Run(ctx, s.rdb, []string{key}, args...).Int64()
+	}
+	var node redis.Cmdable = s.rdb
+	if cc, ok := s.rdb.(*redis.ClusterClient); ok {
+		c, err := cc.MasterForKey(ctx, key)
+		if err != nil {
+			return 0, err
+		}
+		node = c
+	}
+	var eval *redis.Cmd
+	var wait *redis.IntCmd
+	_, err := node.Pipelined(ctx, func(p redis.Pipeliner) error {
+		eval = p.Eval(ctx, src, []string{key}, args...)
+		wait = redis.NewIntCmd(ctx, "wait", s.waitReplicas, ms(s.waitTimeout))
+		return p.Process(ctx, wait)
+	})
+	n, evalErr := eval.Int64()
+	if evalErr != nil {
+		return 0, evalErr
+	}
+	if err != nil && !errors.Is(err, wait.Err()) {
+		return 0, err
+	}
+	acked, werr := wait.Result()
+	if werr == nil && int(acked) >= s.waitReplicas {
+		return n, nil
+	}
+	if op == "complete" {
+		return 0, fmt.Errorf("%w: %d of %d in %v (%v)", ErrNotReplicated, acked, s.waitReplicas, s.waitTimeout, werr)
+	}
+	s.log(ctx, slog.LevelWarn, "redisdedup: a claim is not acknowledged by enough replicas; a failover now may forget it",
+		slog.Int64("acked", acked), slog.Int("want", s.waitReplicas), slog.Any("error", werr))
+	return n, nil
+}
+
+// transient reports whether err may pass with a failover or a reconnect:
+// a connection refused, reset or cut, or a MOVED, ASK, CLUSTERDOWN,
+// READONLY, LOADING, MASTERDOWN or TRYAGAIN answer.
+func transient(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	if errors.Is(err, ErrClusterNode) || errors.Is(err, ErrNotReplicated) {
+		return false
+	}
+	var ne net.Error
+	if errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, redis.ErrClosed) || errors.Is(err, redis.ErrPoolTimeout) {
+		return true
+	}
+	msg := err.Error()
+	for _, p := range []string{"MOVED ", "ASK ", "CLUSTERDOWN ", "READONLY ", "LOADING ", "MASTERDOWN ", "TRYAGAIN "} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return strings.Contains(msg, "connection refused")
+}
+
+// checkServer checks the server once it answers: a single-node client of
+// a Cluster node is refused (ErrClusterNode), and a maxmemory-policy that
+// can evict keys with an expiry (every policy but noeviction) is logged as
+// a warning. A server that does not answer, or refuses the commands (as
+// managed Redis may refuse CONFIG), is checked on a later call or not at
+// all.
+func (s *Store) checkServer(ctx context.Context) error {
+	if s.checked.Load() {
+		return s.refused
+	}
+	s.checkMu.Lock()
+	defer s.checkMu.Unlock()
+	if s.checked.Load() {
+		return s.refused
+	}
+	var policy string
+	switch c := s.rdb.(type) {
+	case *redis.ClusterClient:
+		var mu sync.Mutex
+		err := c.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error {
+			p, err := maxmemoryPolicy(ctx, n)
+			mu.Lock()
+			if p != "" && p != "noeviction" {
+				policy = p
+			} else if policy == "" {
+				policy = p
+			}
+			mu.Unlock()
+			return err
+		})
+		if err != nil && transient(err) {
+			return nil
+		}
+	default:
+		info, err := s.rdb.Info(ctx, "cluster").Result()
+		if err != nil {
+			if transient(err) {
+				return nil // not reachable yet: checked on a later call
+			}
+		} else if strings.Contains(info, "cluster_enabled:1") {
+			s.refused = ErrClusterNode
+		}
+		policy, _ = maxmemoryPolicy(ctx, s.rdb)
+	}
+	if policy != "" && policy != "noeviction" {
+		s.log(ctx, slog.LevelWarn, "redisdedup: Redis may evict the dedup keys under memory pressure: "+
+			"an evicted done mark lets a redelivery run again, an evicted claim lets a second replica run the callback; "+
+			"set maxmemory-policy noeviction (or give Redis memory enough for retention × delivery rate)",
+			slog.String("maxmemory-policy", policy))
+	}
+	s.checked.Store(true)
+	return s.refused
+}
+
+// maxmemoryPolicy is the server's maxmemory-policy, "" when it refuses to
+// say.
+func maxmemoryPolicy(ctx context.Context, c redis.Cmdable) (string, error) {
+	m, err := c.ConfigGet(ctx, "maxmemory-policy").Result()
+	if err != nil {
+		return "", err
+	}
+	return m["maxmemory-policy"], nil
+}
+
+func (s *Store) log(ctx context.Context, level slog.Level, msg string, attrs ...slog.Attr) {
+	l := s.logger
+	if l == nil {
+		l = slog.Default()
+	}
+	l.LogAttrs(ctx, level, msg, attrs...)
 }
 
 // ms is d in whole milliseconds, at least 1, as Redis's PX wants.

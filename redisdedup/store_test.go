@@ -25,74 +25,95 @@ var stores = []struct {
 
 // claimStep is one call of a semantics case and what it must give.
 type claimStep struct {
-	op   string // "claim", "complete" or "release"
+	op   string // "claim", "renew", "complete" or "release"
 	id   string
+	tok  string
 	want convo.ClaimState // for "claim"
+	err  error            // for the others
 }
 
 // TestStoreSemantics runs the same cases against both stores: the Redis
-// store tells new, in progress and done apart exactly as MemoryDedupStore.
+// store tells new, in progress and done apart, and fences claims by their
+// token, exactly as MemoryDedupStore.
 func TestStoreSemantics(t *testing.T) {
 	long := strings.Repeat("x", 64)
+	lost := convo.ErrClaimLost
 	cases := []struct {
 		name  string
 		steps []claimStep
 	}{
 		{"a new id is new, then in progress", []claimStep{
-			{"claim", "selarti:1", convo.ClaimNew},
-			{"claim", "selarti:1", convo.ClaimInProgress},
-			{"claim", "selarti:1", convo.ClaimInProgress},
+			{"claim", "selarti:1", "a", convo.ClaimNew, nil},
+			{"claim", "selarti:1", "b", convo.ClaimInProgress, nil},
+			{"claim", "selarti:1", "c", convo.ClaimInProgress, nil},
+		}},
+		{"a claim retried with its token is new", []claimStep{
+			{"claim", "selarti:1", "a", convo.ClaimNew, nil},
+			{"claim", "selarti:1", "a", convo.ClaimNew, nil},
+			{"claim", "selarti:1", "b", convo.ClaimInProgress, nil},
 		}},
 		{"complete makes it done for good", []claimStep{
-			{"claim", "selarti:1", convo.ClaimNew},
-			{"complete", "selarti:1", 0},
-			{"claim", "selarti:1", convo.ClaimDone},
-			{"claim", "selarti:1", convo.ClaimDone},
+			{"claim", "selarti:1", "a", convo.ClaimNew, nil},
+			{"complete", "selarti:1", "a", 0, nil},
+			{"claim", "selarti:1", "b", convo.ClaimDone, nil},
+			{"claim", "selarti:1", "a", convo.ClaimDone, nil},
 		}},
 		{"release forgets it", []claimStep{
-			{"claim", "selarti:1", convo.ClaimNew},
-			{"release", "selarti:1", 0},
-			{"claim", "selarti:1", convo.ClaimNew},
-			{"claim", "selarti:1", convo.ClaimInProgress},
+			{"claim", "selarti:1", "a", convo.ClaimNew, nil},
+			{"release", "selarti:1", "a", 0, nil},
+			{"claim", "selarti:1", "b", convo.ClaimNew, nil},
+			{"claim", "selarti:1", "c", convo.ClaimInProgress, nil},
+		}},
+		{"only the token renews, completes or releases", []claimStep{
+			{"claim", "selarti:1", "a", convo.ClaimNew, nil},
+			{"renew", "selarti:1", "b", 0, lost},
+			{"complete", "selarti:1", "b", 0, lost},
+			{"release", "selarti:1", "b", 0, lost},
+			{"claim", "selarti:1", "c", convo.ClaimInProgress, nil},
+			{"renew", "selarti:1", "a", 0, nil},
+			{"complete", "selarti:1", "a", 0, nil},
+			{"renew", "selarti:1", "a", 0, lost},
 		}},
 		{"complete twice", []claimStep{
-			{"claim", "selarti:1", convo.ClaimNew},
-			{"complete", "selarti:1", 0},
-			{"complete", "selarti:1", 0},
-			{"claim", "selarti:1", convo.ClaimDone},
+			{"claim", "selarti:1", "a", convo.ClaimNew, nil},
+			{"complete", "selarti:1", "a", 0, nil},
+			{"complete", "selarti:1", "a", 0, nil},
+			{"complete", "selarti:1", "b", 0, nil},
+			{"claim", "selarti:1", "c", convo.ClaimDone, nil},
 		}},
 		{"release after complete keeps it done", []claimStep{
-			{"claim", "selarti:1", convo.ClaimNew},
-			{"complete", "selarti:1", 0},
-			{"release", "selarti:1", 0},
-			{"claim", "selarti:1", convo.ClaimDone},
+			{"claim", "selarti:1", "a", convo.ClaimNew, nil},
+			{"complete", "selarti:1", "a", 0, nil},
+			{"release", "selarti:1", "a", 0, nil},
+			{"claim", "selarti:1", "b", convo.ClaimDone, nil},
 		}},
 		{"complete without a claim makes it done", []claimStep{
-			{"complete", "talkjs:evt_1", 0},
-			{"claim", "talkjs:evt_1", convo.ClaimDone},
+			{"complete", "talkjs:evt_1", "a", 0, nil},
+			{"claim", "talkjs:evt_1", "b", convo.ClaimDone, nil},
 		}},
-		{"release without a claim does nothing", []claimStep{
-			{"release", "talkjs:evt_1", 0},
-			{"claim", "talkjs:evt_1", convo.ClaimNew},
+		{"release or renew without a claim", []claimStep{
+			{"release", "talkjs:evt_1", "a", 0, nil},
+			{"renew", "talkjs:evt_1", "a", 0, lost},
+			{"claim", "talkjs:evt_1", "b", convo.ClaimNew, nil},
 		}},
 		{"ids are independent, providers apart", []claimStep{
-			{"claim", "selarti:1", convo.ClaimNew},
-			{"claim", "talkjs:1", convo.ClaimNew},
-			{"complete", "selarti:1", 0},
-			{"claim", "talkjs:1", convo.ClaimInProgress},
-			{"claim", "selarti:2", convo.ClaimNew},
-			{"claim", "selarti:1", convo.ClaimDone},
+			{"claim", "selarti:1", "a", convo.ClaimNew, nil},
+			{"claim", "talkjs:1", "b", convo.ClaimNew, nil},
+			{"complete", "selarti:1", "a", 0, nil},
+			{"claim", "talkjs:1", "c", convo.ClaimInProgress, nil},
+			{"claim", "selarti:2", "d", convo.ClaimNew, nil},
+			{"claim", "selarti:1", "e", convo.ClaimDone, nil},
 		}},
 		{"ids over 64 bytes stay apart", []claimStep{
-			{"claim", long, convo.ClaimNew},
-			{"claim", long + "a", convo.ClaimNew},
-			{"claim", long + "b", convo.ClaimNew},
-			{"complete", long + "a", 0},
-			{"claim", long, convo.ClaimInProgress},
-			{"claim", long + "a", convo.ClaimDone},
-			{"claim", long + "b", convo.ClaimInProgress},
-			{"release", long + "b", 0},
-			{"claim", long + "b", convo.ClaimNew},
+			{"claim", long, "a", convo.ClaimNew, nil},
+			{"claim", long + "a", "b", convo.ClaimNew, nil},
+			{"claim", long + "b", "c", convo.ClaimNew, nil},
+			{"complete", long + "a", "b", 0, nil},
+			{"claim", long, "d", convo.ClaimInProgress, nil},
+			{"claim", long + "a", "e", convo.ClaimDone, nil},
+			{"claim", long + "b", "f", convo.ClaimInProgress, nil},
+			{"release", long + "b", "c", 0, nil},
+			{"claim", long + "b", "g", convo.ClaimNew, nil},
 		}},
 	}
 	for _, st := range stores {
@@ -102,20 +123,23 @@ func TestStoreSemantics(t *testing.T) {
 					s := st.make(t)
 					ctx := context.Background()
 					for i, step := range c.steps {
+						var err error
 						switch step.op {
 						case "claim":
-							got, err := s.Claim(ctx, step.id)
+							got, err := s.Claim(ctx, step.id, step.tok)
 							if err != nil || got != step.want {
-								t.Fatalf("step %d: Claim(%.20q) = %v, %v; want %v", i, step.id, got, err, step.want)
+								t.Fatalf("step %d: Claim(%.20q, %s) = %v, %v; want %v", i, step.id, step.tok, got, err, step.want)
 							}
+							continue
+						case "renew":
+							err = s.Renew(ctx, step.id, step.tok)
 						case "complete":
-							if err := s.Complete(ctx, step.id); err != nil {
-								t.Fatalf("step %d: Complete: %v", i, err)
-							}
+							err = s.Complete(ctx, step.id, step.tok)
 						case "release":
-							if err := s.Release(ctx, step.id); err != nil {
-								t.Fatalf("step %d: Release: %v", i, err)
-							}
+							err = s.Release(ctx, step.id, step.tok)
+						}
+						if !errors.Is(err, step.err) || (step.err == nil && err != nil) {
+							t.Fatalf("step %d: %s(%.20q, %s) = %v; want %v", i, step.op, step.id, step.tok, err, step.err)
 						}
 					}
 				})
@@ -129,7 +153,7 @@ func TestStoreSemantics(t *testing.T) {
 				for i := range n {
 					wg.Go(func() {
 						<-start
-						st, err := s.Claim(context.Background(), "selarti:same")
+						st, err := s.Claim(context.Background(), "selarti:same", itoa(i))
 						if err != nil {
 							t.Error(err)
 						}
@@ -168,14 +192,14 @@ func TestKeysAndExpiry(t *testing.T) {
 		t.Errorf("a 65-byte id is hashed: %q", hashed)
 	}
 
-	if st, err := s.Claim(ctx, "selarti:1"); err != nil || st != convo.ClaimNew {
+	if st, err := s.Claim(ctx, "selarti:1", "s"); err != nil || st != convo.ClaimNew {
 		t.Fatalf("Claim = %v, %v", st, err)
 	}
 	ttl := rdb.PTTL(ctx, prefix+"selarti:1").Val()
 	if ttl <= 80*time.Second || ttl > 90*time.Second {
 		t.Errorf("in progress: TTL %v, want the lease (90s)", ttl)
 	}
-	if err := s.Complete(ctx, "selarti:1"); err != nil {
+	if err := s.Complete(ctx, "selarti:1", "s"); err != nil {
 		t.Fatal(err)
 	}
 	if v := rdb.Get(ctx, prefix+"selarti:1").Val(); v != "done" {
@@ -186,20 +210,33 @@ func TestKeysAndExpiry(t *testing.T) {
 		t.Errorf("done: TTL %v, want the retention (3h)", ttl)
 	}
 
-	if _, err := s.Claim(ctx, id64+"a"); err != nil {
+	if _, err := s.Claim(ctx, id64+"a", "s"); err != nil {
 		t.Fatal(err)
 	}
 	if n := rdb.Exists(ctx, hashed).Val(); n != 1 {
 		t.Errorf("hashed key %q not in Redis", hashed)
 	}
-	if err := s.Release(ctx, id64+"a"); err != nil {
+	if err := s.Release(ctx, id64+"a", "s"); err != nil {
 		t.Fatal(err)
 	}
 	if n := rdb.Exists(ctx, hashed).Val(); n != 0 {
 		t.Errorf("released key still in Redis")
 	}
-	if n := len(s.tokens); n != 0 {
-		t.Errorf("%d tokens kept after Complete and Release", n)
+	// A renewal sets the lease again.
+	if _, err := s.Claim(ctx, "selarti:r", "t"); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.PExpire(ctx, prefix+"selarti:r", time.Second).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Renew(ctx, "selarti:r", "t"); err != nil {
+		t.Fatal(err)
+	}
+	if ttl := rdb.PTTL(ctx, prefix+"selarti:r").Val(); ttl <= 80*time.Second {
+		t.Errorf("renewed: TTL %v, want the lease (90s)", ttl)
+	}
+	if s.Lease() != 90*time.Second {
+		t.Errorf("Lease() = %v", s.Lease())
 	}
 }
 
@@ -209,13 +246,13 @@ func TestRetentionEnds(t *testing.T) {
 	var s *Store
 	inTime(t, 200*time.Millisecond, func(retention time.Duration) func() {
 		s = New(rdb, WithPrefix(testPrefix(t)), WithRetention(retention))
-		if _, err := s.Claim(ctx, "selarti:1"); err != nil {
+		if _, err := s.Claim(ctx, "selarti:1", "s"); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Complete(ctx, "selarti:1"); err != nil {
+		if err := s.Complete(ctx, "selarti:1", "s"); err != nil {
 			t.Fatal(err)
 		}
-		st, err := s.Claim(ctx, "selarti:1")
+		st, err := s.Claim(ctx, "selarti:1", "s")
 		return func() {
 			if err != nil || st != convo.ClaimDone {
 				t.Fatalf("within the retention: %v, %v; want done", st, err)
@@ -223,7 +260,7 @@ func TestRetentionEnds(t *testing.T) {
 		}
 	})
 	waitExpired(t, rdb, s.Key("selarti:1"))
-	if st, err := s.Claim(ctx, "selarti:1"); err != nil || st != convo.ClaimNew {
+	if st, err := s.Claim(ctx, "selarti:1", "s"); err != nil || st != convo.ClaimNew {
 		t.Fatalf("after the retention: %v, %v; want new", st, err)
 	}
 }
@@ -238,42 +275,42 @@ func TestStaleHolder(t *testing.T) {
 	b := New(rdb, WithPrefix(prefix), WithLease(time.Minute))
 	c := New(rdb, WithPrefix(prefix))
 
-	if st, _ := a.Claim(ctx, "selarti:1"); st != convo.ClaimNew {
+	if st, _ := a.Claim(ctx, "selarti:1", "a"); st != convo.ClaimNew {
 		t.Fatalf("a: %v", st)
 	}
 	waitExpired(t, rdb, a.Key("selarti:1"))
-	if st, _ := b.Claim(ctx, "selarti:1"); st != convo.ClaimNew {
+	if st, _ := b.Claim(ctx, "selarti:1", "b"); st != convo.ClaimNew {
 		t.Fatalf("b after a's lease: %v", st)
 	}
-	if err := a.Release(ctx, "selarti:1"); !errors.Is(err, ErrClaimLost) {
+	if err := a.Release(ctx, "selarti:1", "a"); !errors.Is(err, ErrClaimLost) {
 		t.Fatalf("a.Release = %v, want ErrClaimLost", err)
 	}
-	if st, _ := c.Claim(ctx, "selarti:1"); st != convo.ClaimInProgress {
+	if st, _ := c.Claim(ctx, "selarti:1", "c"); st != convo.ClaimInProgress {
 		t.Fatalf("after a's stale Release: %v, want in progress (b's claim)", st)
 	}
-	if err := a.Complete(ctx, "selarti:1"); !errors.Is(err, ErrClaimLost) {
+	if err := a.Complete(ctx, "selarti:1", "a"); !errors.Is(err, ErrClaimLost) {
 		t.Fatalf("a.Complete = %v, want ErrClaimLost", err)
 	}
-	if st, _ := c.Claim(ctx, "selarti:1"); st != convo.ClaimInProgress {
+	if st, _ := c.Claim(ctx, "selarti:1", "c"); st != convo.ClaimInProgress {
 		t.Fatalf("after a's stale Complete: %v, want in progress (b's claim)", st)
 	}
-	if err := b.Release(ctx, "selarti:1"); err != nil {
+	if err := b.Release(ctx, "selarti:1", "b"); err != nil {
 		t.Fatal(err)
 	}
-	if st, _ := c.Claim(ctx, "selarti:1"); st != convo.ClaimNew {
+	if st, _ := c.Claim(ctx, "selarti:1", "c"); st != convo.ClaimNew {
 		t.Fatalf("after b's Release: %v, want new", st)
 	}
 
 	// A lease that expired with nobody else claiming: the late Complete
 	// still records the work that was done.
-	if st, _ := a.Claim(ctx, "selarti:2"); st != convo.ClaimNew {
+	if st, _ := a.Claim(ctx, "selarti:2", "a"); st != convo.ClaimNew {
 		t.Fatalf("a: %v", st)
 	}
 	waitExpired(t, rdb, a.Key("selarti:2"))
-	if err := a.Complete(ctx, "selarti:2"); err != nil {
+	if err := a.Complete(ctx, "selarti:2", "a"); err != nil {
 		t.Fatal(err)
 	}
-	if st, _ := c.Claim(ctx, "selarti:2"); st != convo.ClaimDone {
+	if st, _ := c.Claim(ctx, "selarti:2", "c"); st != convo.ClaimDone {
 		t.Fatalf("after a's late Complete: %v, want done", st)
 	}
 }
@@ -305,11 +342,12 @@ func TestUnreachable(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + itoa(port), MaxRetries: -1, DialTimeout: time.Second})
 	defer rdb.Close()
 	s := New(rdb)
-	if _, err := s.Claim(context.Background(), "selarti:1"); err == nil {
+	if _, err := s.Claim(context.Background(), "selarti:1", "t"); err == nil {
 		t.Fatal("Claim on a closed port: no error")
 	}
 	var calls int
-	h := convo.NewSelartiHandler(func(context.Context, *convo.SelartiEvent) error { calls++; return nil }, convo.WithDedupStore(s))
+	h := convo.NewSelartiHandler(func(context.Context, *convo.SelartiEvent) error { calls++; return nil },
+		convo.WithDedupStore(s), convo.WithDedupFailClosed(), convo.WithDedupTimeout(200*time.Millisecond))
 	if code := deliver(h, selartiBody(t, "m1")); code != http.StatusServiceUnavailable || calls != 0 {
 		t.Fatalf("status %d, %d calls; want 503 and none", code, calls)
 	}
