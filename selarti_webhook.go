@@ -35,7 +35,9 @@ type selartiHookConfig struct {
 //     (WithBodyLimit);
 //   - 500 when fn returns an error or panics (the message_id is then
 //     forgotten, so a redelivery is handled), 503 when the dedup store fails
-//     (unless WithDedupFailOpen).
+//     with WithDedupFailClosed. By default a delivery whose store fails is
+//     handled without dedup and recorded (WithDedupFailOpen): Selarti never
+//     retries, so a 503 would lose the message.
 //
 // Error bodies are JSON: {"error":"…"}. A message without message_id is
 // handled every time it comes. Dedup is in memory by default; see

@@ -476,27 +476,6 @@ func TestReadAllSizedFromContentLength(t *testing.T) {
 	assert.Equal(t, 1.0, allocs, "a body of the announced length is read into one buffer")
 }
 
-// countingStore counts the calls a handler makes to a store.
-type countingStore struct {
-	DedupStore
-	claims, completes, releases atomic.Int32
-}
-
-func (s *countingStore) Claim(ctx context.Context, id, token string) (ClaimState, error) {
-	s.claims.Add(1)
-	return s.DedupStore.Claim(ctx, id, token)
-}
-
-func (s *countingStore) Complete(ctx context.Context, id, token string) error {
-	s.completes.Add(1)
-	return s.DedupStore.Complete(ctx, id, token)
-}
-
-func (s *countingStore) Release(ctx context.Context, id, token string) error {
-	s.releases.Add(1)
-	return s.DedupStore.Release(ctx, id, token)
-}
-
 func TestHandlerDedupFailOpen(t *testing.T) {
 	fixture := readSelartiFixture(t)
 	down := errors.New("redis down")

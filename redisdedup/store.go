@@ -72,12 +72,6 @@ var ErrClaimLost = convo.ErrClaimLost
 // addresses and IsClusterMode.
 var ErrClusterNode = errors.New("redisdedup: the server is a Redis Cluster node: use redis.NewClusterClient (or NewUniversalClient with IsClusterMode)")
 
-// ErrNotReplicated is returned by Complete when WithWaitReplicas is set and
-// fewer replicas than asked acknowledged the done mark in time. The mark is
-// on the master; the handler writes it again later, so a failover before
-// the replicas have it does not forget it.
-var ErrNotReplicated = errors.New("redisdedup: the done mark is not acknowledged by enough replicas")
-
 // The scripts. Each answers a number: see the comment of each.
 const (
 	// claimSrc claims KEYS[1] for the token ARGV[1] with a lease of ARGV[2]
@@ -199,13 +193,15 @@ func WithPrefix(prefix string) Option {
 
 // WithWaitReplicas makes a claim and a done mark wait until n replicas
 // have acknowledged it (Redis WAIT n timeout), so that a failover to one of
-// them does not forget it. A claim that is not acknowledged in time is kept
-// and logged as a warning; a done mark that is not is ErrNotReplicated,
-// which the handler retries after the answer. Each write then costs the
-// time the replicas take, up to timeout (keep it well under the handler's
-// WithDedupTimeout), and while fewer than n replicas are up, every Complete
-// waits the whole timeout. It panics if n is less than 1 or timeout less
-// than a millisecond.
+// them does not forget it: the handler answers only once the mark is on
+// the replicas. A master that dies during the wait fails the call, which is
+// tried again on the new master. A write that fewer than n replicas
+// acknowledged in time (a replica down or lagging) is kept on the master
+// and logged as a warning: a failover then may forget it. Each write costs
+// the time the replicas take, up to timeout (keep it well under the
+// handler's WithDedupTimeout): while fewer than n replicas are up, every
+// Claim and Complete waits the whole timeout. It panics if n is less than 1
+// or timeout less than a millisecond.
 func WithWaitReplicas(n int, timeout time.Duration) Option {
 	if n < 1 || timeout < time.Millisecond {
 		panic("redisdedup: WithWaitReplicas: want at least 1 replica and a timeout of at least 1ms")
@@ -374,11 +370,8 @@ func (s *Store) runOnce(ctx context.Context, op string, script *redis.Script, sr
 	if werr == nil && int(acked) >= s.waitReplicas {
 		return n, nil
 	}
-	if op == "complete" {
-		return 0, fmt.Errorf("%w: %d of %d in %v (%v)", ErrNotReplicated, acked, s.waitReplicas, s.waitTimeout, werr)
-	}
-	s.log(ctx, slog.LevelWarn, "redisdedup: a claim is not acknowledged by enough replicas; a failover now may forget it",
-		slog.Int64("acked", acked), slog.Int("want", s.waitReplicas), slog.Any("error", werr))
+	s.log(ctx, slog.LevelWarn, "redisdedup: a write is not acknowledged by enough replicas in time; a failover now may forget it",
+		slog.String("op", op), slog.Int64("acked", acked), slog.Int("want", s.waitReplicas), slog.Duration("timeout", s.waitTimeout), slog.Any("error", werr))
 	return n, nil
 }
 
@@ -389,7 +382,7 @@ func transient(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
-	if errors.Is(err, ErrClusterNode) || errors.Is(err, ErrNotReplicated) {
+	if errors.Is(err, ErrClusterNode) {
 		return false
 	}
 	var ne net.Error
