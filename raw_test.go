@@ -8,7 +8,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -317,4 +319,34 @@ func TestRawObserved(t *testing.T) {
 	assert.Equal(t, "talkjs.raw.delete", calls[0].Operation)
 	assert.Equal(t, "/v1/{appID}/{rawPath}", calls[0].PathTemplate, "never the path, which may hold ids")
 	assert.Equal(t, http.MethodDelete, calls[0].Method)
+}
+
+func TestRawStreamLengthOnTheWire(t *testing.T) {
+	type seen struct {
+		length  int64
+		chunked bool
+		body    string
+	}
+	var mu sync.Mutex
+	var got []seen
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got = append(got, seen{r.ContentLength, slices.Contains(r.TransferEncoding, "chunked"), string(b)})
+		mu.Unlock()
+		w.Write([]byte(`{}`))
+	}))
+	t.Cleanup(srv.Close)
+	c, err := NewClient(WithTalkJS(testAppID, testTalkJSToken), WithTalkJSURL(srv.URL))
+	require.NoError(t, err)
+	pr, pw := io.Pipe()
+	go func() {
+		pw.Write([]byte("piped"))
+		pw.Close()
+	}()
+	for _, body := range []io.Reader{strings.NewReader("sized"), bytes.NewBufferString("buffered"), pr} {
+		require.NoError(t, c.Raw(context.Background(), RawRequest{Provider: ProviderTalkJS, Method: http.MethodPost, Path: "/files",
+			Body: body, ContentType: "text/plain"}, nil))
+	}
+	assert.Equal(t, []seen{{5, false, "sized"}, {8, false, "buffered"}, {-1, true, "piped"}}, got)
 }
