@@ -82,3 +82,20 @@ func TestSelartiBubbleErrorClassRefusesTheToken(t *testing.T) {
 		assertNoSelartiSecret(t, "body", string(ae.Body))
 	})
 }
+
+// A refusal that follows an attempt which may have been applied (a 503
+// of a call safe to repeat) is not worth the repeat: the first attempt
+// may have been applied with the token since refused.
+func TestSelartiBubbleRefusalAfterAnAmbiguousAttempt(t *testing.T) {
+	env := newSelartiEnv(t)
+	env.mt.RegisterResponder(http.MethodGet, selartiBase+"report", seq(
+		httpmock.NewStringResponder(503, `{}`),
+		httpmock.NewStringResponder(401, bubbleUnauthorized(t)),
+		httpmock.NewStringResponder(200, okAnswer),
+	))
+	err := env.c.Raw(context.Background(), RawRequest{Provider: ProviderSelarti, Method: http.MethodGet, Path: "/wf/report"}, nil)
+	assert.ErrorIs(t, err, ErrUnauthorized)
+	assert.ErrorIs(t, err, ErrOutcomeUnknown)
+	assert.Equal(t, 2, env.mt.GetCallCountInfo()["GET "+selartiBase+"report"], "retried after the 503, not repeated after the refusal")
+	assert.EqualValues(t, 1, env.exchanges.Load(), "no second exchange")
+}
