@@ -78,10 +78,11 @@ type Client struct {
 	maxBody    int64   // the largest success body read (WithMaxResponseBytes)
 	secrets    secrets // every configured credential, redacted from error bodies
 
-	talqui    *talquiConfig  // nil when Talqui is not configured
-	talkjs    *endpoint      // where TalkJS calls go; its err is set when TalkJS is not configured
-	talkjsApp string         // the TalkJS app id, "" when TalkJS is not configured
-	selarti   *selartiConfig // nil when Selarti is not configured
+	talqui    *talquiConfig       // nil when Talqui is not configured
+	talkjs    *endpoint           // where TalkJS calls go; its err is set when TalkJS is not configured
+	talkjsApp string              // the TalkJS app id, "" when TalkJS is not configured
+	selarti   *selartiConfig      // nil when Selarti is not configured
+	baseURLs  map[Provider]string // the base URL of each configured provider (BaseURL)
 }
 
 // endpoint is where a provider's calls go: origin + prefix + path, with the
@@ -245,6 +246,16 @@ func (c *Client) configureProviders(s *settings) {
 	}
 	if c.talqui != nil {
 		c.talqui.secrets = c.secrets
+	}
+	c.baseURLs = make(map[Provider]string, 3)
+	if c.talqui != nil {
+		c.baseURLs[ProviderTalqui] = s.talquiURL
+	}
+	if c.talkjsApp != "" {
+		c.baseURLs[ProviderTalkJS] = s.talkjsURL
+	}
+	if c.selarti != nil {
+		c.baseURLs[ProviderSelarti] = s.selartiURL
 	}
 }
 

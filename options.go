@@ -79,6 +79,7 @@ type settings struct {
 	logger     *slog.Logger
 	observer   *Observer
 	userAgent  string
+	fromEnv    bool // WithEnv was given
 }
 
 // talquiConfig is the Talqui configuration: the tenant and its plugin
@@ -429,8 +430,14 @@ func newSettings(opts []Option) (*settings, error) {
 			return nil, err
 		}
 	}
-	if s.talqui == nil && s.talkjs == nil && (s.selarti == nil || s.selarti.apiKey == "") {
-		ps.add("opts", "configure at least one provider: WithTalqui, WithTalkJS or WithSelarti")
+	// A provider option refused above left its provider out: saying
+	// "configure at least one" too would only mislead.
+	if len(ps) == 0 && s.talqui == nil && s.talkjs == nil && (s.selarti == nil || s.selarti.apiKey == "") {
+		reason := "configure at least one provider: WithTalqui, WithTalkJS or WithSelarti"
+		if s.fromEnv {
+			reason += envHint
+		}
+		ps.add("opts", reason)
 	}
 	if s.tokenAuth && s.talkjs == nil {
 		ps.add("tokenAuth", "WithTalkJSTokenAuth needs WithTalkJS")

@@ -16,12 +16,14 @@
 //   - invalid: a start that breaks WhatsApp API Official's rules, refused
 //     before anything is sent, problem by problem.
 //
-// It runs on a convotest fake unless TALQUI_TENANT, TALQUI_CONNECTION_ID
-// and TALQUI_TOKEN are set; then -to must name a contact of yours (a
+// It runs on a convotest fake started in-process, whatever the environment
+// holds. With -live it calls the Talqui host that convo.WithEnv configures
+// (TALQUI_TENANT, TALQUI_CONNECTION_ID, TALQUI_TOKEN, and TALQUI_URL when
+// set: "convo fake" exports one); -to must then name a contact of yours (a
 // phone, an order code or a Telegram user id), since it receives a real
-// message.
+// message. Its first line says which host it calls.
 //
-//	go run ./examples/channels -channel whatsapp-official
+//	go run ./examples/channels -channel whatsapp-official [-live -to CONTACT]
 package main
 
 import (
@@ -77,24 +79,50 @@ var channels = map[string]channel{
 }
 
 func main() {
-	name := flag.String("channel", "whatsapp-official", "one of "+strings.Join(slices.Sorted(maps.Keys(channels)), ", "))
-	to := flag.String("to", "", "the contact (required with TALQUI_* set)")
-	flag.Parse()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	err := run(ctx, os.Stdout, *name, *to)
-	cancel()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "channels:", err)
-		os.Exit(1)
-	}
+	os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func run(ctx context.Context, w io.Writer, name, to string) error {
+// realMain is main with its arguments and outputs: -h prints the usage to
+// stdout and gives 0 before anything is started or dialled.
+func realMain(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("channels", flag.ContinueOnError)
+	name := fs.String("channel", "whatsapp-official", "one of "+strings.Join(slices.Sorted(maps.Keys(channels)), ", "))
+	to := fs.String("to", "", "the contact (required with -live)")
+	live := fs.Bool("live", false, "call the Talqui host the environment configures (TALQUI_*: see convo.WithEnv)\ninstead of an in-process convotest fake")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), "usage: channels [-channel NAME] [-live -to CONTACT]\n\nStarts one Talqui session, offline on an in-process convotest fake unless -live.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return 0
+		}
+		if err == nil {
+			err = fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		}
+		fmt.Fprintln(stderr, "channels:", err)
+		fs.SetOutput(stderr)
+		fs.Usage()
+		return 2
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := run(ctx, stdout, *name, *to, *live); err != nil {
+		fmt.Fprintln(stderr, "channels:", err)
+		return 1
+	}
+	return 0
+}
+
+func run(ctx context.Context, w io.Writer, name, to string, live bool) error {
 	ch, ok := channels[name]
 	if !ok {
 		return fmt.Errorf("unknown -channel %q", name)
 	}
-	c, done, err := client(w, to)
+	c, done, err := client(w, to, live)
 	if err != nil {
 		return err
 	}
@@ -127,19 +155,26 @@ func run(ctx context.Context, w io.Writer, name, to string) error {
 	return nil
 }
 
-// client is on the real Talqui API when the TALQUI_* variables are set,
-// else on a convotest fake.
-func client(w io.Writer, to string) (*convo.Client, func(), error) {
-	tenant, id, token := os.Getenv("TALQUI_TENANT"), os.Getenv("TALQUI_CONNECTION_ID"), os.Getenv("TALQUI_TOKEN")
-	if tenant == "" && id == "" && token == "" {
+// client is on an in-process convotest fake, or with live on the Talqui
+// host the environment configures. It prints which host it calls.
+func client(w io.Writer, to string, live bool) (*convo.Client, func(), error) {
+	if !live {
 		srv := convotest.NewServer()
-		fmt.Fprintln(w, "offline, on a convotest fake")
+		fmt.Fprintln(w, "channels: offline: calls only a convotest fake in this process, at "+srv.URL+" (-live calls the Talqui host the environment configures)")
 		c, err := srv.Client()
 		return c, srv.Close, err
 	}
 	if to == "" {
-		return nil, nil, errors.New("-to is required with TALQUI_* set: the contact receives a real message")
+		return nil, nil, errors.New("-to is required with -live: the contact receives a real message")
 	}
-	c, err := convo.NewClient(convo.WithTalqui(tenant, convo.PluginConnection{ID: id, Token: token}))
-	return c, func() {}, err
+	c, err := convo.NewClient(convo.WithEnv())
+	if err != nil {
+		return nil, nil, fmt.Errorf("-live: %w", err)
+	}
+	u := c.BaseURL(convo.ProviderTalqui)
+	if u == "" {
+		return nil, nil, errors.New("-live needs Talqui: set TALQUI_TENANT, TALQUI_CONNECTION_ID and TALQUI_TOKEN")
+	}
+	fmt.Fprintln(w, "channels: live: calls talqui "+u)
+	return c, c.CloseIdleConnections, nil
 }

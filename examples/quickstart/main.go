@@ -9,22 +9,27 @@
 //     TalkJS conversation;
 //  4. TalkJS: list the conversation's messages.
 //
-// With no credentials in the environment it runs offline, on a convotest
-// fake started in-process, whose Selarti AI answers by webhook. With
-// TALQUI_TENANT, TALQUI_CONNECTION_ID, TALQUI_TOKEN, TALKJS_APP_ID and
-// TALKJS_SECRET_KEY all set it talks to the real APIs; the WhatsApp session
-// is then started only when QUICKSTART_PHONE names a phone you own, and the
-// question goes to Selarti only when SELARTI_API_KEY and SELARTI_TASK_ID are
-// set (its answer then goes to the webhook URL registered in Selarti's
-// panel, not to this program: see examples/selarti-bridge).
+// By default it runs offline, on a convotest fake started in-process, whose
+// Selarti AI answers by webhook, whatever the environment holds. With -live
+// it calls the hosts that convo.WithEnv configures from the environment
+// (TALKJS_APP_ID and TALKJS_SECRET_KEY at least; TALQUI_*, SELARTI_* and
+// each *_URL as set): the real APIs, or the fake of "convo fake" when its
+// variables are exported. The WhatsApp session is then started only when
+// Talqui is configured and QUICKSTART_PHONE names a phone you own, and the
+// question goes to Selarti only when Selarti is configured and
+// SELARTI_TASK_ID is set (its answer then goes to the webhook URL
+// registered in Selarti's panel, not to this program: see
+// examples/selarti-bridge). Its first line says which hosts it calls.
 //
-//	go run ./examples/quickstart
+//	go run ./examples/quickstart [-live]
 package main
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -51,22 +56,47 @@ const (
 	offlineAnswer = "Hi Alice! Order #391 left our warehouse today and should arrive on Friday."
 )
 
-// credentialVars must all be set to use the real APIs, or none for offline.
-var credentialVars = []string{"TALQUI_TENANT", "TALQUI_CONNECTION_ID", "TALQUI_TOKEN", "TALKJS_APP_ID", "TALKJS_SECRET_KEY"}
-
 func main() {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	err := run(ctx, os.Stdout)
-	cancel()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "quickstart failed:", err)
-		os.Exit(1)
-	}
+	os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// run picks the backend from the environment and runs the flow on it.
-func run(ctx context.Context, w io.Writer) error {
-	b, err := connect()
+// realMain is main with its arguments and outputs: -h prints the usage to
+// stdout and gives 0 before anything is started or dialled.
+func realMain(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("quickstart", flag.ContinueOnError)
+	live := fs.Bool("live", false, "call the hosts the environment configures (TALKJS_*, TALQUI_*, SELARTI_*: see convo.WithEnv)\ninstead of an in-process convotest fake")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), "usage: quickstart [-live]\n\nRuns the convo flow once, offline on an in-process convotest fake unless -live.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return 0
+		}
+		if err == nil {
+			err = fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		}
+		fmt.Fprintln(stderr, "quickstart:", err)
+		fs.SetOutput(stderr)
+		fs.Usage()
+		return 2
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := run(ctx, stdout, *live); err != nil {
+		fmt.Fprintln(stderr, "quickstart failed:", err)
+		return 1
+	}
+	return 0
+}
+
+// run picks the backend (-live or not) and runs the flow on it. Its first
+// line says which hosts it calls.
+func run(ctx context.Context, w io.Writer, live bool) error {
+	b, err := connect(live)
 	if err != nil {
 		return err
 	}
@@ -78,7 +108,7 @@ func run(ctx context.Context, w io.Writer) error {
 // backend is where the calls go.
 type backend struct {
 	client *convo.Client
-	about  string // one line for the reader
+	about  string // the first line: which hosts are called
 	phone  string // the contact of the WhatsApp session; "" skips it
 	task   string // the Selarti task whose AI answers; "" skips Selarti
 	fake   *convotest.Server
@@ -91,41 +121,42 @@ func offlineBackend() (backend, error) {
 		return offlineAnswer
 	}))
 	c, err := srv.Client()
-	about := "offline, on a convotest fake at " + srv.URL + " (set the TALQUI_* and TALKJS_* variables for the real APIs)"
+	about := "offline: calls only a convotest fake in this process, at " + srv.URL + " (-live calls the hosts the environment configures)"
 	return backend{client: c, about: about, phone: offlinePhone, task: srv.SelartiTaskID(), fake: srv, close: srv.Close}, err
 }
 
-// connect builds a client on the real APIs when every credential is set,
-// or on a convotest fake when none is.
-func connect() (backend, error) {
-	var missing []string
-	for _, k := range credentialVars {
-		if os.Getenv(k) == "" {
-			missing = append(missing, k)
-		}
-	}
-	if len(missing) == len(credentialVars) {
+// connect builds a client on an in-process fake, or with live on what the
+// environment configures (convo.WithEnv).
+func connect(live bool) (backend, error) {
+	if !live {
 		return offlineBackend()
 	}
-	if len(missing) > 0 {
-		return backend{}, fmt.Errorf("set all of %s, or none to run offline; missing %s",
-			strings.Join(credentialVars, ", "), strings.Join(missing, ", "))
+	c, err := convo.NewClient(convo.WithEnv(), convo.WithUserAgent("convo-quickstart"))
+	if err != nil {
+		return backend{}, fmt.Errorf("-live: %w", err)
 	}
-	opts := []convo.Option{
-		convo.WithTalqui(os.Getenv("TALQUI_TENANT"), convo.PluginConnection{ID: os.Getenv("TALQUI_CONNECTION_ID"), Token: os.Getenv("TALQUI_TOKEN")}),
-		convo.WithTalkJS(os.Getenv("TALKJS_APP_ID"), os.Getenv("TALKJS_SECRET_KEY")),
-		convo.WithUserAgent("convo-quickstart"),
+	if c.BaseURL(convo.ProviderTalkJS) == "" {
+		return backend{}, fmt.Errorf("-live needs TalkJS: set TALKJS_APP_ID and TALKJS_SECRET_KEY")
 	}
-	about := "live, on the real Talqui and TalkJS APIs"
-	task := os.Getenv("SELARTI_TASK_ID")
-	if key := os.Getenv("SELARTI_API_KEY"); key != "" && task != "" {
-		opts = append(opts, convo.WithSelarti(key))
-		about += " and Selarti"
-	} else {
-		task = ""
+	b := backend{client: c, about: "live: calls " + hosts(c), close: c.CloseIdleConnections}
+	if c.BaseURL(convo.ProviderTalqui) != "" {
+		b.phone = os.Getenv("QUICKSTART_PHONE")
 	}
-	c, err := convo.NewClient(opts...)
-	return backend{client: c, about: about, phone: os.Getenv("QUICKSTART_PHONE"), task: task, close: func() {}}, err
+	if c.BaseURL(convo.ProviderSelarti) != "" {
+		b.task = os.Getenv("SELARTI_TASK_ID")
+	}
+	return b, nil
+}
+
+// hosts names the base URL of each provider c is configured for.
+func hosts(c *convo.Client) string {
+	var parts []string
+	for _, p := range []convo.Provider{convo.ProviderTalqui, convo.ProviderTalkJS, convo.ProviderSelarti} {
+		if u := c.BaseURL(p); u != "" {
+			parts = append(parts, string(p)+" "+u)
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // quickstart runs the flow on b.
