@@ -15,15 +15,21 @@
 // CUSTOMER_ROLE is set, whose TalkJS role is that one; the bot's own
 // messages never go back to Selarti.
 //
-// Environment:
+// By default it runs offline, whatever the environment holds: TalkJS and
+// Selarti are a convotest fake in-process, whose AI answers by webhook, and
+// one demo message goes through. With -live it calls the hosts that
+// convo.WithEnv configures from the environment (the real APIs, or the fake
+// of "convo fake" when its variables are exported). Its first log line says
+// which hosts it calls.
 //
+// Flags and environment:
+//
+//	-live                  use the environment: TALKJS_APP_ID, TALKJS_SECRET_KEY,
+//	                       SELARTI_API_KEY (and TALKJS_URL, SELARTI_URL when
+//	                       set) configure the client, SELARTI_TASK_ID names the
+//	                       task; register https://your.host/hooks/talkjs in
+//	                       TalkJS and https://your.host/hooks/selarti in Selarti
 //	ADDR                   listen address (default 127.0.0.1:8080)
-//	TALKJS_APP_ID, TALKJS_SECRET_KEY, SELARTI_API_KEY, SELARTI_TASK_ID
-//	                       all set: the real APIs (register
-//	                       https://your.host/hooks/talkjs in TalkJS and
-//	                       https://your.host/hooks/selarti in Selarti);
-//	                       none set: a convotest fake in-process, whose AI
-//	                       answers by webhook, and one demo message
 //	SELARTI_SHARED_SECRET  when set, a Selarti webhook must carry it: register
 //	                       https://your.host/hooks/selarti?secret=<it>
 //	CUSTOMER_ROLE          when set, only senders with this TalkJS role are
@@ -39,7 +45,9 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -59,23 +67,48 @@ const (
 	shutdownTimeout = 10 * time.Second
 )
 
-// credentialVars must all be set to use the real APIs, or none for offline.
-var credentialVars = []string{"TALKJS_APP_ID", "TALKJS_SECRET_KEY", "SELARTI_API_KEY", "SELARTI_TASK_ID"}
-
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	err := run(ctx, log)
+	code := realMain(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
-	if err != nil {
-		log.Error("selarti-bridge stopped", "error", err)
-		os.Exit(1)
+	os.Exit(code)
+}
+
+// realMain is main with its arguments and outputs: -h prints the usage to
+// stdout and gives 0 before anything is started, bound or dialled.
+func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("selarti-bridge", flag.ContinueOnError)
+	live := fs.Bool("live", false, "call the hosts the environment configures (TALKJS_*, SELARTI_*: see convo.WithEnv)\ninstead of an in-process convotest fake")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), "usage: selarti-bridge [-live]\n\nServes /hooks/talkjs and /hooks/selarti on ADDR (default 127.0.0.1:8080), offline on\nan in-process convotest fake unless -live. SIGINT or SIGTERM stops it.\n\nFlags:\n")
+		fs.PrintDefaults()
 	}
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return 0
+		}
+		if err == nil {
+			err = fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		}
+		fmt.Fprintln(stderr, "selarti-bridge:", err)
+		fs.SetOutput(stderr)
+		fs.Usage()
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	if err := run(ctx, log, *live); err != nil {
+		log.Error("selarti-bridge stopped", "error", err)
+		return 1
+	}
+	return 0
 }
 
 // run reads the environment, connects, and serves until ctx is done.
-func run(ctx context.Context, log *slog.Logger) error {
-	cfg, err := connect(log)
+func run(ctx context.Context, log *slog.Logger, live bool) error {
+	cfg, err := connect(log, live)
 	if err != nil {
 		return err
 	}
@@ -119,35 +152,31 @@ type config struct {
 	close         func()
 }
 
-// connect builds the config on the real APIs when every credential is set,
-// or on a convotest fake when none is.
-func connect(log *slog.Logger) (config, error) {
-	var missing []string
-	for _, k := range credentialVars {
-		if os.Getenv(k) == "" {
-			missing = append(missing, k)
-		}
-	}
+// connect builds the config on an in-process convotest fake, or with live
+// on what the environment configures (convo.WithEnv). Its log line, the
+// first, says which hosts are called.
+func connect(log *slog.Logger, live bool) (config, error) {
 	cfg := config{selartiSecret: os.Getenv("SELARTI_SHARED_SECRET"), customerRole: os.Getenv("CUSTOMER_ROLE"), close: func() {}}
 	var err error
-	switch len(missing) {
-	case len(credentialVars):
+	if !live {
 		srv := convotest.NewServer()
-		log.Info("offline: TalkJS and Selarti are a convotest fake", "url", srv.URL)
+		log.Info("offline: calls only a convotest fake in this process (-live calls the hosts the environment configures)", "url", srv.URL)
 		cfg.c, err = srv.Client()
 		cfg.taskID, cfg.talkjsSecret, cfg.fake, cfg.close = srv.SelartiTaskID(), srv.SecretKey(), srv, srv.Close
-	case 0:
-		cfg.c, err = convo.NewClient(
-			convo.WithTalkJS(os.Getenv("TALKJS_APP_ID"), os.Getenv("TALKJS_SECRET_KEY")),
-			convo.WithSelarti(os.Getenv("SELARTI_API_KEY")),
-			convo.WithUserAgent("convo-selarti-bridge"),
-		)
-		cfg.taskID, cfg.talkjsSecret = os.Getenv("SELARTI_TASK_ID"), os.Getenv("TALKJS_SECRET_KEY")
-	default:
-		err = fmt.Errorf("set all of %s, or none to run offline; missing %s",
-			strings.Join(credentialVars, ", "), strings.Join(missing, ", "))
+		return cfg, err
 	}
-	return cfg, err
+	cfg.c, err = convo.NewClient(convo.WithEnv(), convo.WithUserAgent("convo-selarti-bridge"))
+	if err != nil {
+		return cfg, fmt.Errorf("-live: %w", err)
+	}
+	cfg.close = cfg.c.CloseIdleConnections
+	cfg.taskID, cfg.talkjsSecret = os.Getenv("SELARTI_TASK_ID"), os.Getenv("TALKJS_SECRET_KEY")
+	talkjs, selarti := cfg.c.BaseURL(convo.ProviderTalkJS), cfg.c.BaseURL(convo.ProviderSelarti)
+	if talkjs == "" || selarti == "" || cfg.taskID == "" {
+		return cfg, errors.New("-live needs TALKJS_APP_ID, TALKJS_SECRET_KEY, SELARTI_API_KEY and SELARTI_TASK_ID")
+	}
+	log.Info("live: calls talkjs "+talkjs+", selarti "+selarti, "talkjs", talkjs, "selarti", selarti)
+	return cfg, nil
 }
 
 // bridge relays customers' messages to Selarti and its answers back.

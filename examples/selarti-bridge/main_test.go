@@ -208,22 +208,43 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func TestBridgeRunsOffline(t *testing.T) {
-	for _, k := range append(credentialVars, "SELARTI_SHARED_SECRET", "CUSTOMER_ROLE") {
-		t.Setenv(k, "")
+// envVars are the variables the bridge reads.
+var envVars = []string{
+	"TALQUI_TENANT", "TALQUI_CONNECTION_ID", "TALQUI_TOKEN", "TALQUI_URL",
+	"TALKJS_APP_ID", "TALKJS_SECRET_KEY", "TALKJS_URL", "SELARTI_API_KEY", "SELARTI_URL", "SELARTI_TASK_ID",
+	"SELARTI_SHARED_SECRET", "CUSTOMER_ROLE",
+}
+
+func setEnv(t *testing.T, m map[string]string) {
+	for _, k := range envVars {
+		t.Setenv(k, m[k])
 	}
 	t.Setenv("ADDR", "127.0.0.1:0")
+}
+
+// realEnv is credentials for the real APIs, with no *_URL.
+var realEnv = map[string]string{
+	"TALKJS_APP_ID": "app-real", "TALKJS_SECRET_KEY": "sk_live_real",
+	"SELARTI_API_KEY": "selarti_real_key", "SELARTI_TASK_ID": "task-real",
+}
+
+// With real credentials in the environment and no -live, the bridge runs
+// on its own fake and dials nothing but loopback.
+func TestBridgeRunsOffline(t *testing.T) {
+	trap.reset()
+	setEnv(t, realEnv)
 	var logs syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, slog.New(slog.NewTextHandler(&logs, nil))) }()
+	go func() { done <- run(ctx, slog.New(slog.NewTextHandler(&logs, nil)), false) }()
 	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "from=selarti-bot") },
 		10*time.Second, 10*time.Millisecond, "the demo's answer\n%s", &logs)
 	cancel()
 	require.NoError(t, <-done)
 	out := logs.String()
+	first, _, _ := strings.Cut(out, "\n")
+	assert.Contains(t, first, `msg="offline: calls only a convotest fake in this process (-live calls the hosts the environment configures)" url=http://127.0.0.1:`)
 	for _, want := range []string{
-		"offline: TalkJS and Selarti are a convotest fake",
 		"sent to selarti",
 		"relayed to talkjs",
 		`from=demo-customer text="Where is my order #391?"`,
@@ -232,14 +253,88 @@ func TestBridgeRunsOffline(t *testing.T) {
 	} {
 		assert.Contains(t, out, want)
 	}
+	assertNoDial(t)
 }
 
-func TestBridgeRefusesPartialCredentials(t *testing.T) {
-	for _, k := range credentialVars {
-		t.Setenv(k, "")
+// With -live and the variables "convo fake" exports, the bridge calls that
+// fake only, and says so first.
+func TestBridgeLiveOnTheFakesVariables(t *testing.T) {
+	trap.reset()
+	srv := convotest.NewServer()
+	defer srv.Close()
+	setEnv(t, map[string]string{
+		"TALKJS_URL": srv.URL, "TALKJS_APP_ID": srv.AppID(), "TALKJS_SECRET_KEY": srv.SecretKey(),
+		"SELARTI_URL": srv.URL + "/api/1.1", "SELARTI_API_KEY": srv.SelartiKey(), "SELARTI_TASK_ID": srv.SelartiTaskID(),
+	})
+	var logs syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, slog.New(slog.NewTextHandler(&logs, nil)), true) }()
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "listening") },
+		10*time.Second, 10*time.Millisecond, "%s", &logs)
+	cancel()
+	require.NoError(t, <-done)
+	first, _, _ := strings.Cut(logs.String(), "\n")
+	assert.Contains(t, first, `msg="live: calls talkjs `+srv.URL+", selarti "+srv.URL+`/api/1.1"`)
+	assert.Equal(t, 1, srv.RequestCount("PUT", "/v1/"+srv.AppID()+"/users/selarti-bot"), "the bot user, on the exported fake")
+	assertNoDial(t)
+}
+
+// With -live and real credentials, the bridge dials TalkJS (the trap in
+// its place).
+func TestBridgeLiveWithRealCredentialsDialsTalkJS(t *testing.T) {
+	trap.reset()
+	setEnv(t, realEnv)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)), true) }()
+	select {
+	case <-trap.hit:
+	case err := <-done:
+		t.Fatalf("run ended without dialling: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("nothing dialled")
 	}
-	t.Setenv("SELARTI_API_KEY", "k")
-	err := run(context.Background(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	cancel()
+	<-done
+	got := trap.requests()
+	require.NotEmpty(t, got)
+	assert.Equal(t, "CONNECT api.talkjs.com:443 HTTP/1.1", got[0])
+}
+
+func TestBridgeLiveRefusesPartialCredentials(t *testing.T) {
+	setEnv(t, map[string]string{"SELARTI_API_KEY": "k", "TALKJS_APP_ID": "app"})
+	err := run(context.Background(), slog.New(slog.NewTextHandler(io.Discard, nil)), true)
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "missing TALKJS_APP_ID")
+	assert.Contains(t, err.Error(), "TALKJS_SECRET_KEY: must be set with TALKJS_APP_ID")
+
+	setEnv(t, map[string]string{"SELARTI_API_KEY": "k"})
+	err = run(context.Background(), slog.New(slog.NewTextHandler(io.Discard, nil)), true)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "-live needs TALKJS_APP_ID, TALKJS_SECRET_KEY, SELARTI_API_KEY and SELARTI_TASK_ID")
+}
+
+// -h prints the usage and exits 0 without binding ADDR (held here, so a
+// bind would fail) or dialling anything.
+func TestBridgeHelp(t *testing.T) {
+	trap.reset()
+	setEnv(t, realEnv)
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer held.Close()
+	t.Setenv("ADDR", held.Addr().String())
+	var stdout, stderr bytes.Buffer
+	code := realMain(context.Background(), []string{"-h"}, &stdout, &stderr)
+	assert.Equal(t, 0, code)
+	assert.True(t, strings.HasPrefix(stdout.String(), "usage: selarti-bridge [-live]"), stdout.String())
+	assert.Empty(t, stderr.String())
+	assertNoDial(t)
+
+	// The check can fail: without -h the held address cannot be bound.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	code = realMain(ctx, nil, &stdout, &stderr)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr.String(), "address already in use")
 }
