@@ -111,35 +111,59 @@ func (m keyValues) Set(v string) error {
 	return nil
 }
 
-// requireEnv returns the values of names, or a usage error naming every
-// one that is unset.
-func requireEnv(env func(string) string, names ...string) ([]string, error) {
-	vals := make([]string, len(names))
-	var missing []string
-	for i, n := range names {
-		if vals[i] = env(n); vals[i] == "" {
-			missing = append(missing, n)
+// sdkMessage is err's text without the SDK's "convo: " prefix: the
+// command's messages already start with "convo NAME: ".
+func sdkMessage(err error) string {
+	return strings.ReplaceAll(err.Error(), "convo: ", "")
+}
+
+// flagOf names the flag behind a problem field of the SDK: the field
+// without a leading "msgs[N]." (a command sends one message), its name
+// looked up in flags and the rest kept ("Variables[1]" → "-var[1]"). A
+// field not in flags is given as is.
+func flagOf(field string, flags map[string]string) string {
+	f := field
+	if strings.HasPrefix(f, "msgs[") {
+		if _, rest, ok := strings.Cut(f, "]."); ok {
+			f = rest
 		}
 	}
-	if len(missing) > 0 {
-		return nil, fmt.Errorf("set %s in the environment", strings.Join(missing, ", "))
+	end := strings.IndexAny(f, ".[")
+	if end < 0 {
+		end = len(f)
 	}
-	return vals, nil
+	if name, ok := flags[f[:end]]; ok {
+		return "-" + name + f[end:]
+	}
+	return field
+}
+
+// problemLine says a problem with the flag's name: "-sender is required",
+// "-phone: must have 8 to 15 digits, has 7".
+func problemLine(p convo.Problem, flags map[string]string) string {
+	name := flagOf(p.Field, flags)
+	if rest, ok := strings.CutPrefix(p.Reason, "required"); ok {
+		return name + " is required" + rest
+	}
+	if p.Reason == "must not be empty" {
+		return name + " is required"
+	}
+	return name + ": " + p.Reason
 }
 
 // reportCallError prints err from an SDK call and gives the exit code:
 // 2 for a request refused before sending, 1 for everything else, saying
 // plainly when the request may have been applied.
-func reportCallError(c cmdIO, name string, err error) int {
+func reportCallError(c cmdIO, name string, err error, flags map[string]string) int {
 	var verr *convo.ValidationError
 	if errors.As(err, &verr) {
 		c.errorf(name, "validation failed, nothing was sent:")
 		for _, p := range verr.Problems {
-			fmt.Fprintf(c.stderr, "  %s: %s\n", p.Field, p.Reason)
+			fmt.Fprintf(c.stderr, "  %s\n", problemLine(p, flags))
 		}
 		return exitUsage
 	}
-	c.errorf(name, "%v", err)
+	c.errorf(name, "%s", sdkMessage(err))
 	switch {
 	case errors.Is(err, convo.ErrOutcomeUnknown):
 		c.errorf(name, "the request may have been applied; do not resend blindly")

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/convokit/convo/convotest"
@@ -46,26 +48,53 @@ func fakeBlocks(srv *convotest.Server, base string) []envBlock {
 	}
 }
 
-func printBlocks(w io.Writer, blocks []envBlock) {
+// printBlocks writes the blocks as NAME=value lines, or with export as
+// "export NAME='value'" lines that a POSIX shell can source.
+func printBlocks(w io.Writer, blocks []envBlock, export bool) {
 	for _, b := range blocks {
 		fmt.Fprintf(w, "# %s\n", b.provider)
 		for _, kv := range b.vars {
-			fmt.Fprintf(w, "%s=%s\n", kv[0], kv[1])
+			if export {
+				fmt.Fprintf(w, "export %s=%s\n", kv[0], shellQuote(kv[1]))
+			} else {
+				fmt.Fprintf(w, "%s=%s\n", kv[0], kv[1])
+			}
 		}
 		fmt.Fprintln(w)
 	}
 	fmt.Fprintln(w, "# ready: stop with SIGINT or SIGTERM")
 }
 
+// shellQuote quotes v for a POSIX shell: as is when it holds only
+// characters no shell reads specially, else in single quotes.
+func shellQuote(v string) string {
+	if v != "" && strings.Trim(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:/@+,=%") == "" {
+		return v
+	}
+	return "'" + strings.ReplaceAll(v, "'", `'\''`) + "'"
+}
+
 func runFake(c cmdIO, args []string) int {
 	const name = "fake"
-	fs := newFlagSet(name, "fake [-addr 127.0.0.1:0]\n\n"+
+	fs := newFlagSet(name, "fake [-addr 127.0.0.1:0] [-env] [-selarti-webhook URL]\n\n"+
 		"Serves the convotest fake of Talqui, TalkJS and Selarti on -addr and prints, as NAME=value\n"+
-		"lines, the base URLs and credentials to use (the same environment variables the\n"+
-		"other commands read), then \"# ready\". Stops on SIGINT or SIGTERM.")
+		"lines (with -env, as export lines a shell can source), the base URLs and credentials to use:\n"+
+		"the variables convo.WithEnv and the other commands read. Then \"# ready\". Its first line\n"+
+		"on stderr says what it serves and which host it calls: none, or with -selarti-webhook the\n"+
+		"URL its Selarti AI posts each answer to (the \"All messages\" webhook). Stops on SIGINT or SIGTERM.\n\n"+
+		"  convo fake -env > fake.env &   # then, after its \"# ready\" line: . ./fake.env")
 	addr := fs.String("addr", "127.0.0.1:0", "`host:port` to listen on (port 0: any free port)")
+	export := fs.Bool("env", false, "print export NAME='value' lines, to source in a shell")
+	webhook := fs.String("selarti-webhook", "", "`URL` the fake's Selarti AI posts its answers to, as Selarti's \"All messages\" webhook\n(such as convo listen -selarti's)")
 	if code := parseFlags(c, fs, args); code >= 0 {
 		return code
+	}
+	if *webhook != "" {
+		u, err := url.Parse(*webhook)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			c.errorf(name, "-selarti-webhook must be an absolute http or https URL, got %q", *webhook)
+			return exitUsage
+		}
 	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -73,7 +102,13 @@ func runFake(c cmdIO, args []string) int {
 		return exitUsage
 	}
 	srv := convotest.NewServer(convotest.WithListener(ln))
-	printBlocks(c.stdout, fakeBlocks(srv, srv.URL))
+	calls := "calls no host"
+	if *webhook != "" {
+		srv.SetSelartiWebhook(*webhook)
+		calls = "calls " + *webhook + " (Selarti's \"All messages\" webhook)"
+	}
+	c.errorf(name, "serves Talqui, TalkJS and Selarti at %s; %s", srv.URL, calls)
+	printBlocks(c.stdout, fakeBlocks(srv, srv.URL), *export)
 	<-c.ctx.Done()
 	srv.Close()
 	return exitOK

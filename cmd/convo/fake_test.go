@@ -52,7 +52,7 @@ func TestFakeAnswersARealClient(t *testing.T) {
 
 	c.CloseIdleConnections()
 	assert.Equal(t, exitOK, cmd.wait(t))
-	assert.Empty(t, cmd.stderr.String())
+	assert.Equal(t, "convo fake: serves Talqui, TalkJS and Selarti at "+vars["TALQUI_URL"]+"; calls no host\n", cmd.stderr.String())
 }
 
 func TestFakeCannotListen(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -61,6 +62,11 @@ func runListen(c cmdIO, args []string) int {
 		c.errorf(name, "%v", err)
 		return exitUsage
 	}
+	if *forward != "" {
+		c.errorf(name, "calls %s (-forward)", *forward)
+	} else {
+		c.errorf(name, "calls no host")
+	}
 	var eps []endpoint
 	for _, p := range []struct{ provider, addr string }{{"selarti", *selartiAddr}, {"talkjs", *talkjsAddr}} {
 		if p.addr == "" {
@@ -109,16 +115,19 @@ func closeAll(eps []endpoint) {
 // handler is the SDK's handler for provider, wrapped to report refusals
 // and to keep the request headers for -forward.
 func (l *listener) handler(provider, secret string) http.Handler {
+	// The handlers' own log lines would say again what the command reports
+	// (each refusal, each failed forward) on stderr: they are discarded.
+	quiet := convo.WithHandlerLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	var h http.Handler
 	if provider == "talkjs" {
 		h = convo.NewTalkJSHandler(secret, func(ctx context.Context, ev *convo.TalkJSEvent) error {
 			return l.accept(ctx, delivery{Provider: provider, ID: ev.ID, Type: string(ev.Type), Event: ev.Raw})
-		})
+		}, quiet)
 	} else {
 		h = convo.NewSelartiHandler(func(ctx context.Context, ev *convo.SelartiEvent) error {
 			return l.accept(ctx, delivery{Provider: provider, ID: ev.MessageID, Type: string(ev.Type),
 				Author: string(ev.MessageType), Event: ev.Raw})
-		})
+		}, quiet)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}

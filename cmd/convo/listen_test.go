@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -50,6 +51,12 @@ func lines(t *testing.T, out string) []delivery {
 }
 
 func TestListenPrintsSignedTalkJSAndRefusesBadSignature(t *testing.T) {
+	// The SDK handlers log to slog.Default unless given a logger: the
+	// command reports each refusal once, itself, and nothing goes there.
+	var defaultLog syncBuffer
+	prev := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(&defaultLog, nil)))
+	defer slog.SetDefault(prev)
 	cmd := startCmd(t, map[string]string{"TALKJS_SECRET_KEY": testSecret}, "listen", "-talkjs", "127.0.0.1:0")
 	url := await(t, cmd.stderr, `talkjs webhooks: (http://\S+)`)
 
@@ -68,6 +75,9 @@ func TestListenPrintsSignedTalkJSAndRefusesBadSignature(t *testing.T) {
 	await(t, cmd.stderr, `talkjs delivery refused: 401`)
 	assert.Equal(t, exitOK, cmd.wait(t))
 	assert.Len(t, lines(t, cmd.stdout.String()), 1, "a refused delivery is not printed")
+	assert.Equal(t, 1, strings.Count(cmd.stderr.String(), "refused"), "reported once: %s", cmd.stderr.String())
+	assert.True(t, strings.HasPrefix(cmd.stderr.String(), "convo listen: calls no host\n"), cmd.stderr.String())
+	assert.Empty(t, defaultLog.String(), "the SDK handler's own log line")
 	assertNoSecret(t, cmd.stdout.String(), cmd.stderr.String())
 }
 

@@ -47,8 +47,19 @@ type result struct {
 	stdout, stderr string
 }
 
-// envOf turns a map into run's env function.
-func envOf(m map[string]string) func(string) string {
+// envVars are the variables the commands read.
+var envVars = []string{
+	"TALQUI_TENANT", "TALQUI_CONNECTION_ID", "TALQUI_TOKEN", "TALQUI_URL",
+	"TALKJS_APP_ID", "TALKJS_SECRET_KEY", "TALKJS_URL", "SELARTI_API_KEY", "SELARTI_URL", "SELARTI_TASK_ID",
+}
+
+// envOf sets the process environment to m (every variable the commands
+// read that m lacks is cleared: convo.WithEnv reads the process's) and
+// turns m into run's env function.
+func envOf(t *testing.T, m map[string]string) func(string) string {
+	for _, k := range envVars {
+		t.Setenv(k, m[k])
+	}
 	return func(k string) string { return m[k] }
 }
 
@@ -58,7 +69,7 @@ func runCmd(t *testing.T, env map[string]string, args ...string) result {
 	var stdout, stderr syncBuffer
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	code := run(ctx, args, &stdout, &stderr, envOf(env))
+	code := run(ctx, args, &stdout, &stderr, envOf(t, env))
 	r := result{code, stdout.String(), stderr.String()}
 	assertNoSecret(t, r.stdout, r.stderr)
 	return r
@@ -84,7 +95,8 @@ func startCmd(t *testing.T, env map[string]string, args ...string) *started {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &started{stdout: &syncBuffer{}, stderr: &syncBuffer{}, stop: cancel, done: make(chan int, 1)}
-	go func() { s.done <- run(ctx, args, s.stdout, s.stderr, envOf(env)) }()
+	getenv := envOf(t, env)
+	go func() { s.done <- run(ctx, args, s.stdout, s.stderr, getenv) }()
 	t.Cleanup(func() {
 		cancel()
 		<-s.done
@@ -134,6 +146,7 @@ func newFake(t *testing.T) (*convotest.Server, map[string]string) {
 		"TALQUI_URL": srv.URL, "TALQUI_TENANT": srv.TenantID(),
 		"TALQUI_CONNECTION_ID": "pc-test", "TALQUI_TOKEN": testToken,
 		"TALKJS_URL": srv.URL, "TALKJS_APP_ID": "app-test", "TALKJS_SECRET_KEY": testSecret,
+		"SELARTI_URL": srv.URL + "/api/1.1", "SELARTI_API_KEY": srv.SelartiKey(), "SELARTI_TASK_ID": srv.SelartiTaskID(),
 	}
 }
 
@@ -152,7 +165,7 @@ func TestUsageErrors(t *testing.T) {
 func TestHelpOnEveryCommand(t *testing.T) {
 	for _, args := range [][]string{
 		{"-h"}, {"fake", "-h"}, {"listen", "-h"}, {"session", "-h"}, {"session", "start", "-h"},
-		{"talkjs", "-h"}, {"talkjs", "send", "-h"},
+		{"talkjs", "-h"}, {"talkjs", "send", "-h"}, {"selarti", "-h"}, {"selarti", "send", "-h"},
 	} {
 		r := runCmd(t, nil, args...)
 		assert.Equal(t, exitOK, r.code, "convo %v", args)
@@ -160,7 +173,7 @@ func TestHelpOnEveryCommand(t *testing.T) {
 		assert.Empty(t, r.stderr, "convo %v", args)
 	}
 	r := runCmd(t, nil, "session", "start", "-h")
-	for _, f := range []string{"-channel", "-phone", "-model", "-var", "-label", "-text", "-order", "-urn", "-contact", "-extra", "-dry-run"} {
+	for _, f := range []string{"-channel", "-phone", "-model", "-var", "-label", "-text", "-order", "-contact", "-extra", "-dry-run", "-timeout"} {
 		assert.Contains(t, r.stdout, f)
 	}
 	assert.True(t, strings.HasPrefix(r.stdout, "usage: convo session start"))

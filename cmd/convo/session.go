@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/convokit/convo"
 )
@@ -14,32 +16,49 @@ import (
 // the channel builders.
 type sessionFlags struct {
 	channel, connection, phone, name, model, label string
-	text, order, urn, contact                      string
+	text, order, contact                           string
 	vars                                           stringList
 	extra                                          keyValues
 	dryRun                                         bool
+	timeout                                        time.Duration
 }
 
-// channelFlags lists, per -channel, the builder flags it takes.
+// channelFlags lists, per -channel, the builder flags it takes; a channel
+// URN takes those of "generic" (GenericChannel).
 var channelFlags = map[string][]string{
 	"whatsapp-official": {"phone", "name", "model", "var", "label"},
 	"whatsapp-business": {"phone", "name", "text"},
 	"ifood":             {"order", "text", "extra"},
-	"generic":           {"urn", "contact", "name", "text", "extra"},
+	"generic":           {"contact", "name", "text", "extra"},
 }
 
+// namedURNs are the -channel names of GenericChannel URNs, as
+// examples/channels names them. urn:talqui:telegram:0 is not documented by
+// Talqui: check it against your tenant's installed channel.
+var namedURNs = map[string]string{"telegram": "urn:talqui:telegram:0"}
+
 // commonFlags apply to every channel.
-var commonFlags = []string{"channel", "connection", "dry-run"}
+var commonFlags = []string{"channel", "connection", "dry-run", "timeout"}
+
+// sessionFlagNames are the flags behind the SDK's problem fields of a
+// session start.
+var sessionFlagNames = map[string]string{
+	"Phone": "phone", "Name": "name", "ModelID": "model", "Variables": "var", "Label": "label",
+	"Text": "text", "OrderCode": "order", "Channel": "channel", "ContactID": "contact",
+	"Extra": "extra", "ConnectionID": "connection",
+}
 
 func sessionFlagSet(f *sessionFlags) *flag.FlagSet {
-	fs := newFlagSet("session start", "session start -channel whatsapp-official|whatsapp-business|ifood|generic [flags]\n\n"+
-		"Starts a Talqui session and prints Talqui's answer as JSON. Credentials come from\n"+
-		"TALQUI_TENANT, TALQUI_CONNECTION_ID and TALQUI_TOKEN; TALQUI_URL overrides the base URL.\n"+
+	fs := newFlagSet("session start", "session start -channel whatsapp-official|whatsapp-business|ifood|telegram|URN [flags]\n\n"+
+		"Starts a Talqui session and prints Talqui's answer as JSON. Talqui is configured by\n"+
+		"TALQUI_TENANT, TALQUI_CONNECTION_ID and TALQUI_TOKEN, and TALQUI_URL when set (convo.WithEnv);\n"+
+		"-dry-run needs none of them. The first line on stderr names the host called.\n"+
 		"Per channel: whatsapp-official -phone -model [-name -var... -label];\n"+
 		"whatsapp-business -phone -text [-name]; ifood -order -text [-extra k=v...];\n"+
-		"generic -urn -contact -text [-name -extra k=v...].")
+		"telegram (urn:talqui:telegram:0, not documented by Talqui) or any channel URN\n"+
+		"(GenericChannel) -contact -text [-name -extra k=v...].")
 	f.extra = keyValues{}
-	fs.StringVar(&f.channel, "channel", "", "`channel`: whatsapp-official, whatsapp-business, ifood or generic (required)")
+	fs.StringVar(&f.channel, "channel", "", "`channel`: whatsapp-official, whatsapp-business, ifood, telegram, or a channel URN\nsuch as urn:talqui:instagram:0 (required)")
 	fs.StringVar(&f.connection, "connection", "", "plugin connection `id` (default TALQUI_CONNECTION_ID)")
 	fs.StringVar(&f.phone, "phone", "", "contact's `phone`, international format (WhatsApp)")
 	fs.StringVar(&f.name, "name", "", "contact's full `name`")
@@ -48,10 +67,10 @@ func sessionFlagSet(f *sessionFlags) *flag.FlagSet {
 	fs.StringVar(&f.label, "label", "", "internal `label` of the operation (whatsapp-official; default the model)")
 	fs.StringVar(&f.text, "text", "", "first message `text`")
 	fs.StringVar(&f.order, "order", "", "iFood order `code` (ifood)")
-	fs.StringVar(&f.urn, "urn", "", "channel `URN`, such as urn:talqui:telegram:0 (generic)")
-	fs.StringVar(&f.contact, "contact", "", "contact's `id` on the channel (generic)")
-	fs.Var(f.extra, "extra", "plugin field `key=value`, sent as a string, repeatable (ifood, generic)")
-	fs.BoolVar(&f.dryRun, "dry-run", false, "print the exact request and every problem; send nothing")
+	fs.StringVar(&f.contact, "contact", "", "contact's `id` on the channel (telegram, URN)")
+	fs.Var(f.extra, "extra", "plugin field `key=value`, sent as a string, repeatable (ifood, telegram, URN)")
+	fs.BoolVar(&f.dryRun, "dry-run", false, "print the exact request and every problem; send nothing (needs no credentials)")
+	fs.DurationVar(&f.timeout, "timeout", defaultTimeout, "bound the whole call, retries included")
 	return fs
 }
 
@@ -67,14 +86,12 @@ func runSessionStart(c cmdIO, args []string) int {
 		c.errorf(name, "%v", err)
 		return exitUsage
 	}
-	opts, secrets, err := talquiOptions(c.env)
-	if err != nil {
-		c.errorf(name, "%v", err)
-		return exitUsage
-	}
-	return runCall(c, apiCall{name: name, dryRun: f.dryRun, opts: opts, secrets: secrets,
-		do: func(cl *convo.Client) ([]byte, error) {
-			started, err := cl.Sessions.Start(c.ctx, req)
+	return runCall(c, apiCall{name: name, provider: convo.ProviderTalqui,
+		needs: "TALQUI_TENANT, TALQUI_CONNECTION_ID and TALQUI_TOKEN", dryRun: f.dryRun, timeout: f.timeout,
+		standIn: convo.WithTalqui("$TALQUI_TENANT", convo.PluginConnection{ID: "$TALQUI_CONNECTION_ID", Token: "$TALQUI_TOKEN"}),
+		flags:   sessionFlagNames,
+		do: func(ctx context.Context, cl *convo.Client) ([]byte, error) {
+			started, err := cl.Sessions.Start(ctx, req)
 			if err != nil {
 				return nil, err
 			}
@@ -84,9 +101,13 @@ func runSessionStart(c cmdIO, args []string) int {
 
 // request checks that the flags set fit -channel and builds its builder.
 func (f *sessionFlags) request(fs *flag.FlagSet) (convo.SessionRequest, error) {
-	allowed, ok := channelFlags[f.channel]
-	if !ok {
-		return nil, fmt.Errorf("-channel must be one of whatsapp-official, whatsapp-business, ifood, generic; got %q", f.channel)
+	kind := f.channel
+	if _, named := namedURNs[kind]; named || strings.HasPrefix(kind, "urn:") {
+		kind = "generic"
+	}
+	allowed, ok := channelFlags[kind]
+	if !ok || f.channel == "generic" {
+		return nil, fmt.Errorf("-channel must be whatsapp-official, whatsapp-business, ifood, telegram or a channel URN (urn:talqui:…); got %q", f.channel)
 	}
 	var stray []string
 	fs.Visit(func(fl *flag.Flag) {
@@ -98,10 +119,10 @@ func (f *sessionFlags) request(fs *flag.FlagSet) (convo.SessionRequest, error) {
 		sort.Strings(stray)
 		return nil, fmt.Errorf("%s not used by -channel %s (it takes -%s)", strings.Join(stray, ", "), f.channel, strings.Join(allowed, ", -"))
 	}
-	return f.builder(), nil
+	return f.builder(kind), nil
 }
 
-func (f *sessionFlags) builder() convo.SessionRequest {
+func (f *sessionFlags) builder(kind string) convo.SessionRequest {
 	var extra map[string]any
 	if len(f.extra) > 0 {
 		extra = make(map[string]any, len(f.extra))
@@ -109,7 +130,7 @@ func (f *sessionFlags) builder() convo.SessionRequest {
 			extra[k] = v
 		}
 	}
-	switch f.channel {
+	switch kind {
 	case "whatsapp-official":
 		return convo.WhatsAppOfficial{ConnectionID: f.connection, Phone: f.phone, Name: f.name,
 			ModelID: f.model, Variables: f.vars, Label: f.label}
@@ -118,20 +139,11 @@ func (f *sessionFlags) builder() convo.SessionRequest {
 	case "ifood":
 		return convo.IFood{ConnectionID: f.connection, OrderCode: f.order, Text: f.text, Extra: extra}
 	default:
-		return convo.GenericChannel{Channel: f.urn, ConnectionID: f.connection, ContactID: f.contact,
+		urn := f.channel
+		if u, named := namedURNs[urn]; named {
+			urn = u
+		}
+		return convo.GenericChannel{Channel: urn, ConnectionID: f.connection, ContactID: f.contact,
 			Name: f.name, Text: f.text, Extra: extra}
 	}
-}
-
-// talquiOptions configures Talqui from the environment.
-func talquiOptions(env func(string) string) ([]convo.Option, []string, error) {
-	v, err := requireEnv(env, "TALQUI_TENANT", "TALQUI_CONNECTION_ID", "TALQUI_TOKEN")
-	if err != nil {
-		return nil, nil, err
-	}
-	opts := []convo.Option{convo.WithTalqui(v[0], convo.PluginConnection{ID: v[1], Token: v[2]})}
-	if u := env("TALQUI_URL"); u != "" {
-		opts = append(opts, convo.WithTalquiURL(u))
-	}
-	return opts, []string{v[2]}, nil
 }

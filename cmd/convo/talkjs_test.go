@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -57,14 +60,17 @@ func TestTalkJSSendErrors(t *testing.T) {
 	assert.Equal(t, exitAPI, r.code)
 	assert.Contains(t, r.stderr, "404")
 
+	assert.Contains(t, r.stderr, "\nconvo talkjs send: talkjs POST /v1/app-test/conversations/missing/messages: 404 Not Found")
+	assert.NotContains(t, r.stderr, "convo: ", "no double prefix")
+
 	r = runCmd(t, env, "talkjs", "send", "-conversation", "c1", "-dry-run")
 	assert.Equal(t, exitUsage, r.code)
-	assert.Contains(t, r.stderr, "Sender")
-	assert.Contains(t, r.stderr, "Text")
+	assert.Contains(t, r.stderr, "validation failed, nothing was sent:\n  -sender: a user message needs a sender\n  -text is required\n")
+	assert.NotContains(t, r.stderr, "msgs[0]")
 
 	r = runCmd(t, nil, "talkjs", "send", "-conversation", "c1", "-sender", "u1", "-text", "Hi")
 	assert.Equal(t, exitUsage, r.code)
-	assert.Contains(t, r.stderr, "TALKJS_APP_ID, TALKJS_SECRET_KEY")
+	assert.Equal(t, "convo talkjs send: set TALKJS_APP_ID and TALKJS_SECRET_KEY in the environment (-dry-run needs none)\n", r.stderr)
 	assert.Equal(t, 1, len(srv.Requests()), "only the 404 reached the fake")
 }
 
@@ -79,4 +85,32 @@ func TestTalkJSSendRetriedOnce(t *testing.T) {
 	assert.Equal(t, exitOK, r.code, r.stderr)
 	assert.Len(t, srv.Messages("c1"), 1)
 	assert.Equal(t, 1, srv.Stats().TalkJSReplays)
+}
+
+// A refused connection costs the command's three quick attempts (one try,
+// two retries 100 and 200 ms apart), not the SDK's default four retries
+// over several seconds.
+func TestTalkJSSendRefusedConnection(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	r := runCmd(t, map[string]string{"TALKJS_APP_ID": "app-test", "TALKJS_SECRET_KEY": testSecret, "TALKJS_URL": "http://" + addr},
+		"talkjs", "send", "-conversation", "c1", "-sender", "u1", "-text", "Hi")
+	assert.Equal(t, exitAPI, r.code)
+	assert.Contains(t, r.stderr, "convo talkjs send: talkjs POST /v1/app-test/conversations/c1/messages: after 3 attempts: ")
+	assert.Contains(t, r.stderr, "connection refused")
+}
+
+// -timeout bounds the call: a server that never answers ends it.
+func TestTalkJSSendTimeout(t *testing.T) {
+	release := make(chan struct{})
+	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release }))
+	defer hung.Close()
+	defer close(release)
+	r := runCmd(t, map[string]string{"TALKJS_APP_ID": "app-test", "TALKJS_SECRET_KEY": testSecret, "TALKJS_URL": hung.URL},
+		"talkjs", "send", "-conversation", "c1", "-sender", "u1", "-text", "Hi", "-timeout", "200ms")
+	assert.Equal(t, exitAPI, r.code)
+	assert.Contains(t, r.stderr, "context deadline exceeded")
+	assert.Contains(t, r.stderr, "the request may have been applied; do not resend blindly")
 }
