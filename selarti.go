@@ -167,6 +167,21 @@ func (r *SelartiResult) decodeBody(b []byte) error {
 // Selarti (a reset, a timeout, a 5xx such as 503), the error matches
 // ErrOutcomeUnknown: the AI may answer anyway. A 200 whose Bubble status
 // is not "success" is an *APIError too.
+//
+// A mock of Selarti (httpmock, or a server of yours) answers two calls for
+// a client's first send, and one for each send after it:
+//
+//	POST <base>/wf/auth {"key": "<api key>"}
+//	    200 {"status": "success", "response": {"token": "<token>"}}
+//	POST <base>/wf/send_external_message, Authorization: Bearer <token>
+//	    200 {"status": "success", "response": {}}
+//
+// The token is read at response.token: an answer without it, such as a
+// bare {"token": "…"}, fails the exchange. "status" may be left out; when
+// present it must be "success". A 401 (or a body whose status is
+// UNAUTHORIZED) to the send makes the client exchange the key once more and
+// send again once. The result's Response is the send's "response", Raw its
+// whole body.
 func (s *SelartiService) Send(ctx context.Context, m SelartiMessage) (*SelartiResult, error) {
 	sc := s.c.selarti
 	body, err := sc.sendBody(m)

@@ -125,15 +125,17 @@
 // API, answered in Bubble's envelopes: {"status": "success", "response":
 // {...}} and, for an error, {"statusCode": 400, "body": {"status":
 // "MISSING_DATA", "message": "..."}}.
-//   - POST auth {"key": apiKey} answers {"token": "..."}; a key other than
+//   - POST auth {"key": apiKey} answers {"status": "success", "response":
+//     {"token": "..."}} (the client reads response.token); a key other than
 //     the fake's is 401 UNAUTHORIZED. Tokens never expire unless
 //     ExpireSelartiTokens is called.
 //   - POST send_external_message {task, chat_id, text} and POST add_target
 //     {task, target} need "Authorization: Bearer <token>" (else 401). Both
-//     answer {"response": {}}. WithSelartiTokenError changes the answer to
-//     a bad token: its status, and its body's shape, Bubble's workflow
-//     error or Bubble's own {"error_class": "Unauthorized", …,
-//     "translation": "Invalid or expired token: …"} (BubbleErrorClass).
+//     answer {"status": "success", "response": {}}. WithSelartiTokenError
+//     changes the answer to a bad token: its status, and its body's shape,
+//     Bubble's workflow error or Bubble's own {"error_class":
+//     "Unauthorized", …, "translation": "Invalid or expired token: …"}
+//     (BubbleErrorClass).
 //   - Every body must be a JSON object sent as application/json (400);
 //     the string parameters must be present and not blank (400
 //     MISSING_DATA, every problem listed), the task one of the fake's (400

@@ -18,7 +18,7 @@ const talquiTime = "2006-01-02T15:04:05.000Z"
 // once per channel and external id; a later session start for the same
 // pair reuses it.
 type TalquiContact struct {
-	ID         string    // contactID
+	ContactID  string    // contactID
 	FullName   string    // contactFullName, "" when never sent
 	ExternalID string    // contactExternalID
 	Channel    string    // the channel URN it was made on
@@ -27,7 +27,7 @@ type TalquiContact struct {
 
 // TalquiMessage is the first message of a Talqui session.
 type TalquiMessage struct {
-	ID        string    // messageID
+	MessageID string    // messageID
 	SessionID string    // sessionID
 	Key       string    // messageKey
 	Value     string    // messageValue
@@ -37,7 +37,7 @@ type TalquiMessage struct {
 // TalquiSession is a session the fake Talqui opened. Every session start
 // opens a new one.
 type TalquiSession struct {
-	ID           string // sessionID
+	SessionID    string // sessionID
 	ContactID    string // contactID
 	TenantID     string // tenantID
 	Channel      string // sessionChannel: the URN as sent
@@ -102,8 +102,8 @@ func (s *Server) openSession(st sessionStart) (*TalquiContact, *TalquiSession) {
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	contact := s.talquiContact(st, now)
 	sess := &TalquiSession{
-		ID:                newUUID(),
-		ContactID:         contact.ID,
+		SessionID:         newUUID(),
+		ContactID:         contact.ContactID,
 		TenantID:          s.tenantID,
 		Channel:           st.channel,
 		ConnectionID:      st.connID,
@@ -114,7 +114,7 @@ func (s *Server) openSession(st sessionStart) (*TalquiContact, *TalquiSession) {
 		Extra:             st.extra,
 		CreatedAt:         now,
 	}
-	sess.Message = TalquiMessage{ID: newUUID(), SessionID: sess.ID, Key: st.key, Value: st.value, CreatedAt: now}
+	sess.Message = TalquiMessage{MessageID: newUUID(), SessionID: sess.SessionID, Key: st.key, Value: st.value, CreatedAt: now}
 	s.talqui.sessions = append(s.talqui.sessions, sess)
 	s.stats.TalquiSessions++
 	return contact, sess
@@ -131,7 +131,7 @@ func (s *Server) talquiContact(st sessionStart, now time.Time) *TalquiContact {
 		}
 		return contact
 	}
-	contact = &TalquiContact{ID: newUUID(), FullName: st.fullName, ExternalID: st.externalID, Channel: st.channel, CreatedAt: now}
+	contact = &TalquiContact{ContactID: newUUID(), FullName: st.fullName, ExternalID: st.externalID, Channel: st.channel, CreatedAt: now}
 	s.talqui.byKey[key] = contact
 	s.talqui.contacts = append(s.talqui.contacts, contact)
 	s.stats.TalquiContacts++
@@ -148,13 +148,13 @@ func talquiStarted(c *TalquiContact, ss *TalquiSession) map[string]any {
 	ts := func(t time.Time) string { return t.Format(talquiTime) }
 	return map[string]any{
 		"contact": map[string]any{
-			"contactID":         c.ID,
+			"contactID":         c.ContactID,
 			"contactFullName":   name,
 			"contactExternalID": c.ExternalID,
 			"createdAt":         ts(c.CreatedAt),
 		},
 		"session": map[string]any{
-			"sessionID":            ss.ID,
+			"sessionID":            ss.SessionID,
 			"contactID":            ss.ContactID,
 			"tenantID":             ss.TenantID,
 			"operatorID":           nil,
@@ -163,7 +163,7 @@ func talquiStarted(c *TalquiContact, ss *TalquiSession) map[string]any {
 			"sessionKind":          ss.Kind,
 			"sessionType":          ss.Type,
 			"sessionStatus":        0,
-			"sessionLastMessageID": ss.Message.ID,
+			"sessionLastMessageID": ss.Message.MessageID,
 			"sessionMeta":          map[string]any{},
 			"sessionTags":          []string{},
 			"sessionRating":        map[string]any{"comment": nil, "stars": 0},
@@ -171,7 +171,7 @@ func talquiStarted(c *TalquiContact, ss *TalquiSession) map[string]any {
 			"updatedAt":            ts(ss.CreatedAt),
 		},
 		"message": map[string]any{
-			"messageID":    ss.Message.ID,
+			"messageID":    ss.Message.MessageID,
 			"sessionID":    ss.Message.SessionID,
 			"messageKey":   ss.Message.Key,
 			"messageValue": ss.Message.Value,

@@ -62,7 +62,7 @@ func TestTalquiStartResponseShape(t *testing.T) {
 
 	sessions := srv.Sessions()
 	require.Len(t, sessions, 1)
-	assert.Equal(t, s["sessionID"], sessions[0].ID)
+	assert.Equal(t, s["sessionID"], sessions[0].SessionID)
 	assert.Equal(t, convotest.DefaultConnectionID, sessions[0].ConnectionID)
 	assert.Equal(t, "order_update", sessions[0].CampaignModelID)
 	assert.JSONEq(t, `["Maria","#391"]`, string(sessions[0].CampaignVariables))
