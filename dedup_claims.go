@@ -123,7 +123,13 @@ func (c *claims) write(ctx context.Context, w *pendingWrite) error {
 // the id. It returns nil when the answer is 200.
 func (h *webhookHandler) dispatch(ctx context.Context, d delivery) (rj *reject, duplicate bool) {
 	if d.id == "" {
+		if h.inbox != nil {
+			h.log(ctx, slog.LevelWarn, "convo: webhook delivery without an id, handled in the request without the inbox", slog.String("event", d.event))
+		}
 		return h.runUndeduplicated(ctx, d), false
+	}
+	if h.inbox != nil {
+		return h.keep(ctx, d)
 	}
 	c := h.claims
 	key := string(h.provider) + ":" + d.id

@@ -75,7 +75,10 @@ func NewSelartiHandler(fn func(ctx context.Context, ev *SelartiEvent) error, opt
 		default:
 			return delivery{event: event, skip: "message_type " + string(ev.MessageType)}, nil
 		}
-		return delivery{event: event, id: ev.MessageID, call: func(ctx context.Context) error { return fn(ctx, ev) }}, nil
+		return delivery{event: event, id: ev.MessageID, key: ev.ExternalChatID, call: func(ctx context.Context) error { return fn(ctx, ev) }}, nil
+	}
+	if h.inbox != nil {
+		handleInbox(h, ParseSelartiEvent, fn)
 	}
 	return h
 }

@@ -105,7 +105,14 @@ func NewTalkJSHandler(secret string, fn func(ctx context.Context, ev *TalkJSEven
 		if err != nil {
 			return delivery{}, &reject{http.StatusBadRequest, err.Error()}
 		}
-		return delivery{event: string(ev.Type), id: ev.ID, call: func(ctx context.Context) error { return fn(ctx, ev) }}, nil
+		d := delivery{event: string(ev.Type), id: ev.ID, call: func(ctx context.Context) error { return fn(ctx, ev) }}
+		if h.inbox != nil {
+			d.key = ev.conversationID()
+		}
+		return d, nil
+	}
+	if h.inbox != nil {
+		handleInbox(h, ParseTalkJSEvent, fn)
 	}
 	return h
 }
@@ -361,6 +368,24 @@ func parseMillis(raw json.RawMessage) (time.Time, error) {
 		return time.Time{}, errors.New("want Unix milliseconds, got " + describeJSON(raw))
 	}
 	return time.UnixMilli(int64(f)).UTC(), nil
+}
+
+// conversationID is the id of the event's data.conversation, "" when it
+// has none (user.* events) or the data does not decode: the inbox's
+// ordering key.
+func (e *TalkJSEvent) conversationID() string {
+	if len(e.Data) == 0 || e.Data[0] != '{' {
+		return ""
+	}
+	var d struct {
+		Conversation *struct {
+			ID idText `json:"id"`
+		} `json:"conversation"`
+	}
+	if json.Unmarshal(e.Data, &d) != nil || d.Conversation == nil {
+		return ""
+	}
+	return string(d.Conversation.ID)
 }
 
 // The typed accessors below decode the data of each event type of TalkJS's

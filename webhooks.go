@@ -51,8 +51,9 @@ type hookConfig struct {
 	bodyLimit   int64
 	readTimeout time.Duration // 0: no deadline of the handler's own
 	store       DedupStore
+	inbox       Inbox         // WithInbox; then store and claims are nil
 	failOpen    bool          // WithDedupFailOpen (the Selarti handler's default), WithDedupFailClosed
-	dedupWait   time.Duration // WithDedupTimeout
+	dedupWait   time.Duration // WithDedupTimeout; also bounds the inbox's Add
 	claims      *claims       // the handler's side of the store's contract
 	logger      *slog.Logger
 	observer    *Observer // nil when no hook of a handler is set
@@ -80,11 +81,16 @@ func newHookConfig(p Provider, ctor string, opts []HandlerOption) hookConfig {
 		}
 		o.apply(&c)
 	}
-	if c.store == nil {
+	switch {
+	case c.inbox != nil && c.store != nil:
+		panic("convo: " + ctor + ": WithInbox and WithDedupStore together: an inbox dedups deliveries itself, give one of them")
+	case c.inbox == nil && c.store == nil:
 		c.store = NewMemoryDedupStore(defaultDedupCapacity)
 	}
-	c.claims = newClaims(c.store, c.dedupWait)
-	c.claims.logger, c.claims.provider = c.logger, p
+	if c.store != nil {
+		c.claims = newClaims(c.store, c.dedupWait)
+		c.claims.logger, c.claims.provider = c.logger, p
+	}
 	return c
 }
 
@@ -129,6 +135,37 @@ func WithDedupStore(s DedupStore) HandlerOption {
 			panic("convo: WithDedupStore: nil store")
 		}
 		c.store = s
+	}}
+}
+
+// WithInbox makes a handler keep each delivery in the inbox in, and
+// answer 200 as soon as in.Add has returned (kept, or kept before: a
+// duplicate), whatever the callback later does; the inbox runs the
+// callback, again after a failure, in order per conversation (see Inbox
+// and MemoryInbox). The handler still verifies the delivery, checks its
+// timestamp and drops what it filters (Selarti's user messages and other
+// wh_types) before it keeps anything. Add has WithDedupTimeout's budget
+// (default 2 s). When it fails, the handler does as when a dedup store
+// fails: fail-open (the Selarti handler's default, since Selarti never
+// retries) runs the callback in the request, without dedup, and logs a
+// warning; fail-closed (the TalkJS handler's) answers 503, so that the
+// sender may deliver again. An Add that timed out may still have kept the
+// delivery: fail-open, it may then run twice. A delivery without an id
+// cannot be deduplicated: it runs in the request, as without an inbox, and
+// a warning is logged.
+//
+// The callback gets the Delivery from DeliveryFromContext (its Attempt
+// says which run it is). The inbox dedups deliveries itself: the handler's
+// constructor panics when WithDedupStore is given too, or when in is nil.
+// The constructor calls in.Handle for its provider, so one inbox serves a
+// Selarti and a TalkJS handler, but not two handlers of one provider. An
+// option of both handlers.
+func WithInbox(in Inbox) HandlerOption {
+	return HandlerOption{name: "WithInbox", apply: func(c *hookConfig) {
+		if in == nil {
+			panic("convo: WithInbox: nil inbox")
+		}
+		c.inbox = in
 	}}
 }
 
@@ -229,6 +266,8 @@ type webhookHandler struct {
 type delivery struct {
 	event string                          // the event's type, for observers
 	id    string                          // the dedup id, "" to handle every time
+	key   string                          // the inbox's ordering key, set only WithInbox
+	body  []byte                          // the verified body, for the inbox
 	call  func(ctx context.Context) error // fn bound to the event; nil to answer 200 without a call
 	skip  string                          // why call is nil, for the log
 }
@@ -304,6 +343,7 @@ func (h *webhookHandler) serve(ctx context.Context, w http.ResponseWriter, r *ht
 		writeOK(w)
 		return answer{status: http.StatusOK, event: d.event}
 	}
+	d.body = body
 	rj, dup := h.dispatch(ctx, d)
 	if rj != nil {
 		a := h.fail(w, r, rj)
@@ -366,6 +406,47 @@ func readAll(rd io.Reader, size int64) ([]byte, error) {
 			b = append(b, 0)[:len(b)]
 		}
 	}
+}
+
+// keep adds d to the inbox, within the WithDedupTimeout budget. It
+// returns nil when the answer is 200.
+func (h *webhookHandler) keep(ctx context.Context, d delivery) (rj *reject, duplicate bool) {
+	actx, cancel := context.WithTimeout(ctx, h.dedupWait)
+	added, err := h.inbox.Add(actx, Delivery{Provider: h.provider, ID: d.id, Key: d.key, Body: d.body, Received: time.Now()})
+	cancel()
+	switch {
+	case err != nil && h.failOpen:
+		h.log(ctx, slog.LevelWarn, "convo: webhook inbox failed, handling in the request", slog.String("id", d.id), slog.Any("error", err))
+		return h.runUndeduplicated(ctx, d), false
+	case err != nil:
+		h.log(ctx, slog.LevelError, "convo: webhook inbox failed", slog.String("id", d.id), slog.Any("error", err))
+		return &reject{http.StatusServiceUnavailable, "inbox unavailable"}, false
+	case !added:
+		h.log(ctx, slog.LevelDebug, "convo: webhook duplicate", slog.String("id", d.id))
+		return nil, true
+	}
+	return nil, false
+}
+
+// handleInbox makes the inbox run the deliveries of the handler's
+// provider: parse decodes a kept body, call runs the callback on the event.
+func handleInbox[E any](h *webhookHandler, parse func([]byte) (E, error), call func(context.Context, E) error) {
+	h.inbox.Handle(h.provider, func(ctx context.Context, d Delivery) (err error) {
+		ev, err := parse(d.Body)
+		if err != nil {
+			// The handler verified and decoded this body once.
+			return fmt.Errorf("%w: a kept delivery does not decode: %w", ErrPermanent, err)
+		}
+		ctx = contextWithDelivery(ctx, d)
+		defer func() {
+			if p := recover(); p != nil {
+				err = fmt.Errorf("panic: %v", p)
+				h.log(ctx, slog.LevelError, "convo: webhook handler panicked", slog.String("id", d.ID),
+					slog.Int("attempt", d.Attempt), slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
+			}
+		}()
+		return call(ctx, ev)
+	})
 }
 
 // runUndeduplicated calls fn for d with no claim on its id.
