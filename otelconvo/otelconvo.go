@@ -35,6 +35,8 @@ package otelconvo
 import (
 	"context"
 	"strconv"
+	"sync"
+	"time"
 
 	"github.com/convokit/convo"
 	"go.opentelemetry.io/otel"
@@ -58,6 +60,10 @@ const (
 	RequestIDKey = attribute.Key("convo.request_id") // the provider's request id
 	EventTypeKey = attribute.Key("convo.event_type") // a webhook event's type: "message.sent"
 	DuplicateKey = attribute.Key("convo.duplicate")  // a webhook delivery handled before
+	// InboxAttemptKey is the attempt of an inbox's run: 1 on the first.
+	InboxAttemptKey = attribute.Key("convo.inbox.attempt")
+	// InboxOutcomeKey is how an inbox's run ended: a convo.InboxOutcome.
+	InboxOutcomeKey = attribute.Key("convo.inbox.outcome")
 )
 
 // Option configures NewObserver.
@@ -110,6 +116,14 @@ type observer struct {
 	attempts metric.Int64Counter
 	unknown  metric.Int64Counter
 	delivery metric.Float64Histogram
+	kept     metric.Int64Counter
+	runs     metric.Int64Counter
+	runTime  metric.Float64Histogram
+
+	mu       sync.Mutex // guards the inbox's queue as last reported
+	reported bool       // an inbox reported its queue
+	depth    int64
+	oldest   time.Time
 }
 
 // NewObserver gives the convo.Observer that traces and measures every
@@ -146,7 +160,51 @@ func NewObserver(opts ...Option) convo.Observer {
 		metric.WithDescription("Duration of convo webhook deliveries, the callback included.")); err != nil {
 		otel.Handle(err)
 	}
+	if o.kept, err = meter.Int64Counter("convo.inbox.kept", metric.WithUnit("{delivery}"),
+		metric.WithDescription("Webhook deliveries an inbox kept (duplicates left out).")); err != nil {
+		otel.Handle(err)
+	}
+	if o.runs, err = meter.Int64Counter("convo.inbox.runs", metric.WithUnit("{run}"),
+		metric.WithDescription("Runs of kept webhook deliveries, by outcome.")); err != nil {
+		otel.Handle(err)
+	}
+	if o.runTime, err = meter.Float64Histogram("convo.inbox.run.duration",
+		metric.WithUnit("s"), metric.WithExplicitBucketBoundaries(durationBuckets...),
+		metric.WithDescription("Duration of the runs of kept webhook deliveries.")); err != nil {
+		otel.Handle(err)
+	}
+	depth, err := meter.Int64ObservableGauge("convo.inbox.depth", metric.WithUnit("{delivery}"),
+		metric.WithDescription("Deliveries an inbox keeps and has not completed, dead letters left out."))
+	if err != nil {
+		otel.Handle(err)
+	}
+	age, err := meter.Float64ObservableGauge("convo.inbox.oldest.age", metric.WithUnit("s"),
+		metric.WithDescription("Age of the oldest delivery an inbox keeps and has not completed; 0 when none."))
+	if err != nil {
+		otel.Handle(err)
+	}
+	if depth != nil && age != nil {
+		if _, err := meter.RegisterCallback(func(_ context.Context, ob metric.Observer) error {
+			o.mu.Lock()
+			defer o.mu.Unlock()
+			if !o.reported {
+				return nil
+			}
+			ob.ObserveInt64(depth, o.depth)
+			a := 0.0
+			if !o.oldest.IsZero() {
+				a = max(0, time.Since(o.oldest).Seconds())
+			}
+			ob.ObserveFloat64(age, a)
+			return nil
+		}, depth, age); err != nil {
+			otel.Handle(err)
+		}
+	}
 	return convo.Observer{
+		InboxKept:     o.inboxKept,
+		InboxRunStart: o.inboxRunStart,
+		InboxRunDone:  o.inboxRunDone,
 		CallStart:     o.callStart,
 		AttemptStart:  o.attemptStart,
 		AttemptDone:   o.attemptDone,
@@ -268,6 +326,48 @@ func (o *observer) deliveryDone(ctx context.Context, d convo.DeliveryResult) {
 	}
 	span.End()
 	o.delivery.Record(ctx, d.Duration.Seconds(), metric.WithAttributes(m...))
+}
+
+// queue keeps the inbox's queue as last reported, for the gauges.
+func (o *observer) queue(depth int, oldest time.Time) {
+	if depth < 0 {
+		return // the inbox does not know it
+	}
+	o.mu.Lock()
+	o.reported, o.depth, o.oldest = true, int64(depth), oldest
+	o.mu.Unlock()
+}
+
+// inboxKept marks the delivery's span (the handler's) and counts it.
+func (o *observer) inboxKept(ctx context.Context, k convo.InboxInfo) {
+	p := ProviderKey.String(string(k.Provider))
+	trace.SpanFromContext(ctx).AddEvent("convo.inbox.kept")
+	o.kept.Add(ctx, 1, metric.WithAttributes(p))
+	o.queue(k.Depth, k.Oldest)
+}
+
+// inboxRunStart starts the span of a run of a kept delivery: a consumer
+// span under the context of the inbox's Run (a new trace unless Run's
+// context has a span).
+func (o *observer) inboxRunStart(ctx context.Context, r convo.InboxInfo) context.Context {
+	ctx, _ = o.tracer.Start(ctx, string(r.Provider)+".inbox.run", trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(ProviderKey.String(string(r.Provider)), InboxAttemptKey.Int(r.Attempt)))
+	o.queue(r.Depth, r.Oldest)
+	return ctx
+}
+
+func (o *observer) inboxRunDone(ctx context.Context, r convo.InboxRunResult) {
+	m := []attribute.KeyValue{ProviderKey.String(string(r.Provider)), InboxOutcomeKey.String(string(r.Outcome))}
+	span := trace.SpanFromContext(ctx)
+	span.SetAttributes(m[1])
+	if r.Outcome == convo.InboxRetried || r.Outcome == convo.InboxDeadLettered {
+		span.SetAttributes(semconv.ErrorTypeKey.String(string(r.Outcome)))
+		span.SetStatus(codes.Error, string(r.Outcome))
+	}
+	span.End()
+	o.runs.Add(ctx, 1, metric.WithAttributes(m...))
+	o.runTime.Record(ctx, r.Duration.Seconds(), metric.WithAttributes(m...))
+	o.queue(r.Depth, r.Oldest)
 }
 
 // errorType is an attempt's error.type as the HTTP conventions have it:

@@ -236,6 +236,14 @@ func collect(t *testing.T, s *setup) map[string]string {
 				for _, p := range d.DataPoints {
 					out[key(m.Name, p.Attributes)] = strconv.FormatInt(p.Value, 10)
 				}
+			case metricdata.Gauge[int64]:
+				for _, p := range d.DataPoints {
+					out[key(m.Name, p.Attributes)] = strconv.FormatInt(p.Value, 10)
+				}
+			case metricdata.Gauge[float64]:
+				for _, p := range d.DataPoints {
+					out[key(m.Name, p.Attributes)] = strconv.FormatFloat(p.Value, 'g', -1, 64)
+				}
 			default:
 				t.Fatalf("unexpected metric %s %T", m.Name, m.Data)
 			}
@@ -300,4 +308,71 @@ func TestWebhookDeliveryIsAServerSpan(t *testing.T) {
 	last := s.spans.Ended()[5]
 	assert.Equal(t, codes.Error, last.Status().Code)
 	assert.Equal(t, "500", attrs(last.Attributes())["error.type"])
+}
+
+// TestInboxRunsAreSpansAndMetrics: a kept delivery marks the delivery's
+// span; each run of it is a consumer span, counted by outcome; the
+// gauges follow the inbox's queue.
+func TestInboxRunsAreSpansAndMetrics(t *testing.T) {
+	s := newSetup(t, 200)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	in := convo.NewMemoryInbox(convo.WithInboxObserver(s.obs), convo.WithInboxLogger(log),
+		convo.WithInboxBackoff(time.Millisecond, time.Millisecond))
+	done := make(chan struct{})
+	h := convo.NewSelartiHandler(func(ctx context.Context, ev *convo.SelartiEvent) error {
+		d, _ := convo.DeliveryFromContext(ctx)
+		if d.Attempt == 1 {
+			return errors.New("talkjs: 503")
+		}
+		defer close(done)
+		return s.c.Users.Upsert(ctx, "user-4711", convo.UserUpdate{Name: "Alice"})
+	}, convo.WithInbox(in), convo.WithHandlerObserver(s.obs), convo.WithHandlerLogger(log))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/hooks/selarti", strings.NewReader(
+		`{"wh_type":"all_messages","message_id":"m-1","message_type":"bot","message_text":"Hi","external_chat_id":"chat-1"}`)))
+	require.Equal(t, 200, rec.Code)
+
+	spans := s.spans.Ended()
+	require.Len(t, spans, 1)
+	require.Len(t, spans[0].Events(), 1)
+	assert.Equal(t, "convo.inbox.kept", spans[0].Events()[0].Name)
+	rm := collect(t, s)
+	assert.Equal(t, "1", rm["convo.inbox.kept convo.provider=selarti"])
+	assert.Equal(t, "1", rm["convo.inbox.depth"])
+	age, err := strconv.ParseFloat(rm["convo.inbox.oldest.age"], 64)
+	require.NoError(t, err)
+	assert.Greater(t, age, 0.0)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- in.Run(ctx) }()
+	<-done
+	require.Eventually(t, func() bool { return len(s.spans.Ended()) == 5 }, 10*time.Second, time.Millisecond,
+		"the delivery, two runs, the call and its attempt")
+	cancel()
+	require.NoError(t, <-ran)
+
+	spans = s.spans.Ended()
+	run1, attempt, call, run2 := spans[1], spans[2], spans[3], spans[4]
+	for i, r := range []sdktrace.ReadOnlySpan{run1, run2} {
+		assert.Equal(t, "selarti.inbox.run", r.Name())
+		assert.Equal(t, trace.SpanKindConsumer, r.SpanKind())
+		assert.False(t, r.Parent().IsValid(), "a run starts a trace of its own")
+		assert.Equal(t, strconv.Itoa(i+1), attrs(r.Attributes())["convo.inbox.attempt"])
+	}
+	assert.Equal(t, map[string]string{"convo.provider": "selarti", "convo.inbox.attempt": "1",
+		"convo.inbox.outcome": "retried", "error.type": "retried"}, attrs(run1.Attributes()))
+	assert.Equal(t, codes.Error, run1.Status().Code)
+	assert.Equal(t, map[string]string{"convo.provider": "selarti", "convo.inbox.attempt": "2",
+		"convo.inbox.outcome": "completed"}, attrs(run2.Attributes()))
+	assert.Equal(t, codes.Unset, run2.Status().Code)
+	assert.Equal(t, run2.SpanContext().SpanID(), call.Parent().SpanID(), "the callback's call is a child of its run")
+	assert.Equal(t, call.SpanContext().SpanID(), attempt.Parent().SpanID())
+
+	rm = collect(t, s)
+	assert.Equal(t, "1", rm["convo.inbox.runs convo.inbox.outcome=retried convo.provider=selarti"])
+	assert.Equal(t, "1", rm["convo.inbox.runs convo.inbox.outcome=completed convo.provider=selarti"])
+	assert.Equal(t, "count 1", rm["convo.inbox.run.duration convo.inbox.outcome=completed convo.provider=selarti"])
+	assert.Equal(t, "0", rm["convo.inbox.depth"])
+	assert.Equal(t, "0", rm["convo.inbox.oldest.age"])
 }
