@@ -7,9 +7,19 @@
 //     TalkJS conversation id as chat_id (and lets the bot user into the
 //     conversation, once).
 //  2. Selarti posts the AI's answer, and any operator's reply from its
-//     panel, to /hooks/selarti ("All messages"); the bridge posts it into
-//     the conversation named by external_chat_id, as the bot user. Selarti
-//     also echoes the customer's own message: the handler drops it.
+//     panel, to /hooks/selarti ("All messages"); the bridge keeps it in a
+//     convo.MemoryInbox, answers 200, and posts it into the conversation
+//     named by external_chat_id, as the bot user, again and again until
+//     TalkJS takes it, in order per conversation. Selarti also echoes the
+//     customer's own message: the handler drops it.
+//
+// Why an inbox on the Selarti side only: Selarti delivers each answer
+// once and never retries, so a relay that fails while TalkJS is down, run
+// in the request, would lose the answer for good. TalkJS retries its own
+// webhooks once, and a send to Selarti's AI must not happen twice, so the
+// TalkJS side stays in the request. The memory inbox survives TalkJS
+// outages, not a restart of the bridge: redisdedup.Inbox keeps the
+// answers in Redis, shared by replicas (see redisdedup's example).
 //
 // A customer is the sender of a UserMessage who is not the bot and, when
 // CUSTOMER_ROLE is set, whose TalkJS role is that one; the bot's own
@@ -53,6 +63,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -121,6 +132,11 @@ func run(ctx context.Context, log *slog.Logger, live bool) error {
 	if err != nil {
 		return err
 	}
+	// The inbox runs the kept answers until ctx ends; then it gives back
+	// those running, which are lost with the process (not with Redis).
+	inboxDone := make(chan error, 1)
+	go func() { inboxDone <- b.inbox.Run(ctx) }()
+	defer func() { <-inboxDone }()
 	base := "http://" + ln.Addr().String()
 	log.Info("listening", "talkjs", base+"/hooks/talkjs", "selarti", base+"/hooks/selarti")
 	if cfg.fake != nil {
@@ -148,6 +164,7 @@ type config struct {
 	talkjsSecret  string // verifies TalkJS webhooks
 	selartiSecret string // "" when Selarti webhooks need no secret
 	customerRole  string // "" when any sender but the bot is a customer
+	inboxOpts     []convo.InboxOption
 	fake          *convotest.Server
 	close         func()
 }
@@ -182,7 +199,8 @@ func connect(log *slog.Logger, live bool) (config, error) {
 // bridge relays customers' messages to Selarti and its answers back.
 type bridge struct {
 	config
-	log *slog.Logger
+	log   *slog.Logger
+	inbox *convo.MemoryInbox // keeps Selarti's answers until TalkJS has them
 
 	mu     sync.Mutex
 	joined map[string]bool // conversations the bot has joined
@@ -193,13 +211,15 @@ func newBridge(ctx context.Context, cfg config, log *slog.Logger) (*bridge, erro
 	if err := cfg.c.Users.Upsert(ctx, botID, convo.UserUpdate{Name: "Assistant", Role: "bot"}); err != nil {
 		return nil, fmt.Errorf("upserting the bot user: %w", err)
 	}
-	return &bridge{config: cfg, log: log, joined: map[string]bool{}}, nil
+	in := convo.NewMemoryInbox(append([]convo.InboxOption{convo.WithInboxLogger(log)}, cfg.inboxOpts...)...)
+	return &bridge{config: cfg, log: log, inbox: in, joined: map[string]bool{}}, nil
 }
 
 // handler routes each provider's webhooks to its handler: fromTalkJS once
-// per TalkJS event, toTalkJS once per Selarti bot or operator message.
+// per TalkJS event, in the request; toTalkJS once per Selarti bot or
+// operator message, from the inbox.
 func (b *bridge) handler() http.Handler {
-	opts := []convo.HandlerOption{convo.WithHandlerLogger(b.log)}
+	opts := []convo.HandlerOption{convo.WithHandlerLogger(b.log), convo.WithInbox(b.inbox)}
 	if b.selartiSecret != "" {
 		opts = append(opts, convo.WithSharedSecret(b.selartiSecret))
 	}
@@ -278,11 +298,16 @@ func (b *bridge) joinBot(ctx context.Context, convID string) error {
 }
 
 // toTalkJS posts an answer of Selarti's AI or operator into the TalkJS
-// conversation named by its external_chat_id, as the bot user. The
-// message's idempotency key is Selarti's message id, so a redelivery the
-// handler's in-memory dedup missed (after a restart, or on another
-// replica) is dropped by TalkJS. An error makes the handler answer 500 and
-// forget the message id, so that a redelivery is handled again.
+// conversation named by its external_chat_id, as the bot user. It runs
+// from the inbox: an error makes the inbox run it again after a backoff
+// (ErrPermanent: never), holding the later answers of the conversation.
+//
+// The message's idempotency key is Selarti's message id, which makes the
+// relay safe to run twice: a run whose request reached TalkJS but whose
+// answer was lost (a 503 after TalkJS stored it, a reset) is run again,
+// and so is a run whose replica died mid-run (with redisdedup.Inbox,
+// another replica takes it over after the lease); TalkJS drops the second
+// message. So is a Selarti redelivery the inbox no longer remembers.
 func (b *bridge) toTalkJS(ctx context.Context, ev *convo.SelartiEvent) error {
 	if ev.ExternalChatID == "" {
 		return fmt.Errorf("an answer without external_chat_id: %w", convo.ErrPermanent)
@@ -302,7 +327,8 @@ func (b *bridge) toTalkJS(ctx context.Context, ev *convo.SelartiEvent) error {
 	case err != nil:
 		return fmt.Errorf("sending to %s: %w", ev.ExternalChatID, err)
 	}
-	b.log.Info("relayed to talkjs", "selarti_message", ev.MessageID, "author", ev.MessageType, "conversation", ev.ExternalChatID)
+	d, _ := convo.DeliveryFromContext(ctx)
+	b.log.Info("relayed to talkjs", "selarti_message", ev.MessageID, "author", ev.MessageType, "conversation", ev.ExternalChatID, "attempt", d.Attempt)
 	return nil
 }
 
@@ -328,6 +354,16 @@ func demo(ctx context.Context, srv *convotest.Server, b *bridge, talkjsHook stri
 	}
 	if err := srv.WaitSelartiReplies(ctx); err != nil {
 		return
+	}
+	// The answer was kept by the inbox, which relays it right after.
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !slices.ContainsFunc(srv.Messages(conv), func(m convotest.Message) bool { return m.SenderID != nil && *m.SenderID == botID }) {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
 	}
 	for _, m := range srv.Messages(conv) {
 		if m.SenderID != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -27,6 +28,73 @@ type env struct {
 	talkjsHook  string
 	selartiHook string
 	stop        func() error
+	inbox       *inboxWatch
+	b           *bridge
+}
+
+// inboxWatch counts what the bridge's inbox keeps and settles, through
+// its observer.
+type inboxWatch struct {
+	mu       sync.Mutex
+	kept     int
+	settled  int // completed or dead-lettered
+	outcomes map[convo.InboxOutcome]int
+	changed  chan struct{}
+}
+
+func newInboxWatch() *inboxWatch {
+	return &inboxWatch{outcomes: map[convo.InboxOutcome]int{}, changed: make(chan struct{})}
+}
+
+func (w *inboxWatch) observer() convo.Observer {
+	return convo.Observer{
+		InboxKept: func(context.Context, convo.InboxInfo) {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			w.kept++
+			w.poke()
+		},
+		InboxRunDone: func(_ context.Context, r convo.InboxRunResult) {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			w.outcomes[r.Outcome]++
+			if r.Outcome == convo.InboxCompleted || r.Outcome == convo.InboxDeadLettered {
+				w.settled++
+			}
+			w.poke()
+		},
+	}
+}
+
+func (w *inboxWatch) poke() {
+	close(w.changed)
+	w.changed = make(chan struct{})
+}
+
+// await waits until cond holds of the counts (it is called with w.mu
+// held), failing t after 15 s.
+func (w *inboxWatch) await(t *testing.T, what string, cond func(w *inboxWatch) bool) {
+	t.Helper()
+	deadline := time.After(15 * time.Second)
+	for {
+		w.mu.Lock()
+		ok, changed := cond(w), w.changed
+		w.mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatalf("%s: not within 15 s", what)
+		}
+	}
+}
+
+// settle waits until the inbox has run every answer it kept.
+func (e *env) settle(t *testing.T) {
+	t.Helper()
+	e.inbox.await(t, "the inbox settles", func(w *inboxWatch) bool { return w.kept == w.settled })
 }
 
 // startBridge serves a bridge; stop closes the fake, cancels serve and
@@ -35,8 +103,10 @@ type env struct {
 // request, such as one the fake dialled for a delivery another connection
 // then served, until net/http deems it idle, after 5 s; closing the fake
 // closes it.)
-func startBridge(t *testing.T, customerRole string) *env {
+func startBridge(t *testing.T, customerRole string, inboxOpts ...convo.InboxOption) *env {
 	t.Helper()
+	watch := newInboxWatch()
+	inboxOpts = append(inboxOpts, convo.WithInboxObserver(watch.observer()))
 	srv := convotest.NewServer()
 	t.Cleanup(srv.Close)
 	c, err := srv.Client()
@@ -44,7 +114,7 @@ func startBridge(t *testing.T, customerRole string) *env {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	cfg := config{c: c, taskID: srv.SelartiTaskID(), talkjsSecret: srv.SecretKey(), customerRole: customerRole, fake: srv}
+	cfg := config{c: c, taskID: srv.SelartiTaskID(), talkjsSecret: srv.SecretKey(), customerRole: customerRole, fake: srv, inboxOpts: inboxOpts}
 	b, err := newBridge(ctx, cfg, log)
 	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -52,6 +122,8 @@ func startBridge(t *testing.T, customerRole string) *env {
 	base := "http://" + ln.Addr().String()
 	srv.SetSelartiWebhook(base + "/hooks/selarti")
 	done := make(chan error, 1)
+	ran := make(chan error, 1)
+	go func() { ran <- b.inbox.Run(ctx) }()
 	go func() { done <- serve(ctx, ln, b.handler(), log) }()
 	stop := func() error {
 		// The fake first: it closes the connections it dialled to deliver
@@ -60,13 +132,14 @@ func startBridge(t *testing.T, customerRole string) *env {
 		cancel()
 		select {
 		case err := <-done:
+			require.NoError(t, <-ran)
 			return err
 		case <-time.After(15 * time.Second):
 			t.Fatal("serve did not return within 15s of the cancellation")
 			return nil
 		}
 	}
-	return &env{srv: srv, c: c, talkjsHook: base + "/hooks/talkjs", selartiHook: base + "/hooks/selarti", stop: stop}
+	return &env{srv: srv, c: c, talkjsHook: base + "/hooks/talkjs", selartiHook: base + "/hooks/selarti", stop: stop, inbox: watch, b: b}
 }
 
 const conv = "order_391"
@@ -100,6 +173,7 @@ func (e *env) deliver(t *testing.T, msgID string) {
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, status)
 	require.NoError(t, e.srv.WaitSelartiReplies(ctx))
+	e.settle(t)
 }
 
 // texts lists the conversation's messages as "sender: text (author)".
@@ -147,6 +221,7 @@ func TestBridgeEndToEnd(t *testing.T) {
 		convo.SelartiEvent{Type: convo.SelartiAllMessages, MessageType: convo.AuthorOperator, MessageID: op.ID, ExternalChatID: conv, MessageText: op.Text})
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	e.settle(t)
 
 	assert.Equal(t, []string{
 		"alice: Where is my order?",
@@ -337,4 +412,115 @@ func TestBridgeHelp(t *testing.T) {
 	code = realMain(ctx, nil, &stdout, &stderr)
 	assert.Equal(t, 1, code)
 	assert.Contains(t, stderr.String(), "address already in use")
+}
+
+// TalkJS refuses every message for 20 s while Selarti delivers 100 AI
+// answers, once each (Selarti never retries): each reaches its
+// conversation exactly once, in order, once TalkJS is back.
+//
+// The test's time runs 100 times faster than the bridge's defaults: the
+// inbox backs off from 10 ms to 3 s (1 s to 5 min) and the outage lasts
+// 200 ms of wall time (20 s). It lasts longer on a slow machine: until
+// TalkJS has refused each conversation's first answer twice, so that the
+// retries are tested.
+func TestBridgeTalkJSDownFor20s(t *testing.T) {
+	const scale = 100
+	const outage = 20 * time.Second / scale
+	e := startBridge(t, "", convo.WithInboxBackoff(time.Second/scale, 5*time.Minute/scale))
+	ctx := context.Background()
+	convs := []string{"c0", "c1", "c2", "c3", "c4"}
+	require.NoError(t, e.c.Users.Upsert(ctx, "alice", convo.UserUpdate{Name: "Alice", Role: "customer"}))
+	for _, c := range convs {
+		require.NoError(t, e.c.Conversations.Upsert(ctx, c, convo.ConversationUpdate{Participants: []string{"alice"}}))
+	}
+	path := func(conv string) string { return "/v1/" + e.srv.AppID() + "/conversations/" + conv + "/messages" }
+
+	// TalkJS down: every message sent is refused, before TalkJS stores it.
+	start := time.Now()
+	for _, c := range convs {
+		e.srv.Inject(convotest.Fault{Method: http.MethodPost, Path: path(c), Status: http.StatusServiceUnavailable, Times: 1 << 30})
+	}
+	want := map[string][]string{}
+	for i := range 100 {
+		c := convs[i%len(convs)]
+		text := fmt.Sprintf("answer %02d", i)
+		want[c] = append(want[c], "selarti-bot: "+text)
+		resp, err := e.srv.DeliverSelarti(ctx, e.selartiHook, convo.SelartiEvent{Type: convo.SelartiAllMessages,
+			MessageType: convo.AuthorBot, MessageID: fmt.Sprintf("ans-%02d", i), ExternalChatID: c, MessageText: text})
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, resp.StatusCode, "answered once kept, though TalkJS is down")
+		resp.Body.Close()
+	}
+	e.inbox.await(t, "100 answers kept", func(w *inboxWatch) bool { return w.kept == 100 })
+	e.inbox.mu.Lock()
+	assert.Zero(t, e.inbox.settled, "none relayed while TalkJS is down")
+	e.inbox.mu.Unlock()
+	e.inbox.await(t, "retries during the outage", func(w *inboxWatch) bool {
+		return w.outcomes[convo.InboxRetried] >= 2*len(convs)
+	})
+	<-time.After(time.Until(start.Add(outage))) // the outage's length, not a synchronisation
+	refused := e.srv.RequestCount(http.MethodPost, "/v1/"+e.srv.AppID()+"/conversations/*")
+	e.srv.ClearFaults() // TalkJS is back
+
+	e.settle(t)
+	for _, c := range convs {
+		assert.Equal(t, want[c], texts(e.srv, c), "conversation %s: each answer once, in order", c)
+	}
+	st := e.srv.Stats()
+	assert.Equal(t, 100, st.TalkJSMessages)
+	assert.Zero(t, st.TalkJSReplays)
+	e.inbox.mu.Lock()
+	assert.Equal(t, 100, e.inbox.outcomes[convo.InboxCompleted])
+	assert.Zero(t, e.inbox.outcomes[convo.InboxDeadLettered])
+	t.Logf("TalkJS refused %d sends during the outage; %d inbox runs were retried", refused, e.inbox.outcomes[convo.InboxRetried])
+	e.inbox.mu.Unlock()
+	require.NoError(t, e.stop())
+}
+
+// texts lists a conversation's messages as "sender: text".
+func texts(srv *convotest.Server, conv string) []string {
+	var out []string
+	for _, m := range srv.Messages(conv) {
+		out = append(out, *m.SenderID+": "+m.Text)
+	}
+	return out
+}
+
+// A relay run twice is harmless: TalkJS keys the message by Selarti's
+// message id and drops the second. A run is repeated when TalkJS stored
+// the message but its answer was lost, and, with redisdedup.Inbox, when
+// the replica running it died after TalkJS stored it (another replica
+// takes the run over after the lease).
+func TestBridgeRelayRunTwiceIsHarmless(t *testing.T) {
+	e := startBridge(t, "", convo.WithInboxBackoff(time.Millisecond, time.Millisecond))
+	e.chat(t)
+	ctx := context.Background()
+	path := "/v1/" + e.srv.AppID() + "/conversations/" + conv + "/messages"
+
+	// TalkJS stores the answer and its reply is lost, on every attempt of
+	// the first run (the client's own retries included): the inbox runs
+	// the relay again.
+	e.srv.Inject(convotest.Fault{Method: http.MethodPost, Path: path, Status: http.StatusServiceUnavailable, AfterApply: true, Times: 4})
+	resp, err := e.srv.DeliverSelarti(ctx, e.selartiHook, convo.SelartiEvent{Type: convo.SelartiAllMessages,
+		MessageType: convo.AuthorBot, MessageID: "ans-1", ExternalChatID: conv, MessageText: "It ships today."})
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	e.settle(t)
+	assert.Equal(t, []string{"selarti-bot: It ships today. (bot)"}, e.texts())
+	e.inbox.mu.Lock()
+	assert.Equal(t, 1, e.inbox.outcomes[convo.InboxRetried])
+	assert.Equal(t, 1, e.inbox.outcomes[convo.InboxCompleted])
+	e.inbox.mu.Unlock()
+	assert.Equal(t, 5, e.srv.RequestCount(http.MethodPost, path), "4 attempts in the first run, 1 in the second")
+	assert.Equal(t, 4, e.srv.Stats().TalkJSReplays, "every attempt after the first was dropped by TalkJS")
+
+	// The replica that died mid-run and the one that took it over: the
+	// same relay run twice.
+	ev := &convo.SelartiEvent{Type: convo.SelartiAllMessages, MessageType: convo.AuthorBot, MessageID: "ans-2", ExternalChatID: conv, MessageText: "Tracking: 1Z999."}
+	require.NoError(t, e.b.toTalkJS(ctx, ev))
+	require.NoError(t, e.b.toTalkJS(ctx, ev))
+	assert.Equal(t, []string{"selarti-bot: It ships today. (bot)", "selarti-bot: Tracking: 1Z999. (bot)"}, e.texts())
+	assert.Equal(t, 5, e.srv.Stats().TalkJSReplays)
+	require.NoError(t, e.stop())
 }
