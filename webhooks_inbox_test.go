@@ -1,10 +1,14 @@
 package convo
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -238,3 +242,128 @@ func (b *blockingInbox) Add(ctx context.Context, _ Delivery) (bool, error) {
 }
 
 func (b *blockingInbox) Handle(Provider, func(context.Context, Delivery) error) {}
+
+// BenchmarkSelartiHandlerInbox measures deliveries acknowledged per
+// second (acks/s) by the Selarti handler, each delivery a new message id:
+// in-request runs the callback inside the request with the default
+// in-memory dedup store, as without WithInbox; memory-inbox keeps the
+// delivery in a MemoryInbox, whose Run (4 workers) runs the callback
+// meanwhile. The callback does nothing, so the figures are the handler's
+// and the inbox's own costs.
+//
+// The burst-1000 cases time a burst of 1,000 deliveries whose callback
+// takes 1 ms (a relay to TalkJS): in the request, each waits for its
+// callback; with the inbox, each is answered once kept (the inbox is
+// drained between bursts, outside the timer).
+func BenchmarkSelartiHandlerInbox(b *testing.B) {
+	noop := func(context.Context, *SelartiEvent) error { return nil }
+	b.Run("in-request", func(b *testing.B) {
+		benchAcks(b, NewSelartiHandler(noop), nil)
+	})
+	b.Run("memory-inbox", func(b *testing.B) {
+		in := NewMemoryInbox(WithInboxCapacity(1 << 20))
+		benchAcks(b, NewSelartiHandler(noop, WithInbox(in)), in)
+	})
+	slow := func(context.Context, *SelartiEvent) error { time.Sleep(time.Millisecond); return nil }
+	b.Run("burst-1000/in-request", func(b *testing.B) {
+		benchBurst(b, NewSelartiHandler(slow), nil)
+	})
+	b.Run("burst-1000/memory-inbox", func(b *testing.B) {
+		in := NewMemoryInbox(WithInboxWorkers(16))
+		benchBurst(b, NewSelartiHandler(slow, WithInbox(in)), in)
+	})
+}
+
+// benchBody is a Selarti delivery with message id i, in one of 100 chats.
+func benchBody(buf []byte, i int) []byte {
+	buf = append(buf[:0], `{"wh_type":"all_messages","message_type":"bot","message_text":"Your order ships today.","external_chat_id":"chat-`...)
+	buf = strconv.AppendInt(buf, int64(i%100), 10)
+	buf = append(buf, `","message_id":"m-`...)
+	buf = strconv.AppendInt(buf, int64(i), 10)
+	return append(buf, `"}`...)
+}
+
+// benchAcks serves b.N deliveries, each with a new id, while in (if any)
+// runs, and reports acks/s.
+func benchAcks(b *testing.B, h http.Handler, in *MemoryInbox) {
+	if in != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		ran := make(chan error, 1)
+		go func() { ran <- in.Run(ctx) }()
+		defer func() { cancel(); <-ran }()
+	}
+	req := httptest.NewRequest(http.MethodPost, "/hook", nil)
+	w := &statusWriter{discardWriter: discardWriter{h: http.Header{}}}
+	var buf []byte
+	rd := bytes.NewReader(nil)
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		buf = benchBody(buf, i)
+		rd.Reset(buf)
+		req.Body, req.ContentLength = io.NopCloser(rd), int64(len(buf))
+		clear(w.h)
+		h.ServeHTTP(w, req)
+		if w.status != http.StatusOK {
+			b.Fatalf("delivery %d: status %d", i, w.status)
+		}
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "acks/s")
+}
+
+// benchBurst times bursts of 1,000 deliveries; with an inbox, it waits
+// for the inbox to run them all between bursts, outside the timer.
+func benchBurst(b *testing.B, h http.Handler, in *MemoryInbox) {
+	const burst = 1000
+	if in != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		ran := make(chan error, 1)
+		go func() { ran <- in.Run(ctx) }()
+		defer func() { cancel(); <-ran }()
+	}
+	req := httptest.NewRequest(http.MethodPost, "/hook", nil)
+	w := &statusWriter{discardWriter: discardWriter{h: http.Header{}}}
+	var buf []byte
+	rd := bytes.NewReader(nil)
+	var acked int
+	var elapsed time.Duration
+	b.ResetTimer()
+	for n := 0; n < b.N; n++ {
+		start := time.Now()
+		for i := n * burst; i < (n+1)*burst; i++ {
+			buf = benchBody(buf, i)
+			rd.Reset(buf)
+			req.Body, req.ContentLength = io.NopCloser(rd), int64(len(buf))
+			clear(w.h)
+			h.ServeHTTP(w, req)
+			if w.status != http.StatusOK {
+				b.Fatalf("delivery %d: status %d", i, w.status)
+			}
+		}
+		elapsed += time.Since(start)
+		acked += burst
+		if in != nil {
+			b.StopTimer()
+			for {
+				in.mu.Lock()
+				live := in.live
+				in.mu.Unlock()
+				if live == 0 {
+					break
+				}
+				time.Sleep(time.Millisecond)
+			}
+			b.StartTimer()
+		}
+	}
+	b.ReportMetric(float64(acked)/elapsed.Seconds(), "acks/s")
+}
+
+// statusWriter is a discardWriter that keeps the status.
+type statusWriter struct {
+	discardWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(s int) { w.status = s }
