@@ -30,6 +30,17 @@
 // the child of the trace context in the request's headers, with
 // convo.event_type, http.response.status_code and convo.duplicate, and
 // records convo.webhook.delivery.duration.
+//
+// Given to an inbox (convo.WithInboxObserver, or redisdedup's), it marks
+// the delivery's span with a "convo.inbox.kept" event, makes each run of a
+// kept delivery a span of kind consumer ("selarti.inbox.run", under the
+// context of the inbox's Run: a trace of its own) with convo.provider,
+// convo.inbox.attempt and convo.inbox.outcome (status Error when retried
+// or dead-lettered), and records convo.inbox.kept (counter),
+// convo.inbox.runs (counter by outcome), convo.inbox.run.duration, and
+// the gauges convo.inbox.depth (deliveries kept and not completed) and
+// convo.inbox.oldest.age (seconds since the oldest of them was received),
+// as the inbox last reported them: give each inbox its own Observer.
 package otelconvo
 
 import (
