@@ -117,6 +117,13 @@
 // the one of the module github.com/convokit/convo/redisdedup.
 // ParseSelartiEvent and ParseTalkJSEvent decode a body without a handler.
 //
+// With WithInbox, a handler answers 200 once the delivery is kept in an
+// Inbox, and the inbox runs your function from there until it succeeds,
+// with backoff, in order per conversation: for a sender that never
+// retries (Selarti) and a function that can fail for a while.
+// NewMemoryInbox keeps deliveries in the process; redisdedup.Inbox in
+// Redis, shared by replicas.
+//
 // # Testing
 //
 // The package convotest is a faithful in-memory fake of the three
