@@ -3,7 +3,10 @@ package convo_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -100,4 +103,36 @@ func ExampleNewTalkJSHandler() {
 	// 12081 wrote: Where is my order?
 	// 200
 	// 401 {"error":"invalid signature"}
+}
+
+func ExampleWithInbox() {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	in := convo.NewMemoryInbox(convo.WithInboxBackoff(time.Millisecond, time.Millisecond), convo.WithInboxLogger(quiet))
+	done := make(chan struct{})
+	h := convo.NewSelartiHandler(func(ctx context.Context, ev *convo.SelartiEvent) error {
+		d, _ := convo.DeliveryFromContext(ctx)
+		fmt.Printf("run %d: to chat %s: %s\n", d.Attempt, ev.ExternalChatID, ev.MessageText)
+		if d.Attempt == 1 {
+			return errors.New("talkjs: 503") // run again after the backoff
+		}
+		close(done)
+		return nil
+	}, convo.WithInbox(in), convo.WithHandlerLogger(quiet))
+
+	body := `{"wh_type":"all_messages","message_type":"bot","message_id":"1731336491876x58","external_chat_id":"123456789","message_text":"Hello!"}`
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/hooks/selarti", strings.NewReader(body)))
+	fmt.Println("answered", rec.Code) // once kept, before any run
+
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error)
+	go func() { ran <- in.Run(ctx) }() // in a program: for as long as it serves
+	<-done
+	cancel()
+	fmt.Println("run ended:", <-ran)
+	// Output:
+	// answered 200
+	// run 1: to chat 123456789: Hello!
+	// run 2: to chat 123456789: Hello!
+	// run ended: <nil>
 }
