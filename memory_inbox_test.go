@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -499,7 +500,7 @@ func TestMemoryInboxDuplicates(t *testing.T) {
 // forgotten first; deliveries kept and not completed up to the capacity,
 // Add failing beyond; dead letters up to the capacity.
 func TestMemoryInboxCapacity(t *testing.T) {
-	in := NewMemoryInbox(WithInboxCapacity(3), WithInboxAttempts(1))
+	in := NewMemoryInbox(WithInboxCapacity(3), WithInboxAttempts(1), WithInboxWorkers(1)) // one worker: completed in the order added
 	addAll(t, in, delivery1("a", ""), delivery1("b", ""), delivery1("c", ""))
 	_, err := in.Add(context.Background(), delivery1("d", ""))
 	require.ErrorIs(t, err, errInboxFull)
@@ -626,8 +627,10 @@ func TestMemoryInboxRecoversPanics(t *testing.T) {
 	assert.Equal(t, "boom", await(t, done, "boom"))
 	assert.Equal(t, "next", await(t, done, "next"))
 	require.Eventually(t, func() bool { return len(deadLetters(t, in)) == 1 }, 10*time.Second, time.Millisecond)
+	// The dead letter is logged once the inbox's lock is released.
+	const dead = `level=ERROR msg="convo: inbox run failed, dead letter" provider=selarti id=boom attempt=1 error="panic: boom"`
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), dead) }, 10*time.Second, time.Millisecond, "%s", &logs)
 	assert.Contains(t, logs.String(), `msg="convo: inbox run panicked" provider=selarti id=boom panic=boom`)
-	assert.Contains(t, logs.String(), `level=ERROR msg="convo: inbox run failed, dead letter" provider=selarti id=boom attempt=1 error="panic: boom"`)
 }
 
 func TestMemoryInboxOptionPanics(t *testing.T) {
