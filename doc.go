@@ -29,6 +29,11 @@
 //	})
 //	ids, err := c.Conversations.SendMessages(ctx, "order_391", convo.UserMessage("8029", "Hello Maria!"))
 //
+// WithEnv configures the same from the environment (TALQUI_TENANT,
+// TALQUI_CONNECTION_ID, TALQUI_TOKEN, TALKJS_APP_ID, TALKJS_SECRET_KEY,
+// SELARTI_API_KEY, and the base URLs TALQUI_URL, TALKJS_URL, SELARTI_URL),
+// as the examples and the convo command do.
+//
 // Create one Client and share it: it is safe for concurrent use and holds
 // the connection pool. Every method takes a context.Context first; bound a
 // whole call, retries included, with it. A service of a provider that was
