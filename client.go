@@ -532,7 +532,16 @@ func (c *Client) send(ctx context.Context, r *request, ob *observation) (refused
 		req.Header["Authorization"] = h
 	}
 
-	resp, err := c.rc.Do(req)
+	var resp *http.Response
+	if off(offRetry) {
+		resp, err = c.rc.HTTPClient.Do(req.Request)
+		if err == nil {
+			st.attempts = 1
+			err = c.readBody(st, resp)
+		}
+	} else {
+		resp, err = c.rc.Do(req)
+	}
 	if resp == nil {
 		return false, c.transportError(ctx, r, st, err)
 	}

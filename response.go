@@ -58,7 +58,14 @@ func (c *Client) readBody(st *callState, resp *http.Response) error {
 	if !ok {
 		limit = int64(maxErrorBody + c.secrets.longest())
 	}
-	b, over, err := readCapped(resp.Body, resp.ContentLength, limit, !ok)
+	var b []byte
+	var over bool
+	var err error
+	if off(offCap) {
+		b, err = io.ReadAll(resp.Body)
+	} else {
+		b, over, err = readCapped(resp.Body, resp.ContentLength, limit, !ok)
+	}
 	switch {
 	case !ok:
 		// An error status is what counts; a body cut short does not

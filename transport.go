@@ -34,6 +34,9 @@ func (c *Client) newRetryClient(hc *http.Client, timeout time.Duration) *retryab
 	wrapped := *hc
 	wrapped.Transport = attemptTransport{rt: inner, timeout: timeout, w: &watchdog{}}
 	wrapped.CheckRedirect = noRedirect
+	if off(offRedirect) {
+		wrapped.CheckRedirect = nil
+	}
 	c.onResponse = func(resp *http.Response) error {
 		// attemptTransport sets resp.Request, whose context holds the state.
 		return c.readBody(stateOf(resp.Request.Context()), resp)
@@ -98,7 +101,7 @@ type attemptTransport struct {
 // RoundTrip sends r through the wrapped transport, within the timeout.
 func (t attemptTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	parent := r.Context()
-	if d, ok := parent.Deadline(); ok && time.Until(d) <= t.timeout {
+	if d, ok := parent.Deadline(); ok && time.Until(d) <= t.timeout || off(offDeadline) {
 		// The call's own deadline comes first: it bounds the attempt,
 		// body included.
 		resp, err := t.rt.RoundTrip(r)

@@ -4,14 +4,21 @@
 # SDK/net/http and resty/net/http ratios. Usage: ./run.sh [out-dir]
 # Environment: COUNT (default 8), MANY_COUNT (default 2; 0 skips
 # BenchmarkUpsertMany, which takes ~12 s a round on a quiet machine),
-# OBSERVER_COUNT (default 8; 0 skips BenchmarkObserver).
+# OBSERVER_COUNT (default 8; 0 skips BenchmarkObserver), GUARANTEE_COUNT
+# (default 6; 0 skips the guarantee-cost rounds), TOKEN_COUNT (default 6;
+# 0 skips BenchmarkAppToken), HANDLER_COUNT (default 6; 0 skips the
+# webhook handlers, run in ../redisdedup against a real redis-server).
 set -euo pipefail
 cd "$(dirname "$0")"
 out=${1:-results}
 mkdir -p "$out"
+abs=$(cd "$out" && pwd)
 count=${COUNT:-8}
 many=${MANY_COUNT:-2}
 observer=${OBSERVER_COUNT:-8}
+guarantee=${GUARANTEE_COUNT:-6}
+token=${TOKEN_COUNT:-6}
+handler=${HANDLER_COUNT:-6}
 benchstat=$(command -v benchstat || echo "$(go env GOPATH)/bin/benchstat")
 [ -x "$benchstat" ] || go install golang.org/x/perf/cmd/benchstat@latest
 
@@ -47,6 +54,42 @@ if [ "$observer" != 0 ]; then
 			-test.count 1 -test.benchmem | tee -a "$out/observer.txt"
 	done
 	"$benchstat" -col '/client@(sdk sdk-observer nethttp)' "$out/observer.txt" | tee "$out/observer-benchstat.txt"
+fi
+
+if [ "$guarantee" != 0 ]; then
+	# The mechanisms can be switched off only in this build (the tag
+	# convo_benchoff); a shipped build has no switch.
+	echo "== what each guarantee costs ($guarantee rounds; CONVO_BENCH_OFF switches one mechanism off)"
+	go test -c -tags convo_benchoff -o "$out/bench-off.test" .
+	: >"$out/guarantees.txt"
+	for i in $(seq "$guarantee"); do
+		for m in none deadline retry redirect cap; do
+			CONVO_BENCH_OFF=${m#none} "$out/bench-off.test" -test.run '^$' -test.bench '^BenchmarkGuarantees$' \
+				-test.count 1 -test.benchmem | tee -a "$out/guarantees.txt"
+		done
+	done
+	"$benchstat" -col '/off@(none deadline retry redirect cap)' "$out/guarantees.txt" | tee "$out/guarantees-benchstat.txt"
+fi
+
+if [ "$token" != 0 ]; then
+	echo "== BenchmarkAppToken ($token rounds): the secret key against an app token minted for each request"
+	: >"$out/apptoken.txt"
+	for i in $(seq "$token"); do
+		"$out/bench.test" -test.run '^$' -test.bench '^BenchmarkAppToken$' \
+			-test.count 1 -test.benchmem | tee -a "$out/apptoken.txt"
+	done
+	"$benchstat" -col '/client@(sdk sdk-token)' "$out/apptoken.txt" | tee "$out/apptoken-benchstat.txt"
+fi
+
+if [ "$handler" != 0 ]; then
+	echo "== webhook handlers ($handler rounds): convo's Selarti handler against a hand-written one, memory and Redis stores"
+	(cd ../redisdedup && go test -c -o "$abs/redisdedup.test" .)
+	: >"$out/handlers.txt"
+	for i in $(seq "$handler"); do
+		(cd ../redisdedup && "$abs/redisdedup.test" -test.run '^$' -test.bench '^BenchmarkHandlers$' \
+			-test.count 1 -test.benchmem) | tee -a "$out/handlers.txt"
+	done
+	"$benchstat" -col '/client@(nethttp sdk)' "$out/handlers.txt" | tee "$out/handlers-benchstat.txt"
 fi
 
 echo "== heap of a 100,000-message list"
