@@ -85,11 +85,12 @@ type Client struct {
 	baseURLs  map[Provider]string // the base URL of each configured provider (BaseURL)
 }
 
-// endpoint is where a provider's calls go: origin + prefix + path, with the
-// headers every call of it carries.
+// endpoint is where a provider's calls go: scheme://hostport + prefix +
+// path, with the headers every call of it carries.
 type endpoint struct {
 	provider Provider
-	origin   string              // scheme://host[:port]
+	scheme   string              // http or https
+	hostport string              // host[:port], as in the base URL
 	prefix   string              // the base URL's path, plus "/v1/{appId}" for TalkJS
 	template string              // prefix with "{appID}" for the app id, for observers and logs
 	host     string              // the base URL's host, without the port
@@ -146,7 +147,8 @@ func newEndpoint(p Provider, base, prefix, template, auth string) *endpoint {
 	path := strings.TrimRight(u.EscapedPath(), "/")
 	ep := &endpoint{
 		provider: p,
-		origin:   u.Scheme + "://" + u.Host,
+		scheme:   u.Scheme,
+		hostport: u.Host,
 		prefix:   path + prefix,
 		template: path + template,
 		host:     u.Hostname(),
@@ -573,8 +575,7 @@ func (c *Client) newRequest(r *request, st *callState) (*retryablehttp.Request, 
 			return nil, err
 		}
 	}
-	full := ep.origin + ep.prefix + path
-	st.path = full[len(ep.origin):]
+	st.path = ep.prefix + path
 	fail := func(what string, err error) error {
 		return fmt.Errorf("convo: %s %s %s: %s%w", ep.provider, r.method, st.path, what, err)
 	}
@@ -582,6 +583,7 @@ func (c *Client) newRequest(r *request, st *callState) (*retryablehttp.Request, 
 		// Nothing is sent on a context that is already done.
 		return nil, fail("", err)
 	}
+	var rawQuery string
 	if r.query != nil {
 		v, ok := r.query.(url.Values) // a raw call's
 		if !ok {
@@ -590,9 +592,7 @@ func (c *Client) newRequest(r *request, st *callState) (*retryablehttp.Request, 
 				return nil, fail("encoding query: ", err)
 			}
 		}
-		if q := v.Encode(); q != "" {
-			full += "?" + q
-		}
+		rawQuery = v.Encode()
 	}
 	var body io.Reader // a nil *requestBody in an interface would not be nil
 	var stream *streamed
@@ -612,10 +612,22 @@ func (c *Client) newRequest(r *request, st *callState) (*retryablehttp.Request, 
 		st.bodyr.Reset(b)
 		body = &st.bodyr
 	}
-	hr, err := http.NewRequestWithContext(st, r.method, full, body)
+	hr, err := http.NewRequestWithContext(st, r.method, "", body)
 	if err != nil {
 		return nil, fail("", err)
 	}
+	// The URL is set from its parts, all known valid: the endpoint's
+	// scheme and host, parsed once, and the path that expandPath escaped
+	// or checkRawPath checked (net/http would parse the whole URL again
+	// on every call).
+	*hr.URL = url.URL{Scheme: ep.scheme, Host: ep.hostport, Path: st.path, RawQuery: rawQuery}
+	if strings.IndexByte(st.path, '%') >= 0 {
+		hr.URL.RawPath = st.path
+		if hr.URL.Path, err = url.PathUnescape(st.path); err != nil {
+			return nil, fail("", err)
+		}
+	}
+	hr.Host = ep.hostport
 	switch {
 	case stream != nil:
 		// The stream's own length and rewind (none for a stream that
