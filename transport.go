@@ -148,6 +148,38 @@ type attemptCtx struct {
 	done       chan struct{} // made by the first Done
 	err        error         // set once the attempt's context has ended
 	stopParent func() bool   // stops the call's context from ending this one
+	afters     []func()      // see AfterFunc; nil once called or stopped
+	afterBuf   [2]func()     // afters' first array
+}
+
+// AfterFunc arranges for f to be called once the attempt's context ends
+// (at once if it has), and gives the stop that cancels that. The context
+// package looks for this method: a context derived from this one (net/http
+// derives one for every request it sends) then ends with it through f,
+// instead of through a goroutine that waits for it, as for a context
+// type it does not know.
+func (a *attemptCtx) AfterFunc(f func()) (stop func() bool) {
+	a.mu.Lock()
+	if a.err != nil {
+		a.mu.Unlock()
+		go f()
+		return func() bool { return false }
+	}
+	if a.afters == nil {
+		a.afters = a.afterBuf[:0]
+	}
+	i := len(a.afters)
+	a.afters = append(a.afters, f)
+	a.mu.Unlock()
+	return func() bool {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		if a.err != nil || a.afters[i] == nil {
+			return false
+		}
+		a.afters[i] = nil
+		return true
+	}
 }
 
 // Deadline is the attempt's deadline, or the call's when it comes first.
@@ -189,11 +221,12 @@ func (a *attemptCtx) Err() error {
 // Value is the call's context's: the attempt adds none.
 func (a *attemptCtx) Value(key any) any { return a.Context.Value(key) }
 
-// cancel ends the attempt's context with err, once.
+// cancel ends the attempt's context with err, once, and then calls the
+// functions given to AfterFunc (outside the lock: they may stop theirs).
 func (a *attemptCtx) cancel(err error) {
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	if a.err != nil {
+		a.mu.Unlock()
 		return
 	}
 	a.err = err
@@ -202,6 +235,13 @@ func (a *attemptCtx) cancel(err error) {
 	}
 	if a.stopParent != nil {
 		a.stopParent()
+	}
+	afters := a.afters
+	a.mu.Unlock()
+	for _, f := range afters {
+		if f != nil {
+			f()
+		}
 	}
 }
 

@@ -175,3 +175,37 @@ func TestAttemptUsesAnEarlierCallDeadline(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// A context derived from an attempt's (as net/http derives one for every
+// request) ends with it through AfterFunc, without a goroutine waiting
+// for it; context.AfterFunc's functions run, and a stopped one does not.
+func TestAttemptContextDerived(t *testing.T) {
+	w := &watchdog{}
+	a := w.start(context.Background(), time.Minute)
+	child, cancel := context.WithCancelCause(a)
+	defer cancel(nil)
+	a.mu.Lock()
+	require.Len(t, a.afters, 1, "the child is registered with the attempt, not watched by a goroutine")
+	a.mu.Unlock()
+	ran := make(chan struct{})
+	context.AfterFunc(a, func() { close(ran) })
+	stop := context.AfterFunc(a, func() { t.Error("a stopped function ran") })
+	assert.True(t, stop())
+	a.end()
+	<-child.Done()
+	assert.ErrorIs(t, child.Err(), context.Canceled)
+	<-ran
+
+	// Derived after the end: done at once.
+	late, cancel2 := context.WithCancel(a)
+	defer cancel2()
+	<-late.Done()
+
+	// At the deadline, the child sees DeadlineExceeded.
+	a = w.start(context.Background(), 5*time.Millisecond)
+	child, cancel = context.WithCancelCause(a)
+	defer cancel(nil)
+	<-child.Done()
+	assert.ErrorIs(t, child.Err(), context.DeadlineExceeded)
+	a.end()
+}
