@@ -18,9 +18,19 @@ const urnPrefix = "urn:talqui:"
 // SessionRequest is what Sessions.Start sends: one of the channel builders
 // (WhatsAppOfficial, WhatsAppBusiness, IFood, GenericChannel) or a raw
 // SessionStart. SessionStart checks the channel's rules and gives the wire
-// body, or a *ValidationError listing every problem.
+// body, or a *ValidationError listing every problem. It reads phone numbers
+// without a default country (see NormalizePhone); Sessions.Start reads them
+// with the client's (WithDefaultCountry, see NormalizePhoneIn). The body of
+// a SessionRequest of another package is checked again as a SessionStart.
 type SessionRequest interface {
 	SessionStart() (SessionStart, error)
+}
+
+// regionalRequest is a SessionRequest of this package: it reads a phone
+// number without '+' or "00" as a national number of region ("" for none)
+// when it is valid there.
+type regionalRequest interface {
+	sessionStartIn(region string) (SessionStart, error)
 }
 
 // WhatsAppOfficial opens a WhatsApp API Official session with a
@@ -28,7 +38,7 @@ type SessionRequest interface {
 // content, filled with Variables.
 type WhatsAppOfficial struct {
 	ConnectionID string   // plugin connection; may be empty when only one is configured
-	Phone        string   // international format, e.g. "+55 27 99999-9999" or "0055 27 …"; sent as digits only (see NormalizePhone)
+	Phone        string   // e.g. "+55 27 99999-9999", "0055 27 …" or "5527999999999"; national with WithDefaultCountry; sent as E.164 digits (see NormalizePhone)
 	Name         string   // contact's full name (optional)
 	ModelID      string   // the approved model (campaignModelID); required
 	Variables    []string // fill the model's placeholders, in order
@@ -36,9 +46,11 @@ type WhatsAppOfficial struct {
 }
 
 // SessionStart checks the rules of WhatsApp API Official and gives the wire body.
-func (w WhatsAppOfficial) SessionStart() (SessionStart, error) {
+func (w WhatsAppOfficial) SessionStart() (SessionStart, error) { return w.sessionStartIn("") }
+
+func (w WhatsAppOfficial) sessionStartIn(region string) (SessionStart, error) {
 	var ps problems
-	phone := ps.phone("Phone", w.Phone)
+	phone := ps.phone("Phone", w.Phone, region)
 	ps.utf8("Name", w.Name)
 	if blank(w.ModelID) {
 		ps.add("ModelID", "required: WhatsApp API Official opens a conversation only with an approved model")
@@ -74,15 +86,17 @@ func (w WhatsAppOfficial) SessionStart() (SessionStart, error) {
 // first message.
 type WhatsAppBusiness struct {
 	ConnectionID string // plugin connection; may be empty when only one is configured
-	Phone        string // international format; sent as digits only (see NormalizePhone)
+	Phone        string // as WhatsAppOfficial.Phone: international, or national with WithDefaultCountry; sent as E.164 digits
 	Name         string // contact's full name (optional)
 	Text         string // the first message, delivered as is; required
 }
 
 // SessionStart checks the rules of WhatsApp Business and gives the wire body.
-func (w WhatsAppBusiness) SessionStart() (SessionStart, error) {
+func (w WhatsAppBusiness) SessionStart() (SessionStart, error) { return w.sessionStartIn("") }
+
+func (w WhatsAppBusiness) sessionStartIn(region string) (SessionStart, error) {
 	var ps problems
-	phone := ps.phone("Phone", w.Phone)
+	phone := ps.phone("Phone", w.Phone, region)
 	ps.utf8("Name", w.Name)
 	ps.required("Text", w.Text)
 	return SessionStart{
@@ -103,6 +117,8 @@ type IFood struct {
 	Text         string         // the operational message; required
 	Extra        map[string]any // extra fields the installed iFood plugin requires
 }
+
+func (f IFood) sessionStartIn(string) (SessionStart, error) { return f.SessionStart() }
 
 // SessionStart checks the rules of iFood and gives the wire body.
 func (f IFood) SessionStart() (SessionStart, error) {
@@ -132,6 +148,8 @@ type GenericChannel struct {
 	Extra        map[string]any // extra fields the installed plugin requires
 }
 
+func (g GenericChannel) sessionStartIn(string) (SessionStart, error) { return g.SessionStart() }
+
 // SessionStart checks the generic rules and gives the wire body.
 func (g GenericChannel) SessionStart() (SessionStart, error) {
 	var ps problems
@@ -151,14 +169,36 @@ func (g GenericChannel) SessionStart() (SessionStart, error) {
 	}, ps.err()
 }
 
-// NormalizePhone gives the digits of an international phone number, as
-// the builders send it: spaces, dots, dashes and brackets are removed, a
-// leading '+' or "00" is read as the international prefix and dropped, and
-// 8 to 15 digits must remain, as WhatsApp expects, starting with the country
-// code (so never with 0). "+55 (27) 99999-9999"
-// and "0055 27 99999 9999" both give "5527999999999".
+// NormalizePhone gives a phone number as the builders send it on a client
+// without WithDefaultCountry: the E.164 digits (no '+'), as WhatsApp
+// expects. Spaces, dots, dashes and brackets are removed; a leading '+' or
+// "00" is the international prefix. The number must be valid for its
+// country code by libphonenumber's metadata (github.com/nyaruka/phonenumbers).
+// A number without '+' or "00" is read as international only when it is
+// valid as such: "5527999999999", "+55 (27) 99999-9999" and
+// "0055 27 99999 9999" all give "5527999999999", while "27 99999-9999" (a
+// Brazilian mobile without its country code, and no valid number of +27,
+// South Africa) is refused. Use NormalizePhoneIn to read national numbers.
+// A refusal is a *ValidationError whose field is "phone".
 func NormalizePhone(phone string) (string, error) {
 	var ps problems
-	digits := ps.phone("phone", phone)
+	digits := ps.phone("phone", phone, "")
+	return digits, ps.err()
+}
+
+// NormalizePhoneIn is NormalizePhone with a default country, as a client
+// made with WithDefaultCountry(country) sends a phone: a number without '+'
+// or "00" is read first as a national number of country (an ISO 3166-1
+// alpha-2 code such as "BR"), and as an international one only when it is
+// not a valid national number. NormalizePhoneIn("27 99999-9999", "BR")
+// gives "5527999999999"; "5527999999999" and "+1 415 555 0100" keep their
+// own country. An unknown country is a problem of the field "country".
+func NormalizePhoneIn(phone, country string) (string, error) {
+	region, err := checkRegion("country", country)
+	if err != nil {
+		return "", err
+	}
+	var ps problems
+	digits := ps.phone("phone", phone, region)
 	return digits, ps.err()
 }

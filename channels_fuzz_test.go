@@ -6,30 +6,41 @@ import (
 	"testing"
 )
 
+// FuzzNormalizePhone: whatever NormalizePhone or NormalizePhoneIn accepts
+// is 8 to 15 digits that NormalizePhone takes back unchanged, a valid
+// international number; whatever they refuse is a validation error.
 func FuzzNormalizePhone(f *testing.F) {
-	for _, s := range []string{"+55 (27) 99999-9999", "12345678", "", "+", "1234567890123456", "٣٣٣٣٣٣٣٣", "[44] 20.7946-0958", "\x00\xff"} {
-		f.Add(s)
+	for _, s := range []string{"+55 (27) 99999-9999", "27 99999-9999", "12345678", "", "+", "1234567890123456", "٣٣٣٣٣٣٣٣",
+		"[44] 20.7946-0958", "\x00\xff", "020 7946 0958", "011 15-1234-5678", "0055 27 99999-9999"} {
+		for _, country := range []string{"BR", "GB", "AR", "us", "XX"} {
+			f.Add(s, country)
+		}
 	}
-	f.Fuzz(func(t *testing.T, in string) {
+	f.Fuzz(func(t *testing.T, in, country string) {
+		check := func(what string, got string, err error) {
+			if err != nil {
+				if !errors.Is(err, ErrValidation) {
+					t.Fatalf("%s: error %v is not a validation error", what, err)
+				}
+				return
+			}
+			if len(got) < 8 || len(got) > 15 {
+				t.Fatalf("%s %q normalised to %q: not 8 to 15 digits", what, in, got)
+			}
+			for _, r := range got {
+				if r < '0' || r > '9' {
+					t.Fatalf("%s %q normalised to %q: not digits only", what, in, got)
+				}
+			}
+			again, err := NormalizePhone(got)
+			if err != nil || again != got {
+				t.Fatalf("%s: not a valid international number: %q -> %q -> %q, %v", what, in, got, again, err)
+			}
+		}
 		got, err := NormalizePhone(in)
-		if err != nil {
-			if !errors.Is(err, ErrValidation) {
-				t.Fatalf("error %v is not a validation error", err)
-			}
-			return
-		}
-		if len(got) < 8 || len(got) > 15 {
-			t.Fatalf("%q normalised to %q: not 8 to 15 digits", in, got)
-		}
-		for _, r := range got {
-			if r < '0' || r > '9' {
-				t.Fatalf("%q normalised to %q: not digits only", in, got)
-			}
-		}
-		again, err := NormalizePhone(got)
-		if err != nil || again != got {
-			t.Fatalf("not idempotent: %q -> %q -> %q, %v", in, got, again, err)
-		}
+		check("NormalizePhone", got, err)
+		got, err = NormalizePhoneIn(in, country)
+		check("NormalizePhoneIn "+country, got, err)
 	})
 }
 

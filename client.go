@@ -228,6 +228,7 @@ func (c *Client) configureProviders(s *settings) {
 			tq.apis = append(tq.apis, newEndpoint(ProviderTalqui, s.talquiURL, "", "", "PluginConnection "+pc.Token))
 			c.secrets.add(pc.Token)
 		}
+		tq.region = s.region
 		c.talqui = tq
 	}
 	c.talkjs = &endpoint{provider: ProviderTalkJS, err: notConfigured(ProviderTalkJS, "WithTalkJS")}

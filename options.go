@@ -79,7 +79,8 @@ type settings struct {
 	logger     *slog.Logger
 	observer   *Observer
 	userAgent  string
-	fromEnv    bool // WithEnv was given
+	fromEnv    bool   // WithEnv was given
+	region     string // WithDefaultCountry
 }
 
 // talquiConfig is the Talqui configuration: the tenant and its plugin
@@ -88,6 +89,7 @@ type talquiConfig struct {
 	tenantID string
 	conns    []PluginConnection
 	apis     []*endpoint // apis[i] sends conns[i].Token; built by NewClient
+	region   string      // WithDefaultCountry: national phone numbers are read in it; "" for none
 	secrets  secrets     // every credential of the client, never echoed in a problem
 }
 
@@ -174,6 +176,23 @@ func WithSelarti(apiKey string) Option {
 		}
 		s.selartiSettings().apiKey = apiKey
 		return nil
+	}
+}
+
+// WithDefaultCountry makes session starts read a phone number without '+'
+// or "00" first as a national number of country, an ISO 3166-1 alpha-2
+// code such as "BR" (in any case), and as an international one only when it
+// is not a valid national number: with WithDefaultCountry("BR"),
+// WhatsAppBusiness{Phone: "27 99999-9999"} is sent as 5527999999999, while
+// "5527999999999", "+1 415 555 0100" and "0044 20 7946 0958" keep their
+// own country. Without it a number without '+' or "00" is read as
+// international only when it is valid as such, and refused otherwise.
+// NormalizePhoneIn(phone, country) gives what is sent. A country
+// libphonenumber does not know makes NewClient fail.
+func WithDefaultCountry(country string) Option {
+	return func(s *settings) (err error) {
+		s.region, err = checkRegion("WithDefaultCountry(country)", country)
+		return err
 	}
 }
 

@@ -50,9 +50,11 @@ type SessionStart struct {
 }
 
 // SessionStart checks s and gives it back with defaults filled in: the
-// message key "text", and a WhatsApp phone as digits only. It applies the
-// rules of the channel it names.
-func (s SessionStart) SessionStart() (SessionStart, error) {
+// message key "text", and a WhatsApp phone as E.164 digits (see
+// NormalizePhone). It applies the rules of the channel it names.
+func (s SessionStart) SessionStart() (SessionStart, error) { return s.sessionStartIn("") }
+
+func (s SessionStart) sessionStartIn(region string) (SessionStart, error) {
 	var ps problems
 	ps.urn("Channel", s.Channel)
 	if s.MessageKey == "" {
@@ -60,7 +62,7 @@ func (s SessionStart) SessionStart() (SessionStart, error) {
 	}
 	switch s.Channel {
 	case ChannelWhatsAppOfficial:
-		s.ContactExternalID = ps.phone("ContactExternalID", s.ContactExternalID)
+		s.ContactExternalID = ps.phone("ContactExternalID", s.ContactExternalID, region)
 		if blank(s.CampaignModelID) {
 			ps.add("CampaignModelID", "required: WhatsApp API Official opens a conversation only with an approved model")
 		}
@@ -68,7 +70,7 @@ func (s SessionStart) SessionStart() (SessionStart, error) {
 			s.CampaignVariables = []any{}
 		}
 	case ChannelWhatsAppBusiness:
-		s.ContactExternalID = ps.phone("ContactExternalID", s.ContactExternalID)
+		s.ContactExternalID = ps.phone("ContactExternalID", s.ContactExternalID, region)
 	default:
 		ps.required("ContactExternalID", s.ContactExternalID)
 	}
@@ -307,7 +309,15 @@ func (t *talquiConfig) resolve(r SessionRequest) (SessionStart, *endpoint, error
 		return SessionStart{}, t.apis[0], &ValidationError{Problems: []Problem{{Field: "SessionRequest", Reason: "must not be nil"}}}
 	}
 	var ps problems
-	body, err := r.SessionStart()
+	var body SessionStart
+	var err error
+	if rr, ok := r.(regionalRequest); ok {
+		body, err = rr.sessionStartIn(t.region)
+	} else if body, err = r.SessionStart(); err == nil {
+		// Another package's request: its body gets the channel's rules,
+		// a WhatsApp phone's included.
+		body, err = body.sessionStartIn(t.region)
+	}
 	if err := ps.merge(err); err != nil {
 		return SessionStart{}, t.apis[0], err
 	}

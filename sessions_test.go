@@ -260,42 +260,6 @@ func TestValidationErrorText(t *testing.T) {
 	assert.EqualError(t, err, "convo: validation failed: OrderCode: required; Text: required")
 }
 
-func TestNormalizePhone(t *testing.T) {
-	for in, want := range map[string]string{
-		"+55 (27) 99999-9999": "5527999999999",
-		"+1.415.555.0100":     "14155550100",
-		"[44] 20 7946 0958":   "442079460958",
-		"12345678":            "12345678",
-		"123456789012345":     "123456789012345",
-		"0055 27 99999-9999":  "5527999999999", // 00 is the international prefix
-		" +55 27 99999 9999 ": "5527999999999",
-	} {
-		got, err := NormalizePhone(in)
-		require.NoError(t, err, in)
-		assert.Equal(t, want, got)
-	}
-	for _, in := range []string{"", "1234567", "1234567890123456", "+55 27 9999x", "５５２７９９９９９９９９",
-		"55+27 99999-9999", "++55 27 99999-9999", "027 99999-9999", "+0 27 99999-9999", "0000 27 99999-9999"} {
-		_, err := NormalizePhone(in)
-		assert.ErrorIs(t, err, ErrValidation, in)
-	}
-}
-
-func TestPhoneProblems(t *testing.T) {
-	for in, want := range map[string]string{
-		"55+27 99999-9999":  "phone: may hold '+' only as the first character",
-		"027 99999-9999":    "phone: must start with a country code, which never starts with 0",
-		"0055 27":           "phone: must have 8 to 15 digits, has 4",
-		"+55 27 99999-999x": "phone: must hold only digits, '+', spaces, dots, dashes and brackets",
-	} {
-		_, err := NormalizePhone(in)
-		var ve *ValidationError
-		require.ErrorAs(t, err, &ve, in)
-		require.Len(t, ve.Problems, 1, in)
-		assert.Equal(t, want, ve.Problems[0].String(), in)
-	}
-}
-
 func TestSessionStartExtraEncodingError(t *testing.T) {
 	env := NewTestEnv(t)
 	env.captureStart(200, `{}`)

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/nyaruka/phonenumbers"
 )
 
 // This file holds the problem collector behind every *ValidationError and
@@ -46,12 +48,16 @@ func (ps *problems) merge(err error) error {
 	return err
 }
 
-// phone checks an international phone number and gives its digits: '+',
-// spaces, dots, dashes and brackets are removed, a leading '+' or "00" is
-// the international prefix (not part of the number), and 8 to 15 digits
-// must remain, as WhatsApp expects, the first of them a country code's
-// (never 0).
-func (ps *problems) phone(field, phone string) string {
+// phone checks a phone number and gives its international digits (E.164
+// without the '+'), as WhatsApp expects them. '+', spaces, dots, dashes and
+// brackets are removed; a leading '+' or "00" is the international prefix
+// (not part of the number). The number must be valid for its country code
+// by libphonenumber's metadata. A number without '+' or "00" is read as a
+// national number of region (a client's WithDefaultCountry) when region is
+// set and it is valid there, else as an international number when it is
+// valid as such, and is refused otherwise: "27 99999-9999" (a Brazilian
+// mobile without +55) never goes to +27, South Africa.
+func (ps *problems) phone(field, phone, region string) string {
 	s := strings.TrimSpace(phone)
 	plus := strings.HasPrefix(s, "+")
 	if plus {
@@ -73,18 +79,92 @@ func (ps *problems) phone(field, phone string) string {
 		}
 	}
 	d := b.String()
+	intl := plus
 	if !plus && strings.HasPrefix(d, "00") {
-		d = d[2:] // "0055 27 …": 00 is the international prefix
+		d, intl = d[2:], true // "0055 27 …": 00 is the international prefix
+	}
+	if d == "" {
+		ps.add(field, "required")
+		return ""
+	}
+	if !intl && region != "" {
+		if n, ok := nationalPhone(d, region); ok {
+			return n
+		}
 	}
 	switch {
-	case d == "":
-		ps.add(field, "required")
 	case len(d) < 8 || len(d) > 15:
-		ps.addf(field, "must have 8 to 15 digits, has %d", len(d))
+		if intl || region == "" {
+			ps.addf(field, "must have 8 to 15 digits, has %d", len(d))
+		} else {
+			ps.addf(field, "is not a valid phone number of %s (WithDefaultCountry), and an international one must have 8 to 15 digits, has %d", region, len(d))
+		}
+		return d
 	case d[0] == '0':
-		ps.add(field, "must start with a country code, which never starts with 0")
+		if region == "" {
+			ps.add(field, "must start with a country code, which never starts with 0 (a national number needs the client option WithDefaultCountry)")
+		} else {
+			ps.addf(field, "is not a valid phone number of %s (WithDefaultCountry), and an international one never starts with 0", region)
+		}
+		return d
+	}
+	n, cc, ok := internationalPhone(d)
+	switch {
+	case ok:
+		return n
+	case cc == 0:
+		ps.add(field, "must start with a known country code")
+	case intl:
+		ps.addf(field, "is not a valid number for country code +%d (%s) by libphonenumber's metadata", cc, phonenumbers.GetRegionCodeForCountryCode(cc))
+	case region == "":
+		ps.addf(field, "is not a valid international number (read with country code +%d, %s, by libphonenumber's metadata): write it with '+' and its country code, or read national numbers with the client option WithDefaultCountry", cc, phonenumbers.GetRegionCodeForCountryCode(cc))
+	default:
+		ps.addf(field, "is valid neither as a phone number of %s (WithDefaultCountry) nor as an international number (country code +%d, %s) by libphonenumber's metadata", region, cc, phonenumbers.GetRegionCodeForCountryCode(cc))
 	}
 	return d
+}
+
+// internationalPhone reads d, digits after the international prefix: it
+// gives the number's E.164 digits and whether libphonenumber's metadata
+// holds it valid, and the country code it starts with (0 for none known).
+func internationalPhone(d string) (e164 string, cc int, ok bool) {
+	n, err := phonenumbers.Parse("+"+d, "")
+	if err != nil {
+		return "", 0, false
+	}
+	cc = int(n.GetCountryCode())
+	if phonenumbers.GetRegionCodeForCountryCode(cc) == phonenumbers.UNKNOWN_REGION {
+		return "", 0, false
+	}
+	if !phonenumbers.IsValidNumber(n) {
+		return "", cc, false
+	}
+	return phonenumbers.Format(n, phonenumbers.E164)[1:], cc, true
+}
+
+// nationalPhone reads d, digits without an international prefix, as
+// libphonenumber reads a number dialled in region: national, or starting
+// with region's own country code. It gives the E.164 digits when the
+// result is a valid number of region's country code (a US default reads a
+// Canadian number too, as a US phone dials it).
+func nationalPhone(d, region string) (string, bool) {
+	n, err := phonenumbers.Parse(d, region)
+	if err != nil || int(n.GetCountryCode()) != phonenumbers.GetCountryCodeForRegion(region) || !phonenumbers.IsValidNumber(n) {
+		return "", false
+	}
+	return phonenumbers.Format(n, phonenumbers.E164)[1:], true
+}
+
+// checkRegion checks a default country for phone numbers: an ISO 3166-1
+// alpha-2 code that libphonenumber knows, in any case. It gives the code
+// in upper case.
+func checkRegion(field, region string) (string, error) {
+	r := strings.ToUpper(strings.TrimSpace(region))
+	if phonenumbers.GetCountryCodeForRegion(r) == 0 {
+		return "", &ValidationError{Problems: []Problem{{Field: field,
+			Reason: fmt.Sprintf("must be an ISO 3166-1 alpha-2 country code libphonenumber knows, such as \"BR\"; got %q", truncate(region, 20))}}}
+	}
+	return r, nil
 }
 
 func (ps *problems) required(field, v string) {
