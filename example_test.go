@@ -482,3 +482,44 @@ func ExampleClient_Raw() {
 	// messages with the file: 1
 	// convo: validation failed: Path: must not hold a "." or ".." segment, escaped or not: it would leave the API prefix
 }
+
+// A phone number without '+' or "00" is read as international only when it
+// is valid as such: a Brazilian mobile written without +55 is refused,
+// never sent to +27, South Africa. NormalizePhoneIn reads it as a client
+// made with WithDefaultCountry("BR") does.
+func ExampleNormalizePhoneIn() {
+	for _, phone := range []string{"+55 (27) 99999-9999", "0055 27 99999-9999", "5527999999999", "27 99999-9999"} {
+		intl, err := convo.NormalizePhone(phone)
+		br, _ := convo.NormalizePhoneIn(phone, "BR")
+		fmt.Printf("%-20s %-14s %s\n", phone, intl, br)
+		if err != nil {
+			fmt.Println(err)
+		}
+	}
+	// Output:
+	// +55 (27) 99999-9999  5527999999999  5527999999999
+	// 0055 27 99999-9999   5527999999999  5527999999999
+	// 5527999999999        5527999999999  5527999999999
+	// 27 99999-9999        27999999999    5527999999999
+	// convo: validation failed: phone: is not a valid international number (read with country code +27, ZA, by libphonenumber's metadata): write it with '+' and its country code, or read national numbers with the client option WithDefaultCountry
+}
+
+// WithDefaultCountry makes a session start read a national number as one of
+// the country's: "27 99999-9999" is sent as Brazil's 5527999999999.
+func ExampleWithDefaultCountry() {
+	srv := convotest.NewServer()
+	defer srv.Close()
+	c, err := srv.Client(convo.WithDefaultCountry("BR")) // or NewClient(WithTalqui(…), WithDefaultCountry("BR"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	started, err := c.Sessions.Start(context.Background(), convo.WhatsAppBusiness{Phone: "27 99999-9999", Text: "Your order #391 has shipped."})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(started.Contact.ContactExternalID)
+	// Output:
+	// 5527999999999
+}
