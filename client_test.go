@@ -891,3 +891,59 @@ func TestAPIErrorReasons(t *testing.T) {
 		assert.Equal(t, want, withReasons(messageFromBody([]byte(body)), ps), body)
 	}
 }
+
+// A provider option given bad input is reported once, as itself: not also
+// as a provider missing, nor as the provider WithTalkJSTokenAuth needs.
+func TestBadProviderOptionNotReportedMissing(t *testing.T) {
+	for _, tc := range []struct {
+		opts []Option
+		want string
+	}{
+		{[]Option{WithTalqui("", PluginConnection{ID: "pc", Token: "tok"})},
+			"convo: validation failed: WithTalqui(tenantID): must not be empty"},
+		{[]Option{WithTalkJS("app", " "), WithTalkJSTokenAuth()},
+			"convo: validation failed: WithTalkJS(secretKey): must not be empty"},
+		{[]Option{WithSelarti("bad key")},
+			"convo: validation failed: WithSelarti(apiKey): must not hold whitespace or control characters"},
+		{[]Option{WithTalkJSTokenAuth()},
+			"convo: validation failed: opts: configure at least one provider: WithTalqui, WithTalkJS or WithSelarti; tokenAuth: WithTalkJSTokenAuth needs WithTalkJS"},
+		{[]Option{WithSelartiWorkflows(SelartiWorkflows{})},
+			"convo: validation failed: opts: configure at least one provider: WithTalqui, WithTalkJS or WithSelarti"},
+	} {
+		_, err := NewClient(tc.opts...)
+		assert.EqualError(t, err, tc.want)
+	}
+}
+
+// A base URL that already holds the path the client adds would send every
+// call to a doubled path: it is refused, naming the option's field.
+func TestBaseURLWithAPIPrefixRefused(t *testing.T) {
+	for _, tc := range []struct {
+		opt  Option
+		want string
+	}{
+		{WithTalkJSURL("https://api.talkjs.com/v1/app1"),
+			"talkjsURL: must not hold /v1/{appId}, which the client adds from WithTalkJS: give the host, such as https://api.talkjs.com"},
+		{WithTalkJSURL("https://api.talkjs.com/v1/"),
+			"talkjsURL: must not hold /v1/{appId}, which the client adds from WithTalkJS: give the host, such as https://api.talkjs.com"},
+		{WithTalquiURL("https://api.talqui.chat/tenants/t1"),
+			"talquiURL: must not hold /tenants/{tenantID}, which the client adds from WithTalqui: give the host, such as https://api.talqui.chat"},
+		{WithSelartiURL("https://selarti.com/api/1.1/wf"),
+			"selartiURL: must not hold /wf/, which the client adds before each workflow: give the API's root, such as https://selarti.com/api/1.1"},
+		{WithSelartiURL("https://selarti.com/api/1.1/api/1.1"),
+			"selartiURL: holds /api/1.1 twice: give the API's root once, such as https://selarti.com/api/1.1"},
+	} {
+		_, err := NewClient(WithTalkJS("app1", "sk"), tc.opt)
+		var ve *ValidationError
+		require.ErrorAs(t, err, &ve)
+		require.Len(t, ve.Problems, 1)
+		assert.Equal(t, tc.want, ve.Problems[0].String())
+	}
+	// A proxy's own path, and Bubble's development copy, are kept.
+	env := NewTestEnv(t, WithTalkJSURL("https://proxy.example/talkjs/"), WithSelarti("key"),
+		WithSelartiURL("https://selarti.com/version-test/api/1.1"), WithTalquiURL("https://proxy.example/talqui"))
+	env.mt.RegisterResponder(http.MethodGet, "https://proxy.example/talkjs/v1/"+testAppID+"/users/u1", httpmock.NewStringResponder(200, `{"id":"u1"}`))
+	_, err := env.c.Users.Get(context.Background(), "u1")
+	require.NoError(t, err)
+	assert.Equal(t, 1, env.mt.GetTotalCallCount())
+}

@@ -59,6 +59,9 @@ func WithEnv() Option {
 					set = append(set, name)
 				}
 			}
+			if len(set) > 0 {
+				s.give(p.provider)
+			}
 			switch {
 			case len(set) > 0 && len(missing) > 0:
 				ps.add(strings.Join(missing, ", "), "must be set with "+strings.Join(set, ", ")+" to configure "+string(p.provider))

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -81,6 +82,21 @@ type settings struct {
 	userAgent  string
 	fromEnv    bool   // WithEnv was given
 	region     string // WithDefaultCountry
+	// given names the provider options given, valid or not, so that a
+	// bad one is not also reported as missing.
+	given struct{ talqui, talkjs, selarti bool }
+}
+
+// give records that an option configuring p was given, valid or not.
+func (s *settings) give(p Provider) {
+	switch p {
+	case ProviderTalqui:
+		s.given.talqui = true
+	case ProviderTalkJS:
+		s.given.talkjs = true
+	case ProviderSelarti:
+		s.given.selarti = true
+	}
 }
 
 // talquiConfig is the Talqui configuration: the tenant and its plugin
@@ -105,6 +121,7 @@ type talkjsConfig struct {
 // option and the field, never the value.
 func WithTalqui(tenantID string, conns ...PluginConnection) Option {
 	return func(s *settings) error {
+		s.give(ProviderTalqui)
 		var ps problems
 		ps.credential("WithTalqui(tenantID)", tenantID)
 		if len(conns) == 0 {
@@ -135,6 +152,7 @@ func WithTalqui(tenantID string, conns ...PluginConnection) Option {
 // field, never the value.
 func WithTalkJS(appID, secretKey string) Option {
 	return func(s *settings) error {
+		s.give(ProviderTalkJS)
 		var ps problems
 		ps.credential("WithTalkJS(appID)", appID)
 		ps.credential("WithTalkJS(secretKey)", secretKey)
@@ -169,6 +187,7 @@ type selartiSettings struct {
 // the first call; see SelartiService.
 func WithSelarti(apiKey string) Option {
 	return func(s *settings) error {
+		s.give(ProviderSelarti)
 		var ps problems
 		ps.credential("WithSelarti(apiKey)", apiKey)
 		if err := ps.err(); err != nil {
@@ -215,7 +234,9 @@ func WithTalkJSTokenAuth() Option {
 
 // WithSelartiURL sets the Selarti base URL (default
 // https://selarti.com/api/1.1); the workflows are under /wf/. It must be
-// absolute https, or http to a loopback host.
+// absolute https, or http to a loopback host. The client adds
+// /wf/{workflow}: a base URL holding a "wf" segment, or "/api/1.1" twice,
+// is refused.
 func WithSelartiURL(u string) Option {
 	return func(s *settings) (err error) {
 		s.selartiURL, err = checkBaseURL("selartiURL", u)
@@ -249,7 +270,8 @@ func (s *settings) selartiSettings() *selartiSettings {
 }
 
 // WithTalquiURL sets the Talqui base URL (default https://api.talqui.chat).
-// It must be absolute https, or http to a loopback host.
+// It must be absolute https, or http to a loopback host. The client adds
+// /tenants/{tenantID}/…: a base URL holding a "tenants" segment is refused.
 func WithTalquiURL(u string) Option {
 	return func(s *settings) (err error) {
 		s.talquiURL, err = checkBaseURL("talquiURL", u)
@@ -258,7 +280,9 @@ func WithTalquiURL(u string) Option {
 }
 
 // WithTalkJSURL sets the TalkJS base URL (default https://api.talkjs.com).
-// It must be absolute https, or http to a loopback host.
+// It must be absolute https, or http to a loopback host. The client adds
+// /v1/{appId}: a base URL holding a "v1" segment is refused, since the
+// calls would go to /v1/{appId}/v1/{appId}/….
 func WithTalkJSURL(u string) Option {
 	return func(s *settings) (err error) {
 		s.talkjsURL, err = checkBaseURL("talkjsURL", u)
@@ -417,7 +441,36 @@ func checkBaseURL(field, raw string) (string, error) {
 	default:
 		return bad("must be an absolute http(s) URL")
 	}
+	if reason := doubledPrefix(field, u.Path); reason != "" {
+		return bad(reason)
+	}
 	return strings.TrimRight(u.String(), "/"), nil
+}
+
+// doubledPrefix refuses a base URL's path that holds a part of the paths
+// the client adds itself, which every call would then send twice: TalkJS's
+// /v1/{appId}, Talqui's /tenants/{tenantID}, Selarti's /wf/{workflow} (and
+// its /api/1.1 given twice). It gives the reason, or "".
+func doubledPrefix(field, path string) string {
+	has := func(seg string) bool { return slices.Contains(strings.Split(path, "/"), seg) }
+	switch field {
+	case "talkjsURL":
+		if has("v1") {
+			return "must not hold /v1/{appId}, which the client adds from WithTalkJS: give the host, such as " + DefaultTalkJSURL
+		}
+	case "talquiURL":
+		if has("tenants") {
+			return "must not hold /tenants/{tenantID}, which the client adds from WithTalqui: give the host, such as " + DefaultTalquiURL
+		}
+	case "selartiURL":
+		if has("wf") {
+			return "must not hold /wf/, which the client adds before each workflow: give the API's root, such as " + DefaultSelartiURL
+		}
+		if strings.Count(path, "/api/1.1") > 1 {
+			return "holds /api/1.1 twice: give the API's root once, such as " + DefaultSelartiURL
+		}
+	}
+	return ""
 }
 
 func isLoopback(host string) bool {
@@ -449,16 +502,17 @@ func newSettings(opts []Option) (*settings, error) {
 			return nil, err
 		}
 	}
-	// A provider option refused above left its provider out: saying
-	// "configure at least one" too would only mislead.
-	if len(ps) == 0 && s.talqui == nil && s.talkjs == nil && (s.selarti == nil || s.selarti.apiKey == "") {
+	// A provider option that was given but refused (WithEnv's partial
+	// credentials included) has its own problem: saying "configure at
+	// least one" too would only mislead.
+	if !s.given.talqui && !s.given.talkjs && !s.given.selarti {
 		reason := "configure at least one provider: WithTalqui, WithTalkJS or WithSelarti"
 		if s.fromEnv {
 			reason += envHint
 		}
 		ps.add("opts", reason)
 	}
-	if s.tokenAuth && s.talkjs == nil {
+	if s.tokenAuth && !s.given.talkjs {
 		ps.add("tokenAuth", "WithTalkJSTokenAuth needs WithTalkJS")
 	}
 	return s, ps.err()
