@@ -55,7 +55,9 @@ const (
 
 // Client talks to Talqui, TalkJS and Selarti. It is safe for concurrent
 // use; create one and share it, since it holds the connection pool (and
-// Selarti's token).
+// Selarti's token). Make it with NewClient: every call of a Client that
+// NewClient did not make (its zero value) answers ErrNotConfigured and
+// sends nothing.
 type Client struct {
 	// Sessions starts Talqui sessions.
 	Sessions *SessionsService
@@ -833,3 +835,22 @@ func expandPath(tmpl string, params []string) (string, error) {
 
 // headerJSON is one shared header value for every request (see newRequest).
 var headerJSON = []string{"application/json"}
+
+// client is the service's client. A service of a zero Client (or a nil
+// service) has none: it gets noClient, so that its calls answer
+// ErrNotConfigured and send nothing, rather than panic.
+func (s *service) client() *Client {
+	if s == nil || s.c == nil {
+		return noClient
+	}
+	return s.c
+}
+
+func (s *SessionsService) client() *Client      { return (*service)(s).client() }
+func (s *UsersService) client() *Client         { return (*service)(s).client() }
+func (s *ConversationsService) client() *Client { return (*service)(s).client() }
+func (s *SelartiService) client() *Client       { return (*service)(s).client() }
+
+// noClient is a client of no provider: the client of the services of a
+// Client that NewClient did not make.
+var noClient = &Client{talkjs: &endpoint{provider: ProviderTalkJS, err: notConfigured(ProviderTalkJS, "WithTalkJS")}}

@@ -228,9 +228,9 @@ type Conversation struct {
 func (s *ConversationsService) Upsert(ctx context.Context, id string, u ConversationUpdate) error {
 	var ps problems
 	u.validate(&ps, "u.")
-	return s.c.do(ctx, &request{
+	return s.client().do(ctx, &request{
 		op:      "talkjs.conversations.upsert",
-		api:     s.c.talkjs,
+		api:     s.client().talkjs,
 		method:  http.MethodPut,
 		path:    "/conversations/{conversationID}",
 		params:  []string{id},
@@ -243,23 +243,23 @@ func (s *ConversationsService) Upsert(ctx context.Context, id string, u Conversa
 // answer whose body is the conversation object. A conversation that does
 // not exist gives an error matching ErrNotFound.
 func (s *ConversationsService) Get(ctx context.Context, id string) (*Conversation, error) {
-	return talkjsGet[Conversation](ctx, s.c, "talkjs.conversations.get", "/conversations/{conversationID}", id)
+	return talkjsGet[Conversation](ctx, s.client(), "talkjs.conversations.get", "/conversations/{conversationID}", id)
 }
 
 // List iterates over the app's conversations (GET /conversations), one
 // page ({"data": [conversation, …]}) at a time. opts may be nil (pages of DefaultConversationListLimit).
 // See ListOptions for how the iteration ends.
 func (s *ConversationsService) List(ctx context.Context, opts *ConversationListOptions) iter.Seq2[*Conversation, error] {
-	return paginate(ctx, s.c, "talkjs.conversations.list", "/conversations", nil, conversationListQuery(opts), conversationID)
+	return paginate(ctx, s.client(), "talkjs.conversations.list", "/conversations", nil, conversationListQuery(opts), conversationID)
 }
 
 // Delete deletes conversation id with its messages and participations,
 // for good (DELETE /conversations/{id}). It expects a 2xx answer; the body
 // is ignored.
 func (s *ConversationsService) Delete(ctx context.Context, id string) error {
-	return s.c.do(ctx, &request{
+	return s.client().do(ctx, &request{
 		op:     "talkjs.conversations.delete",
-		api:    s.c.talkjs,
+		api:    s.client().talkjs,
 		method: http.MethodDelete,
 		path:   "/conversations/{conversationID}",
 		params: []string{id},
@@ -287,9 +287,9 @@ func (s *ConversationsService) UpdateParticipation(ctx context.Context, convID, 
 func (s *ConversationsService) participation(ctx context.Context, op, method, convID, userID string, p Participation, allowNone bool) error {
 	var ps problems
 	p.validate(&ps, allowNone)
-	return s.c.do(ctx, &request{
+	return s.client().do(ctx, &request{
 		op:      op,
-		api:     s.c.talkjs,
+		api:     s.client().talkjs,
 		method:  method,
 		path:    "/conversations/{conversationID}/participants/{userID}",
 		params:  []string{convID, userID},
@@ -304,9 +304,9 @@ func (s *ConversationsService) participation(ctx context.Context, op, method, co
 // UpdateParticipation with AccessNone. It expects a 2xx answer; the body is
 // ignored.
 func (s *ConversationsService) Leave(ctx context.Context, convID, userID string) error {
-	return s.c.do(ctx, &request{
+	return s.client().do(ctx, &request{
 		op:     "talkjs.conversations.leave",
-		api:    s.c.talkjs,
+		api:    s.client().talkjs,
 		method: http.MethodDelete,
 		path:   "/conversations/{conversationID}/participants/{userID}",
 		params: []string{convID, userID},
@@ -320,9 +320,9 @@ func (s *ConversationsService) Leave(ctx context.Context, convID, userID string)
 // is not read. Marking a conversation read twice changes nothing more, so
 // the call is retried like a PUT. It expects a 2xx answer.
 func (s *ConversationsService) MarkAsRead(ctx context.Context, convID, userID string) error {
-	return s.c.do(ctx, &request{
+	return s.client().do(ctx, &request{
 		op:         "talkjs.conversations.mark_as_read",
-		api:        s.c.talkjs,
+		api:        s.client().talkjs,
 		method:     http.MethodPost,
 		path:       "/conversations/{conversationID}/readBy/{userID}",
 		params:     []string{convID, userID},
@@ -415,9 +415,9 @@ func (n *NotificationTrigger) validate(ps *problems) {
 func (s *ConversationsService) TriggerNotifications(ctx context.Context, convID string, n NotificationTrigger) error {
 	var ps problems
 	n.validate(&ps)
-	return s.c.do(ctx, &request{
+	return s.client().do(ctx, &request{
 		op:      "talkjs.conversations.trigger_notifications",
-		api:     s.c.talkjs,
+		api:     s.client().talkjs,
 		method:  http.MethodPost,
 		path:    "/conversations/{conversationID}/notifications",
 		params:  []string{convID},
@@ -479,11 +479,11 @@ func (s *ConversationsService) Open(ctx context.Context, convID string, o OpenCo
 	}
 	if err := ps.err(); err != nil {
 		// Open sends nothing: observers see one refused call of its own.
-		return nil, s.c.do(ctx, &request{op: "talkjs.conversations.open", api: s.c.talkjs, invalid: err})
+		return nil, s.client().do(ctx, &request{op: "talkjs.conversations.open", api: s.client().talkjs, invalid: err})
 	}
 
 	if len(o.Users) > 0 {
-		if err := s.c.Users.UpsertMany(ctx, o.Users); err != nil {
+		if err := s.client().Users.UpsertMany(ctx, o.Users); err != nil {
 			return nil, fmt.Errorf("convo: open conversation %q: upserting users: %w", convID, err)
 		}
 	}

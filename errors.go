@@ -34,7 +34,8 @@ var (
 	// before sending anything.
 	ErrValidation = errors.New("convo: validation failed")
 	// ErrNotConfigured is returned, with nothing sent, by a service whose
-	// provider was not configured (WithTalqui, WithTalkJS, WithSelarti).
+	// provider was not configured (WithTalqui, WithTalkJS, WithSelarti),
+	// and by every service of a Client that NewClient did not make.
 	ErrNotConfigured = errors.New("convo: provider not configured")
 	// ErrOutcomeUnknown matches a failure after which the server may have
 	// acted: a transport failure after the request may have reached it (a

@@ -171,7 +171,7 @@ func (s *ConversationsService) SendMessages(ctx context.Context, convID string, 
 	ps.segment("conversationID", convID)
 	validateMessages(&ps, "msgs", msgs)
 	if err := ps.err(); err != nil {
-		return nil, s.c.do(ctx, s.sendRequest(convID, nil, nil, err))
+		return nil, s.client().do(ctx, s.sendRequest(convID, nil, nil, err))
 	}
 	out := slices.Clone(msgs)
 	for i := range out {
@@ -187,7 +187,7 @@ func (s *ConversationsService) send(ctx context.Context, convID string, msgs []O
 	ids := make([]string, 0, len(msgs))
 	for chunk := range slices.Chunk(msgs, MaxMessagesPerRequest) {
 		out := sentIDs{want: len(chunk), ids: ids}
-		if err := s.c.do(ctx, s.sendRequest(convID, chunk, &out, nil)); err != nil {
+		if err := s.client().do(ctx, s.sendRequest(convID, chunk, &out, nil)); err != nil {
 			return ids, err
 		}
 		ids = out.ids
@@ -225,7 +225,7 @@ func (s *sentIDs) decodeBody(b []byte) error {
 func (s *ConversationsService) sendRequest(convID string, msgs []OutgoingMessage, out any, invalid error) *request {
 	return &request{
 		op:         "talkjs.conversations.send_messages",
-		api:        s.c.talkjs,
+		api:        s.client().talkjs,
 		method:     http.MethodPost,
 		path:       "/conversations/{conversationID}/messages",
 		params:     []string{convID},
@@ -246,7 +246,7 @@ func (s *ConversationsService) Messages(ctx context.Context, convID string, opts
 	if opts != nil && opts.IsOnline != nil && spec.err == nil {
 		spec.err = &ValidationError{Problems: []Problem{{Field: "opts.IsOnline", Reason: "only Users.List takes it"}}}
 	}
-	return paginate(ctx, s.c, "talkjs.conversations.messages", "/conversations/{conversationID}/messages", []string{convID}, spec, messageID)
+	return paginate(ctx, s.client(), "talkjs.conversations.messages", "/conversations/{conversationID}/messages", []string{convID}, spec, messageID)
 }
 
 func messageID(m *Message) string { return m.ID }
@@ -256,7 +256,7 @@ func messageID(m *Message) string { return m.ID }
 // whose body is the message object. A message or conversation that does
 // not exist gives an error matching ErrNotFound.
 func (s *ConversationsService) Message(ctx context.Context, convID, msgID string) (*Message, error) {
-	return talkjsGet[Message](ctx, s.c, "talkjs.conversations.message", "/conversations/{conversationID}/messages/{messageID}", convID, msgID)
+	return talkjsGet[Message](ctx, s.client(), "talkjs.conversations.message", "/conversations/{conversationID}/messages/{messageID}", convID, msgID)
 }
 
 // MessageEdit is the body of EditMessage. A zero field is left out and
@@ -326,9 +326,9 @@ func (e MessageEdit) encodeBody() ([]byte, error) {
 func (s *ConversationsService) EditMessage(ctx context.Context, convID, msgID string, e MessageEdit) error {
 	var ps problems
 	e.validate(&ps)
-	return s.c.do(ctx, &request{
+	return s.client().do(ctx, &request{
 		op:      "talkjs.conversations.edit_message",
-		api:     s.c.talkjs,
+		api:     s.client().talkjs,
 		method:  http.MethodPut,
 		path:    "/conversations/{conversationID}/messages/{messageID}",
 		params:  []string{convID, msgID},
@@ -343,9 +343,9 @@ func (s *ConversationsService) EditMessage(ctx context.Context, convID, msgID st
 // such a retry is a success: an earlier attempt deleted the message. It
 // expects a 2xx answer; the body is ignored.
 func (s *ConversationsService) DeleteMessage(ctx context.Context, convID, msgID string) error {
-	return s.c.do(ctx, &request{
+	return s.client().do(ctx, &request{
 		op:     "talkjs.conversations.delete_message",
-		api:    s.c.talkjs,
+		api:    s.client().talkjs,
 		method: http.MethodDelete,
 		path:   "/conversations/{conversationID}/messages/{messageID}",
 		params: []string{convID, msgID},
@@ -491,7 +491,7 @@ func (s *ConversationsService) ImportMessages(ctx context.Context, convID string
 	chunkRequest := func(chunk []ImportMessage, invalid error) *request {
 		return &request{
 			op:      "talkjs.conversations.import_messages",
-			api:     s.c.talkjs,
+			api:     s.client().talkjs,
 			method:  http.MethodPost,
 			path:    "/import/conversations/{conversationID}/messages",
 			params:  []string{convID},
@@ -500,11 +500,11 @@ func (s *ConversationsService) ImportMessages(ctx context.Context, convID string
 		}
 	}
 	if err := ps.err(); err != nil {
-		return s.c.do(ctx, chunkRequest(nil, err))
+		return s.client().do(ctx, chunkRequest(nil, err))
 	}
 	done := 0
 	for chunk := range slices.Chunk(msgs, MaxMessagesPerRequest) {
-		err := s.c.do(ctx, chunkRequest(chunk, nil))
+		err := s.client().do(ctx, chunkRequest(chunk, nil))
 		if err != nil {
 			return &ImportError{ConversationID: convID, Imported: done, Failed: len(chunk), Total: len(msgs), Err: err}
 		}

@@ -183,7 +183,7 @@ func (r *SelartiResult) decodeBody(b []byte) error {
 // send again once. The result's Response is the send's "response", Raw its
 // whole body.
 func (s *SelartiService) Send(ctx context.Context, m SelartiMessage) (*SelartiResult, error) {
-	sc := s.c.selarti
+	sc := s.client().selarti
 	body, err := sc.sendBody(m)
 	return s.run(ctx, &request{op: "selarti.selarti.send", params: []string{sc.flows().Send}, body: body, invalid: err})
 }
@@ -194,7 +194,7 @@ func (s *SelartiService) Send(ctx context.Context, m SelartiMessage) (*SelartiRe
 // is not published, so, like Send, it is not repeated once it may have
 // reached Selarti.
 func (s *SelartiService) AddTarget(ctx context.Context, taskID, target string) error {
-	sc := s.c.selarti
+	sc := s.client().selarti
 	body, err := sc.targetBody(taskID, target)
 	_, err = s.run(ctx, &request{op: "selarti.selarti.add_target", params: []string{sc.flows().AddTarget}, body: body, invalid: err})
 	return err
@@ -235,10 +235,10 @@ func (sc *selartiConfig) flows() SelartiWorkflows {
 func (s *SelartiService) run(ctx context.Context, r *request) (*SelartiResult, error) {
 	out := &SelartiResult{}
 	r.api, r.method, r.path, r.out = selartiOff, http.MethodPost, "/wf/{workflow}", out
-	if s.c.selarti != nil {
-		r.api = s.c.selarti.api
+	if s.client().selarti != nil {
+		r.api = s.client().selarti.api
 	}
-	err := s.c.do(ctx, r)
+	err := s.client().do(ctx, r)
 	if err != nil && out.Raw == nil {
 		return nil, err
 	}

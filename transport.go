@@ -59,6 +59,9 @@ func (c *Client) newRetryClient(hc *http.Client, timeout time.Duration) *retryab
 // transport (the caller's, with WithHTTPClient). The pipeline itself never
 // does: the pool is shared by concurrent calls.
 func (c *Client) CloseIdleConnections() {
+	if c == nil || c.rc == nil {
+		return // a nil Client, or one NewClient did not make, has no connection
+	}
 	if ci, ok := c.rc.HTTPClient.Transport.(attemptTransport).rt.(interface{ CloseIdleConnections() }); ok {
 		ci.CloseIdleConnections()
 	}

@@ -176,9 +176,9 @@ type User struct {
 func (s *UsersService) Upsert(ctx context.Context, id string, u UserUpdate) error {
 	var ps problems
 	u.validate(&ps, func() string { return "u." })
-	return s.c.do(ctx, &request{
+	return s.client().do(ctx, &request{
 		op:      "talkjs.users.upsert",
-		api:     s.c.talkjs,
+		api:     s.client().talkjs,
 		method:  http.MethodPut,
 		path:    "/users/{userID}",
 		params:  []string{id},
@@ -264,7 +264,7 @@ func (s *UsersService) UpsertMany(ctx context.Context, users map[string]UserUpda
 	batch := func(ids []string, invalid error) *request {
 		return &request{
 			op:      "talkjs.users.upsert_many",
-			api:     s.c.talkjs,
+			api:     s.client().talkjs,
 			method:  http.MethodPut,
 			path:    "/users",
 			body:    userBatch{ids: ids, users: users},
@@ -272,12 +272,12 @@ func (s *UsersService) UpsertMany(ctx context.Context, users map[string]UserUpda
 		}
 	}
 	if err := ps.err(); err != nil {
-		return s.c.do(ctx, batch(nil, err))
+		return s.client().do(ctx, batch(nil, err))
 	}
 	if len(users) == 0 {
 		return nil
 	}
-	put := func(ctx context.Context, ids []string) error { return s.c.do(ctx, batch(ids, nil)) }
+	put := func(ctx context.Context, ids []string) error { return s.client().do(ctx, batch(ids, nil)) }
 	if len(ids) <= UpsertManyBatchSize {
 		if err := put(ctx, ids); err != nil {
 			return &UpsertManyError{Failed: ids, Err: err}
@@ -348,14 +348,14 @@ func putBatches(ctx context.Context, batches [][]string, put func(context.Contex
 // whose body is the user object. A user that does not exist gives an error
 // matching ErrNotFound.
 func (s *UsersService) Get(ctx context.Context, id string) (*User, error) {
-	return talkjsGet[User](ctx, s.c, "talkjs.users.get", "/users/{userID}", id)
+	return talkjsGet[User](ctx, s.client(), "talkjs.users.get", "/users/{userID}", id)
 }
 
 // List iterates over the app's users (GET /users), one page at a time as
 // the loop asks for more; each page is a 200 answer {"data": [user, …]}. opts may be nil (pages of DefaultListLimit). See
 // ListOptions for how the iteration ends.
 func (s *UsersService) List(ctx context.Context, opts *ListOptions) iter.Seq2[*User, error] {
-	return paginate(ctx, s.c, "talkjs.users.list", "/users", nil, listQuery(opts, DefaultListLimit), userID)
+	return paginate(ctx, s.client(), "talkjs.users.list", "/users", nil, listQuery(opts, DefaultListLimit), userID)
 }
 
 // Conversations iterates over the conversations user userID takes part in
@@ -369,7 +369,7 @@ func (s *UsersService) Conversations(ctx context.Context, userID string, opts *C
 		// The only client that sends a filter sends it to GET /conversations.
 		spec.err = &ValidationError{Problems: []Problem{{Field: "opts.Filter", Reason: "only Conversations.List takes it"}}}
 	}
-	return paginate(ctx, s.c, "talkjs.users.conversations", "/users/{userID}/conversations", []string{userID}, spec, conversationID)
+	return paginate(ctx, s.client(), "talkjs.users.conversations", "/users/{userID}/conversations", []string{userID}, spec, conversationID)
 }
 
 // PresenceQuery filters Users.Presence. A zero field is left out of the
@@ -462,9 +462,9 @@ func (s *UsersService) Presence(ctx context.Context, q PresenceQuery) (map[strin
 	var resp struct {
 		Data map[string]Presence `json:"data"`
 	}
-	err := s.c.do(ctx, &request{
+	err := s.client().do(ctx, &request{
 		op:         "talkjs.users.presence",
-		api:        s.c.talkjs,
+		api:        s.client().talkjs,
 		method:     http.MethodPost,
 		path:       "/presences",
 		body:       q,
