@@ -33,8 +33,10 @@ func zeroClientCalls(c *Client) map[string]func(context.Context) error {
 			_, err := c.Sessions.Start(ctx, WhatsAppBusiness{Phone: "+55 27 99999-9999", Text: "hi"})
 			return err
 		},
-		"Users.Upsert":     func(ctx context.Context) error { return c.Users.Upsert(ctx, "u1", UserUpdate{Name: "Alice"}) },
-		"Users.UpsertMany": func(ctx context.Context) error { return c.Users.UpsertMany(ctx, map[string]UserUpdate{"u1": {Name: "Alice"}}) },
+		"Users.Upsert": func(ctx context.Context) error { return c.Users.Upsert(ctx, "u1", UserUpdate{Name: "Alice"}) },
+		"Users.UpsertMany": func(ctx context.Context) error {
+			return c.Users.UpsertMany(ctx, map[string]UserUpdate{"u1": {Name: "Alice"}})
+		},
 		"Users.Get": func(ctx context.Context) error {
 			_, err := c.Users.Get(ctx, "u1")
 			return err
