@@ -155,6 +155,9 @@ func TestMaxRetriesZeroMeansOneTry(t *testing.T) {
 }
 
 func TestRetryAfterSecondsHonoured(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits a real Retry-After of 1 to 2 s: runs without -short")
+	}
 	env := NewTestEnv(t, WithRetry(RetryPolicy{MaxRetries: 1, MinWait: time.Millisecond, MaxWait: 3 * time.Second}))
 	env.mt.RegisterResponder(http.MethodGet, talkjsUserURL,
 		statusResponder(429, "Retry-After", "1").Then(httpmock.NewStringResponder(200, `{}`)))
@@ -167,6 +170,9 @@ func TestRetryAfterSecondsHonoured(t *testing.T) {
 }
 
 func TestRetryAfterHTTPDateHonoured(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits a real Retry-After of 1 to 2 s: runs without -short")
+	}
 	env := NewTestEnv(t, WithRetry(RetryPolicy{MaxRetries: 1, MinWait: time.Millisecond, MaxWait: 5 * time.Second}))
 	// An HTTP date has a one-second resolution: the wait it asks for is
 	// measured from the start of the call, not assumed (1 to 2 s).

@@ -105,6 +105,9 @@ type faultCase struct {
 	faults func(ep faultEndpoint) []convotest.Fault
 	expect func(ep faultEndpoint) outcome
 	slow   bool // the server handles a request after the client gave up on it
+	// heavy marks a cell that costs seconds or tens of MiB: under
+	// -short it runs on shortEndpoints only.
+	heavy bool
 	// opts, when not nil, gives more options for the client under test;
 	// cancel ends the call's context.
 	opts func(cancel context.CancelFunc) []convo.Option
@@ -208,6 +211,7 @@ var faultCases = []faultCase{
 		faults: one(convotest.Fault{Delay: slowHeaderTimeout + 300*time.Millisecond}),
 		expect: retriedWhenSafe(convo.ErrOutcomeUnknown, true),
 		slow:   true,
+		heavy:  true,
 	},
 	{
 		name:   "HTML instead of JSON on success, server acted",
@@ -230,6 +234,7 @@ var faultCases = []faultCase{
 		},
 	},
 	{
+		heavy:  true,
 		name:   "a 20 MiB body on success, server acted",
 		faults: one(convotest.Fault{Status: 200, Body: `{"data":"` + strings.Repeat("x", 20<<20) + `"}`, AfterApply: true}),
 		expect: func(ep faultEndpoint) outcome {
@@ -240,6 +245,7 @@ var faultCases = []faultCase{
 		},
 	},
 	{
+		heavy:  true,
 		name:   "a 20 MiB error body",
 		faults: one(convotest.Fault{Status: 500, Body: strings.Repeat("e", 20<<20)}),
 		expect: retriedWhenSafe(convo.ErrServer, false),
@@ -275,7 +281,8 @@ var faultCases = []faultCase{
 			}
 			return retriedWhenSafe(convo.ErrBadResponse, true)(ep)
 		},
-		slow: true,
+		slow:  true,
+		heavy: true,
 	},
 }
 
@@ -347,12 +354,21 @@ func TestFaultSuite(t *testing.T) {
 	t.Logf("fault suite: %d endpoints x (%d faults + dial failure) = %d cells", len(faultEndpoints()), len(faultCases), cells)
 }
 
+// shortEndpoints are the endpoints that get the heavy faults under -short:
+// a session start, never repeated, and a message send, repeated safely by
+// its idempotency keys. Every other fault runs on every endpoint in any
+// mode, and every fault on every endpoint without -short.
+var shortEndpoints = map[string]bool{"Sessions.Start": true, "Conversations.SendMessages": true}
+
 func runFaultCells(t *testing.T) int {
 	cells := 0
 	for _, ep := range faultEndpoints() {
 		for _, fc := range faultCases {
 			cells++
 			t.Run(ep.name+"/"+fc.name, func(t *testing.T) {
+				if testing.Short() && fc.heavy && !shortEndpoints[ep.name] {
+					t.Skip("heavy: runs on every endpoint without -short")
+				}
 				t.Parallel()
 				srv := convotest.NewServer()
 				defer srv.Close()

@@ -667,9 +667,10 @@ func TestMemoryDedupStoreMemoryBoundedByCapacity(t *testing.T) {
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	// 1,000 ids of 900 KiB would take 880 MiB unhashed; under the race
-	// detector, which makes the parsing slow, 100 (88 MiB) prove as much.
+	// detector, which makes the parsing slow, and under -short, 100
+	// (88 MiB) prove as much.
 	n := 1000
-	if RaceEnabled {
+	if RaceEnabled || testing.Short() {
 		n = 100
 	}
 	for i := range n {
