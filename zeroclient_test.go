@@ -60,7 +60,8 @@ func zeroClientCalls(c *Client) map[string]func(context.Context) error {
 		"Conversations.UpdateParticipation": func(ctx context.Context) error {
 			return c.Conversations.UpdateParticipation(ctx, "c1", "u1", Participation{Access: AccessRead})
 		},
-		"Conversations.Leave": func(ctx context.Context) error { return c.Conversations.Leave(ctx, "c1", "u1") },
+		"Conversations.MarkAsRead": func(ctx context.Context) error { return c.Conversations.MarkAsRead(ctx, "c1", "u1") },
+		"Conversations.Leave":      func(ctx context.Context) error { return c.Conversations.Leave(ctx, "c1", "u1") },
 		"Conversations.TriggerNotifications": func(ctx context.Context) error {
 			return c.Conversations.TriggerNotifications(ctx, "c1", NotificationTrigger{Channels: []NotificationChannel{ChannelEmail}})
 		},
