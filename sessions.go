@@ -278,14 +278,15 @@ func decodePart[T any](raw json.RawMessage) *T {
 // When Talqui answered 2xx with a body that could not be read, the error
 // matches ErrBadResponse and the returned StartedSession holds Raw.
 func (s *SessionsService) Start(ctx context.Context, r SessionRequest) (*StartedSession, error) {
-	body, api, invalid := s.client().talqui.resolve(r)
+	c := s.client()
+	body, api, invalid := c.talqui.resolve(r)
 	out := &StartedSession{}
-	err := s.client().do(ctx, &request{
+	err := c.do(ctx, &request{
 		op:      "talqui.sessions.start",
 		api:     api,
 		method:  http.MethodPost,
 		path:    "/tenants/{tenantID}/sessions",
-		params:  []string{s.client().talqui.tenant()},
+		params:  []string{c.talqui.tenant()},
 		body:    body,
 		out:     out,
 		invalid: invalid,
