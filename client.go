@@ -840,10 +840,19 @@ var headerJSON = []string{"application/json"}
 // service) has none: it gets noClient, so that its calls answer
 // ErrNotConfigured and send nothing, rather than panic.
 func (s *service) client() *Client {
-	if s == nil || s.c == nil {
+	if s == nil {
 		return noClient
 	}
-	return s.c
+	return s.c.orNone()
+}
+
+// orNone is c, or noClient for a nil Client or one NewClient did not make
+// (NewClient always sets the TalkJS endpoint).
+func (c *Client) orNone() *Client {
+	if c == nil || c.talkjs == nil {
+		return noClient
+	}
+	return c
 }
 
 func (s *SessionsService) client() *Client      { return (*service)(s).client() }

@@ -126,5 +126,5 @@ const envHint = "; WithEnv found none: set TALQUI_TENANT, TALQUI_CONNECTION_ID a
 // default), and "" when p is not configured. Programs print it to say
 // which hosts they call.
 func (c *Client) BaseURL(p Provider) string {
-	return c.baseURLs[p]
+	return c.orNone().baseURLs[p]
 }

@@ -72,6 +72,7 @@ type RawRequest struct {
 // provider's API prefix or an absolute URL, a body the method does not
 // take) is reported at once in a *ValidationError, and nothing is sent.
 func (c *Client) Raw(ctx context.Context, r RawRequest, out any) error {
+	c = c.orNone()
 	req := &request{
 		op:     "raw",
 		method: r.Method,

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"iter"
+	"net/http"
 	"reflect"
 	"sort"
 	"testing"
@@ -89,6 +90,9 @@ func zeroClientCalls(c *Client) map[string]func(context.Context) error {
 			_, err := c.Selarti.Send(ctx, SelartiMessage{TaskID: "t1", ChatID: "chat1", Text: "hi"})
 			return err
 		},
+		"Client.Raw": func(ctx context.Context) error {
+			return c.Raw(ctx, RawRequest{Provider: ProviderTalkJS, Method: http.MethodGet, Path: "/users/u1"}, nil)
+		},
 		"Selarti.AddTarget": func(ctx context.Context) error { return c.Selarti.AddTarget(ctx, "t1", "@maria") },
 	}
 }
@@ -109,7 +113,7 @@ func TestZeroClientNotConfigured(t *testing.T) {
 	// Every method of every service that makes calls (takes a context) is
 	// called above.
 	ctxType := reflect.TypeFor[context.Context]()
-	var want []string
+	want := []string{"Client.Raw"}
 	for name, v := range map[string]any{"Sessions": zero.Sessions, "Users": zero.Users, "Conversations": zero.Conversations, "Selarti": zero.Selarti} {
 		typ := reflect.TypeOf(v)
 		for i := range typ.NumMethod() {
@@ -131,6 +135,9 @@ func TestZeroClientNotConfigured(t *testing.T) {
 	require.NotPanics(t, func() {
 		zero.CloseIdleConnections()
 		nilClient.CloseIdleConnections()
+		assert.ErrorIs(t, nilClient.Raw(context.Background(), RawRequest{Provider: ProviderSelarti, Method: http.MethodPost, Path: "/wf/x"}, nil), ErrNotConfigured)
+		assert.Equal(t, "", nilClient.BaseURL(ProviderTalkJS))
+		assert.Equal(t, "", zero.BaseURL(ProviderTalkJS))
 		_ = fmt.Sprintf("%v %+v %s %v %v", zero, &zero, nilClient, zero.Users, zero.Selarti)
 		_, _ = json.Marshal(zero)
 	})
