@@ -32,8 +32,12 @@ type credential interface {
 	// whether the next header may be accepted (say, a token exchanged
 	// anew), so that the call is worth one repeat.
 	refused(h []string) bool
-	// redact hides the tokens it gave in b.
+	// redact hides the tokens it gave in b, in every form that redact
+	// finds a configured secret in (see secrets.redact).
 	redact(b []byte) []byte
+	// longest is the length of the longest form of a token it gave (see
+	// secrets.longest), so that a cut body is read that much further.
+	longest() int
 }
 
 // appTokenTTL is how long a TalkJS app token is valid: the docs' example.
@@ -79,6 +83,8 @@ type appTokens struct {
 	// macs holds HMAC-SHA256 states keyed with the secret key: keying one
 	// costs more than the signature itself.
 	macs sync.Pool
+	// tokenLen is the length of the longest token (see longest).
+	tokenLen int
 }
 
 func newAppTokens(appID, secret string) *appTokens {
@@ -90,6 +96,7 @@ func newAppTokens(appID, secret string) *appTokens {
 	}
 	key := []byte(secret)
 	t.macs.New = func() any { return hmac.New(sha256.New, key) }
+	t.tokenLen = len(t.mint(1e10, 1e10)) - len("Bearer ")
 	return t
 }
 
@@ -117,7 +124,8 @@ func (t *appTokens) refused([]string) bool { return false }
 
 // redact hides in b every app token this client minted (each is
 // single-use, but an answer may echo it): each run of JWT characters that
-// begins with the tokens' mark.
+// begins with the tokens' mark. JSON and URL escaping leave a JWT as it
+// is, so this is every form a configured secret is found in.
 func (t *appTokens) redact(b []byte) []byte {
 	if !bytes.Contains(b, t.mark) {
 		return b
@@ -136,6 +144,12 @@ func (t *appTokens) redact(b []byte) []byte {
 		b = b[end:]
 	}
 }
+
+// longest is the length of the longest token minted: of one minted for
+// the year 2286 (an 11-digit iat). A token is made of base64url and dots,
+// which JSON and URL escaping leave as they are, so its raw form is the
+// longest, and the one redact finds.
+func (t *appTokens) longest() int { return t.tokenLen }
 
 // isJWTByte reports a byte of a JWT: base64url or the dot.
 func isJWTByte(c byte) bool {

@@ -79,6 +79,10 @@ type Client struct {
 	policy     RetryPolicy
 	maxBody    int64   // the largest success body read (WithMaxResponseBytes)
 	secrets    secrets // every configured credential, redacted from error bodies
+	// creds are the credentials that give tokens at run time (TalkJS app
+	// tokens, Selarti's): their tokens are redacted like secrets, from
+	// the errors of every endpoint.
+	creds []credential
 
 	talqui    *talquiConfig       // nil when Talqui is not configured
 	talkjs    *endpoint           // where TalkJS calls go; its err is set when TalkJS is not configured
@@ -239,6 +243,7 @@ func (c *Client) configureProviders(s *settings) {
 		c.talkjsApp = tj.appID
 		if s.tokenAuth {
 			c.talkjs.auth, c.talkjs.cred = nil, newAppTokens(tj.appID, tj.secret)
+			c.creds = append(c.creds, c.talkjs.cred)
 		}
 		if s.talkjsVer != "" {
 			c.talkjs.header = map[string][]string{"Talkjs-Rest-Version": {s.talkjsVer}}
@@ -247,6 +252,7 @@ func (c *Client) configureProviders(s *settings) {
 	}
 	if sc := s.selarti; sc != nil && sc.apiKey != "" {
 		c.selarti = newSelartiConfig(c, s.selartiURL, sc.apiKey, sc.workflows)
+		c.creds = append(c.creds, c.selarti.api.cred)
 		c.secrets.add(sc.apiKey)
 	}
 	if c.talqui != nil {
@@ -734,14 +740,25 @@ func (c *Client) finish(ctx context.Context, r *request, st *callState, resp *ht
 	return v.refused && !st.reached, e
 }
 
-// redact hides every configured secret, and the tokens of ep's
-// credential, in b.
-func (c *Client) redact(ep *endpoint, b []byte) []byte {
+// redact hides every configured secret, and every token a credential of
+// the client gave at run time (whichever endpoint's answer echoes it), in
+// b.
+func (c *Client) redact(_ *endpoint, b []byte) []byte {
 	b = c.secrets.redact(b)
-	if ep != nil && ep.cred != nil {
-		b = ep.cred.redact(b)
+	for _, cr := range c.creds {
+		b = cr.redact(b)
 	}
 	return b
+}
+
+// longestSecret is the length of the longest form of a secret or a
+// run-time token: how far past a cut a body is read (see secrets.longest).
+func (c *Client) longestSecret() int {
+	n := c.secrets.longest()
+	for _, cr := range c.creds {
+		n = max(n, cr.longest())
+	}
+	return n
 }
 
 // redactString is redact for a string.

@@ -38,7 +38,8 @@ var errBodyTooLarge = errors.New("response body too large")
 // readBody reads the final response's body within the attempt, so that a
 // body cut short can be retried like any other failure after sending. An
 // error body is kept up to 64 KiB (read as far again as the longest
-// secret, for finish to redact before it cuts); a success body up to
+// form of a secret or a run-time token, for finish to redact before it
+// cuts); a success body up to
 // c.maxBody (16 MiB by default), or not at all when the call has no use
 // for it.
 func (c *Client) readBody(st *callState, resp *http.Response) error {
@@ -56,7 +57,7 @@ func (c *Client) readBody(st *callState, resp *http.Response) error {
 		return nil
 	}
 	if !ok {
-		limit = int64(maxErrorBody + c.secrets.longest())
+		limit = int64(maxErrorBody + c.longestSecret())
 	}
 	var b []byte
 	var over bool

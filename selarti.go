@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"unicode"
@@ -359,9 +360,9 @@ func bubbleStatus(body []byte) bubbleBody {
 	return b
 }
 
-// maxSelartiTokens is how many of the latest tokens are redacted from
-// errors.
-const maxSelartiTokens = 4
+// maxRunTimeTokens is how many of the latest exchanged tokens are
+// redacted from errors, in every form a configured secret is found in.
+const maxRunTimeTokens = 4
 
 // selartiToken is the auth step of Selarti's workflows: the API key
 // exchanged for a bearer token at POST /wf/auth, cached and shared by every
@@ -374,7 +375,7 @@ type selartiToken struct {
 	mu     sync.Mutex
 	h      []string     // "Bearer <token>"; nil until exchanged, and once refused
 	flight *tokenFlight // the exchange under way, nil when none
-	seen   [][]byte     // the latest tokens, for redact
+	seen   secrets      // the latest tokens, for redact; replaced, never modified
 }
 
 // tokenFlight is one exchange, shared by the callers that wait for it.
@@ -441,10 +442,7 @@ func (t *selartiToken) exchange(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	t.mu.Lock()
-	t.seen = append(t.seen, []byte(out.token))
-	if len(t.seen) > maxSelartiTokens {
-		t.seen = t.seen[1:]
-	}
+	t.seen = append(slices.Clone(t.seen[max(0, len(t.seen)-maxRunTimeTokens+1):]), []byte(out.token))
 	t.mu.Unlock()
 	return []string{"Bearer " + out.token}, nil
 }
@@ -460,12 +458,20 @@ func (t *selartiToken) refused(h []string) bool {
 	return true
 }
 
-// redact hides the latest tokens in b.
+// redact hides the latest tokens in b, in every form a configured secret
+// is found in.
 func (t *selartiToken) redact(b []byte) []byte {
 	t.mu.Lock()
-	seen := secrets(t.seen)
+	seen := t.seen
 	t.mu.Unlock()
 	return seen.redact(b)
+}
+
+// longest is the length of the longest form of the latest tokens.
+func (t *selartiToken) longest() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.seen.longest()
 }
 
 // selartiTokenAnswer is the answer of /wf/auth.
