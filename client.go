@@ -387,10 +387,11 @@ type callState struct {
 	ob            *observation // nil unless the call is observed
 	attempt       *attemptCtx  // the attempt in flight, ended by endAttempt
 
-	reqBody []byte                // the encoded request body, nil for none
-	rreq    retryablehttp.Request // the request handed to retryablehttp
-	bodyr   requestBody           // the first attempt's body reader
-	drain   io.LimitedReader      // reads a discarded success body (readBody)
+	reqBody []byte                        // the encoded request body, nil for none
+	rewind  func() (io.ReadCloser, error) // a fresh reader of a streamed body, nil for none
+	rreq    retryablehttp.Request         // the request handed to retryablehttp
+	bodyr   requestBody                   // the first attempt's body reader
+	drain   io.LimitedReader              // reads a discarded success body (readBody)
 }
 
 type stateKey struct{}
@@ -451,15 +452,27 @@ func (st *callState) getBody() (io.ReadCloser, error) {
 // previous attempt's: a fresh reader of its body, and the credential's
 // Authorization again.
 func prepareRetry(req *http.Request) error {
-	if req.GetBody != nil {
-		body, err := req.GetBody()
+	st := stateOf(req.Context())
+	rewind := st.rewind // a stream's, nil for one that cannot be rewound
+	if st.reqBody != nil {
+		rewind = st.getBody
+	}
+	if rewind != nil {
+		body, err := rewind()
 		if err != nil {
 			return err
 		}
 		req.Body = body
 	}
-	return reauthorize(req, stateOf(req.Context()).api)
+	return reauthorize(req, st.api)
 }
+
+// noReplayBody is the empty body of a call that has none and is not safe
+// to repeat: net/http deems a request without a body replayable.
+type noReplayBody struct{}
+
+func (noReplayBody) Read([]byte) (int, error) { return 0, io.EOF }
+func (noReplayBody) Close() error             { return nil }
 
 // countAttempt runs before each attempt: it ends the previous one and
 // starts the observation and the debug line of this one.
@@ -641,14 +654,28 @@ func (c *Client) newRequest(r *request, st *callState) (*retryablehttp.Request, 
 	case stream != nil:
 		// The stream's own length and rewind (none for a stream that
 		// cannot be rewound: net/http then sends it again by itself only
-		// when it read nothing of it).
-		hr.ContentLength, hr.GetBody = stream.length, stream.getBody
-	case body != nil:
+		// when it read nothing of it). prepareRetry rewinds it.
+		hr.ContentLength, st.rewind = stream.length, stream.getBody
+		if st.repeatable {
+			hr.GetBody = stream.getBody
+		}
+	case body != nil && st.repeatable:
 		// net/http knows the length and the rewind of its own readers
 		// only; retryablehttp would wrap the body in closures and copy
 		// its reader on every attempt. prepareRetry rewinds it.
 		hr.ContentLength = int64(len(st.reqBody))
 		hr.GetBody = st.getBody
+	case body != nil:
+		// A call not safe to repeat has no GetBody (nor has its stream,
+		// above): net/http replays on a new connection a request it can
+		// rewind when a reused one fails, if it deems it replayable, and
+		// an Idempotency-Key header is enough for that, whoever set it
+		// (an observer, the caller's transport). prepareRetry rewinds the
+		// body from st.
+		hr.ContentLength = int64(len(st.reqBody))
+	case !st.repeatable:
+		// Nor a nil body, which net/http deems replayable too.
+		hr.Body = noReplayBody{}
 	}
 	// The header is a copy of the endpoint's, made once per client: a
 	// copy of a small map costs no hashing. Its values are shared slices:

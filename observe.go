@@ -201,12 +201,17 @@ func statusOutcome(s int) Outcome {
 // AttemptHeader adds headers to one attempt's request. It cannot read the
 // request's headers (they hold the credentials) nor replace those the
 // client sets itself.
-type AttemptHeader struct{ h http.Header }
+type AttemptHeader struct {
+	h    http.Header
+	once bool // the call is not safe to repeat
+}
 
 // Set sets header key to value on the attempt's request, replacing a value
 // set on an earlier attempt. It does nothing for a header the client sets
-// (Authorization, Accept, Content-Type, User-Agent, a provider's own) or a
-// value with a line break.
+// (Authorization, Accept, Content-Type, User-Agent, a provider's own), a
+// value with a line break, or, on a call that is not safe to repeat (a
+// session start, a Selarti send), Idempotency-Key and X-Idempotency-Key:
+// net/http takes those for a promise that the request may be sent again.
 func (a AttemptHeader) Set(key, value string) {
 	if a.h == nil || strings.ContainsAny(value, "\r\n") {
 		return
@@ -216,6 +221,10 @@ func (a AttemptHeader) Set(key, value string) {
 	case "Authorization", "Accept", "Content-Type", "Content-Length", "User-Agent", "Host",
 		"Proxy-Authorization", "Cookie", "Talkjs-Rest-Version":
 		return
+	case "Idempotency-Key", "X-Idempotency-Key":
+		if a.once {
+			return
+		}
 	}
 	a.h[key] = []string{value}
 }
@@ -384,7 +393,7 @@ func (ob *observation) attemptStart(r *http.Request) {
 			// short by a timeout): copy it before the observer adds to it.
 			r.Header = r.Header.Clone()
 		}
-		a := AttemptInfo{Call: ob.info, Attempt: ob.attempts, Header: AttemptHeader{r.Header}}
+		a := AttemptInfo{Call: ob.info, Attempt: ob.attempts, Header: AttemptHeader{r.Header, !stateOf(r.Context()).repeatable}}
 		if actx := ob.o.AttemptStart(ob.ctx, a); actx != nil {
 			ob.attemptCtx = actx
 		}

@@ -3,9 +3,14 @@ package convo
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/jarcoal/httpmock"
@@ -119,4 +124,125 @@ func TestShortSecretRedactedOnlyAsAWholeToken(t *testing.T) {
 	require.ErrorAs(t, err, &ae)
 	assert.Equal(t, `{"message":"token [redacted] is unknown","key":"[redacted]","url":"/?key=[redacted]&x=1"}`, string(ae.Body))
 	assert.Equal(t, "token [redacted] is unknown", ae.Message)
+}
+
+// replayServer is a Talqui that closes, after reading it, the first
+// session start that arrives on a connection it has served before (a
+// reused keep-alive connection), without answering; it answers every
+// other one. It counts the starts it got by their text.
+type replayServer struct {
+	*httptest.Server
+	mu     sync.Mutex
+	seen   map[string]bool // remote addresses served
+	got    map[string]int  // starts received, by text
+	closed string          // the text of the start it closed
+}
+
+// startText finds the text of a start sent by runStarts.
+var startText = regexp.MustCompile(`start \d+`)
+
+func newReplayServer(t *testing.T) *replayServer {
+	s := &replayServer{seen: map[string]bool{}, got: map[string]int{}}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		text := startText.FindString(string(b))
+		s.mu.Lock()
+		s.got[text]++
+		closeIt := s.seen[r.RemoteAddr] && s.closed == ""
+		s.seen[r.RemoteAddr] = true
+		if closeIt {
+			s.closed = text
+		}
+		s.mu.Unlock()
+		if closeIt {
+			conn, _, err := http.NewResponseController(w).Hijack()
+			if err == nil {
+				conn.Close()
+			}
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, startAnswer)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// runStarts sends session starts until one fails (at most 50) and gives
+// the error and the text of the failed one ("" when none failed).
+func (s *replayServer) runStarts(t *testing.T, c *Client) (string, error) {
+	t.Helper()
+	for i := range 50 {
+		text := fmt.Sprintf("start %d", i)
+		_, err := c.Sessions.Start(context.Background(), WhatsAppBusiness{ConnectionID: "pc-wa", Phone: "+55 27 99999-9999", Text: text})
+		s.mu.Lock()
+		closed := s.closed
+		s.mu.Unlock()
+		if err != nil || closed != "" {
+			return text, err
+		}
+	}
+	t.Fatal("no start went over a reused connection")
+	return "", nil
+}
+
+// No header set by an observer or by the caller's transport makes net/http
+// replay a session start when the server closes a reused connection after
+// it got the request: the server gets it once, and the call's error says
+// the outcome is unknown.
+func TestSessionStartNeverReplayedByNetHTTP(t *testing.T) {
+	idem := func(h interface{ Set(string, string) }, n int) {
+		h.Set("Idempotency-Key", fmt.Sprint("key-", n))
+		h.Set("X-Idempotency-Key", fmt.Sprint("key-", n))
+	}
+	var n atomic.Int32
+	for name, opts := range map[string]func() []Option{
+		"observer": func() []Option {
+			return []Option{WithObserver(Observer{AttemptStart: func(ctx context.Context, a AttemptInfo) context.Context {
+				idem(a.Header, int(n.Add(1)))
+				return ctx
+			}})}
+		},
+		"caller's transport": func() []Option {
+			tr := &http.Transport{}
+			t.Cleanup(tr.CloseIdleConnections)
+			return []Option{WithHTTPClient(&http.Client{Transport: roundTripperFunc(func(r *http.Request) (*http.Response, error) {
+				r = r.Clone(r.Context())
+				idem(r.Header, int(n.Add(1)))
+				return tr.RoundTrip(r)
+			})})}
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv := newReplayServer(t)
+			c, err := NewClient(append([]Option{WithTalqui(testTenant, PluginConnection{ID: "pc-wa", Token: testTokenWA}),
+				WithTalquiURL(srv.URL), WithRetry(fastRetry)}, opts()...)...)
+			require.NoError(t, err)
+			defer c.CloseIdleConnections()
+			text, err := srv.runStarts(t, c)
+			srv.mu.Lock()
+			defer srv.mu.Unlock()
+			require.Equal(t, text, srv.closed, "the start the server closed is the one that returns: %v %v", err, srv.got)
+			assert.Equal(t, 1, srv.got[text], "the server got the start once")
+			assert.ErrorIs(t, err, ErrOutcomeUnknown)
+		})
+	}
+}
+
+// An observer cannot set Idempotency-Key on a call that is not safe to
+// repeat; it still can on one that is.
+func TestAttemptHeaderRefusesIdempotencyKeyOnceOnly(t *testing.T) {
+	env := NewTestEnv(t, WithObserver(Observer{AttemptStart: func(ctx context.Context, a AttemptInfo) context.Context {
+		a.Header.Set("idempotency-key", "k1")
+		a.Header.Set("X-Idempotency-Key", "k2")
+		a.Header.Set("X-Trace", "t1")
+		return ctx
+	}}))
+	env.mt.RegisterNoResponder(httpmock.NewStringResponder(200, startAnswer))
+	require.NoError(t, startCall(context.Background(), env.c))
+	require.NoError(t, safeCall(context.Background(), env.c))
+	calls := env.Calls()
+	require.Len(t, calls, 2)
+	assert.Equal(t, []string{"", "", "t1"}, []string{calls[0].Header.Get("Idempotency-Key"), calls[0].Header.Get("X-Idempotency-Key"), calls[0].Header.Get("X-Trace")})
+	assert.Equal(t, []string{"k1", "k2", "t1"}, []string{calls[1].Header.Get("Idempotency-Key"), calls[1].Header.Get("X-Idempotency-Key"), calls[1].Header.Get("X-Trace")})
 }
