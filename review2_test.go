@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/jarcoal/httpmock"
 	"github.com/stretchr/testify/assert"
@@ -245,4 +246,27 @@ func TestAttemptHeaderRefusesIdempotencyKeyOnceOnly(t *testing.T) {
 	require.Len(t, calls, 2)
 	assert.Equal(t, []string{"", "", "t1"}, []string{calls[0].Header.Get("Idempotency-Key"), calls[0].Header.Get("X-Idempotency-Key"), calls[0].Header.Get("X-Trace")})
 	assert.Equal(t, []string{"k1", "k2", "t1"}, []string{calls[1].Header.Get("Idempotency-Key"), calls[1].Header.Get("X-Idempotency-Key"), calls[1].Header.Get("X-Trace")})
+}
+
+// A panic during the token exchange (an observer's, a log handler's) goes
+// up to the caller, and the next call exchanges again instead of waiting
+// forever for the exchange that panicked.
+func TestSelartiExchangePanicDoesNotBlockLaterCalls(t *testing.T) {
+	var panicked atomic.Bool
+	env := newSelartiEnv(t, WithObserver(Observer{CallStart: func(ctx context.Context, c CallInfo) context.Context {
+		if c.Operation == "selarti.auth.exchange" && panicked.CompareAndSwap(false, true) {
+			panic("observer broke")
+		}
+		return ctx
+	}}))
+	env.answer("send_external_message", httpmock.NewStringResponder(200, okAnswer))
+	assert.PanicsWithValue(t, "observer broke", func() { _, _ = env.c.Selarti.Send(context.Background(), sendMsg()) })
+
+	// A deadline, so that the bug fails the test instead of hanging it.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := env.c.Selarti.Send(ctx, sendMsg())
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, env.exchanges.Load(), "the next call exchanged the key")
+	assert.Equal(t, 1, env.count("send_external_message"))
 }

@@ -403,15 +403,7 @@ func (t *selartiToken) header(ctx context.Context) ([]string, error) {
 		}
 		t.mu.Unlock()
 		if lead {
-			f.h, f.err = t.exchange(ctx)
-			t.mu.Lock()
-			t.flight = nil
-			if f.err == nil {
-				t.h = f.h
-			}
-			t.mu.Unlock()
-			close(f.done)
-			return f.h, f.err
+			return t.lead(ctx, f)
 		}
 		select {
 		case <-f.done:
@@ -422,6 +414,28 @@ func (t *selartiToken) header(ctx context.Context) ([]string, error) {
 			return f.h, f.err
 		}
 	}
+}
+
+// errExchangePanicked is what the callers waiting for an exchange get when
+// it panicked (say, in an observer or a log handler).
+var errExchangePanicked = errors.New("convo: selarti: the token exchange panicked")
+
+// lead runs the exchange f for the callers that wait for it. It ends the
+// flight however the exchange ends, a panic too (which goes on up the
+// caller's stack), so that the next call exchanges again.
+func (t *selartiToken) lead(ctx context.Context, f *tokenFlight) ([]string, error) {
+	f.err = errExchangePanicked
+	defer func() {
+		t.mu.Lock()
+		t.flight = nil
+		if f.err == nil {
+			t.h = f.h
+		}
+		t.mu.Unlock()
+		close(f.done)
+	}()
+	f.h, f.err = t.exchange(ctx)
+	return f.h, f.err
 }
 
 // exchange posts the key to /wf/auth, a call safe to repeat, and reads
