@@ -763,8 +763,11 @@ func (c *Client) finish(ctx context.Context, r *request, st *callState, resp *ht
 	// A refusal proves that nothing was applied only when no attempt of
 	// the run may have been: an answer that is itself ambiguous (a 5xx,
 	// a 408, a redirect of a call that is not safe to repeat) or follows
-	// one is never worth the repeat, whatever its body says.
-	return v.refused && !st.reached, e
+	// one is never worth the repeat, whatever its body says. A 431 refuses
+	// the headers, so the credential's too: a token the server cannot
+	// take is dropped.
+	refused = v.refused || resp.StatusCode == http.StatusRequestHeaderFieldsTooLarge
+	return refused && !st.reached, e
 }
 
 // redact hides every configured secret, and every token a credential of

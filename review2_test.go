@@ -2,6 +2,7 @@ package convo
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -269,4 +270,57 @@ func TestSelartiExchangePanicDoesNotBlockLaterCalls(t *testing.T) {
 	require.NoError(t, err)
 	assert.EqualValues(t, 1, env.exchanges.Load(), "the next call exchanged the key")
 	assert.Equal(t, 1, env.count("send_external_message"))
+}
+
+// An exchanged token that no header value can hold (a control byte) is a
+// bad exchange answer: the call is not sent and the token not cached, so
+// the next call exchanges again.
+func TestSelartiTokenWithControlByteRefused(t *testing.T) {
+	for _, bad := range []string{"sel\x00tok", "sel\x01tok", "sel\x7ftok", "sel\ttok"} {
+		t.Run(fmt.Sprintf("%q", bad), func(t *testing.T) {
+			env := NewTestEnv(t, WithSelarti(testSelartiKey))
+			var n atomic.Int32
+			env.mt.RegisterResponder(http.MethodPost, selartiBase+"auth", func(*http.Request) (*http.Response, error) {
+				tok := bad
+				if n.Add(1) > 1 {
+					tok = "sel_tok_good"
+				}
+				b, _ := json.Marshal(map[string]any{"status": "success", "response": map[string]string{"token": tok}})
+				return httpmock.NewBytesResponse(200, b), nil
+			})
+			env.mt.RegisterResponder(http.MethodPost, selartiBase+"send_external_message", httpmock.NewStringResponder(200, okAnswer))
+			_, err := env.c.Selarti.Send(context.Background(), sendMsg())
+			var ae *APIError
+			require.ErrorAs(t, err, &ae)
+			assert.Equal(t, "/api/1.1/wf/auth", ae.Path)
+			assert.Contains(t, ae.Message, "control character")
+			assert.NotErrorIs(t, err, ErrOutcomeUnknown)
+			assert.NotErrorIs(t, err, ErrBadResponse)
+			assert.Zero(t, env.mt.GetCallCountInfo()["POST "+selartiBase+"send_external_message"], "nothing sent")
+
+			_, err = env.c.Selarti.Send(context.Background(), sendMsg())
+			require.NoError(t, err)
+			assert.EqualValues(t, 2, n.Load(), "the bad token was not cached")
+		})
+	}
+}
+
+// A 431 refuses the headers, the token's too: the token is dropped, the
+// key exchanged anew and the call repeated once.
+func TestSelartiTokenDroppedOn431(t *testing.T) {
+	env := newSelartiEnv(t)
+	var n atomic.Int32
+	env.answer("send_external_message", func(r *http.Request) (*http.Response, error) {
+		if n.Add(1) == 1 {
+			return httpmock.NewStringResponse(431, ""), nil
+		}
+		return httpmock.NewStringResponse(200, okAnswer), nil
+	})
+	_, err := env.c.Selarti.Send(context.Background(), sendMsg())
+	require.NoError(t, err)
+	assert.EqualValues(t, 2, env.exchanges.Load())
+	calls := env.Calls()
+	require.Len(t, calls, 4)
+	assert.Equal(t, "Bearer "+testSelartiToken(1), calls[1].Header.Get("Authorization"))
+	assert.Equal(t, "Bearer "+testSelartiToken(2), calls[3].Header.Get("Authorization"))
 }

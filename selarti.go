@@ -503,8 +503,12 @@ func (a *selartiTokenAnswer) decodeBody(b []byte) error {
 		return errors.New("token exchange: the answer is not a JSON object with response.token")
 	}
 	var tok string
-	if json.Unmarshal(env.Response.Token, &tok) != nil || blank(tok) || strings.ContainsAny(tok, "\r\n") {
+	if json.Unmarshal(env.Response.Token, &tok) != nil || blank(tok) {
 		return errors.New("token exchange: no token at response.token")
+	}
+	if strings.IndexFunc(tok, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
+		// A header value cannot hold it: every call would fail.
+		return errors.New("token exchange: the token at response.token holds a control character")
 	}
 	a.token = tok
 	return nil
