@@ -381,6 +381,8 @@ type callState struct {
 	provider      Provider
 	method        string
 	path          string
+	template      string // the path template, which logs name (a path may hold personal data)
+	credErr       error  // the credential step before a retry failed: the retry was not sent
 	body          []byte // the final response body, read within the attempt
 	bodyErr       error
 	discard       bool         // the call has no use for a success body
@@ -464,7 +466,13 @@ func prepareRetry(req *http.Request) error {
 		}
 		req.Body = body
 	}
-	return reauthorize(req, st.api)
+	if err := reauthorize(req, st.api); err != nil {
+		// The retry is not sent: send returns this error, not the
+		// answer before it.
+		st.credErr = err
+		return err
+	}
+	return nil
 }
 
 // noReplayBody is the empty body of a call that has none and is not safe
@@ -487,7 +495,7 @@ func countAttempt(_ retryablehttp.Logger, r *http.Request, i int) {
 	if st.logger != nil {
 		st.logger.LogAttrs(r.Context(), slog.LevelDebug, "convo: sending",
 			slog.String("provider", string(st.provider)), slog.String("method", st.method),
-			slog.String("path", st.path), slog.Int("attempt", i+1))
+			slog.String("path", st.template), slog.Int("attempt", i+1))
 	}
 }
 
@@ -540,6 +548,7 @@ func (c *Client) send(ctx context.Context, r *request, ob *observation) (refused
 		logger:     c.logger,
 		provider:   r.api.provider,
 		method:     r.method,
+		template:   r.api.template + r.path,
 		discard:    r.out == nil,
 		ob:         ob,
 	}
@@ -566,6 +575,15 @@ func (c *Client) send(ctx context.Context, r *request, ob *observation) (refused
 	} else {
 		resp, err = c.rc.Do(req)
 	}
+	if st.credErr != nil {
+		// A retry's credential step failed (a re-exchange): that is the
+		// call's error, not the answer before it, and the retry was not
+		// sent.
+		if resp != nil {
+			resp.Body.Close()
+		}
+		return false, st.credErr
+	}
 	if resp == nil {
 		return false, c.transportError(ctx, r, st, err)
 	}
@@ -585,8 +603,8 @@ func (c *Client) send(ctx context.Context, r *request, ob *observation) (refused
 
 // newRequest builds the HTTP request of r: the URL from the endpoint, the
 // escaped path and the query, the encoded body and the headers, with st
-// as its context. It sets st.path, the escaped path that errors and logs
-// name. The Authorization is the endpoint's fixed one; send sets a
+// as its context. It sets st.path, the escaped path that errors name
+// (logs name the template). The Authorization is the endpoint's fixed one; send sets a
 // credential's.
 func (c *Client) newRequest(r *request, st *callState) (*retryablehttp.Request, error) {
 	ep := r.api

@@ -45,10 +45,15 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 		}
 		attrs := []slog.Attr{
 			slog.String("provider", string(st.provider)), slog.String("method", st.method),
-			slog.String("path", st.path), slog.Int("attempt", st.attempts), slog.String("reason", reason),
+			slog.String("path", st.template), slog.Int("attempt", st.attempts), slog.String("reason", reason),
 		}
 		if err != nil {
-			attrs = append(attrs, slog.String("error", c.redactString(st.api, err.Error())))
+			// Not the *url.Error's text, which quotes the filled-in URL.
+			text := err.Error()
+			if ue, ok := err.(*url.Error); ok {
+				text = ue.Err.Error()
+			}
+			attrs = append(attrs, slog.String("error", c.redactString(st.api, text)))
 		}
 		st.logger.LogAttrs(ctx, slog.LevelInfo, "convo: retrying", attrs...)
 	}

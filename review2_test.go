@@ -324,3 +324,52 @@ func TestSelartiTokenDroppedOn431(t *testing.T) {
 	assert.Equal(t, "Bearer "+testSelartiToken(1), calls[1].Header.Get("Authorization"))
 	assert.Equal(t, "Bearer "+testSelartiToken(2), calls[3].Header.Get("Authorization"))
 }
+
+// The sending and retrying lines name the path template, as the call done
+// line does: a filled-in path holds ids, personal data.
+func TestLogLinesNameThePathTemplate(t *testing.T) {
+	env := NewTestEnv(t)
+	var n atomic.Int32
+	env.mt.RegisterNoResponder(func(*http.Request) (*http.Response, error) {
+		switch n.Add(1) {
+		case 1:
+			return httpmock.NewStringResponse(503, `{}`), nil
+		case 2:
+			return nil, io.ErrUnexpectedEOF
+		}
+		return httpmock.NewStringResponse(200, `{}`), nil
+	})
+	var out map[string]any
+	require.NoError(t, env.c.do(context.Background(), &request{api: env.c.talkjs, method: http.MethodGet,
+		path: "/users/{userID}", params: []string{"+5527999999999"}, out: &out}))
+	logs := env.logs.String()
+	assert.Equal(t, 3, strings.Count(logs, "msg=\"convo: sending\""))
+	assert.Equal(t, 2, strings.Count(logs, "msg=\"convo: retrying\""))
+	for _, l := range strings.Split(strings.TrimSpace(logs), "\n") {
+		assert.Contains(t, l, "path=/v1/{appID}/users/{userID}")
+		assert.NotContains(t, l, "5527999999999")
+	}
+}
+
+// When the credential step of a retry fails (the token was dropped during
+// the backoff and the re-exchange fails), the call's error is the
+// exchange's, not the 429 before it: the retry was not sent.
+func TestReexchangeFailingInARetryIsTheError(t *testing.T) {
+	env := newSelartiEnv(t)
+	tok := env.c.selarti.api.cred.(*selartiToken)
+	env.answer("send_external_message", func(*http.Request) (*http.Response, error) {
+		// Meanwhile, a concurrent call's token was refused, and the
+		// exchange now fails.
+		env.mt.RegisterResponder(http.MethodPost, selartiBase+"auth", httpmock.NewStringResponder(400, `{"status":"MISSING_DATA","message":"no key"}`))
+		tok.refused(tok.h)
+		return httpmock.NewStringResponse(429, `{}`), nil
+	})
+	_, err := env.c.Selarti.Send(context.Background(), sendMsg())
+	var ae *APIError
+	require.ErrorAs(t, err, &ae)
+	assert.Equal(t, "/api/1.1/wf/auth", ae.Path)
+	assert.Equal(t, 400, ae.StatusCode)
+	assert.NotErrorIs(t, err, ErrRateLimited)
+	assert.NotErrorIs(t, err, ErrOutcomeUnknown)
+	assert.Equal(t, 1, env.count("send_external_message"))
+}
