@@ -128,36 +128,37 @@ type CallResult struct {
 }
 
 // Outcome classifies how a call or an attempt ended, in few values: fit
-// for a metric label.
+// for a metric label. Calls and attempts share one vocabulary: an
+// attempt's outcome is the outcome its call would have, had the call ended
+// with that attempt. So a 503 is OutcomeUnknown on an attempt as on a call
+// (the server may have acted), and OutcomeServerError means a 5xx after
+// which it did not (a 501, or the answer to a credential step such as
+// Selarti's token exchange).
 //
 // A call's outcome is the first of these that its error matches:
 // OutcomeOK (no error), OutcomeValidation (ErrValidation or
 // ErrNotConfigured), OutcomeBadResponse (ErrBadResponse),
 // OutcomeUnknown (ErrOutcomeUnknown, which includes 408 and most 5xx
 // answers: Status tells them apart), the class of an *APIError's status,
-// and OutcomeTransport for anything else. So a call that ends on a 503
-// is OutcomeUnknown, and on a 501 OutcomeServerError.
-//
-// An attempt's outcome is the class of its status (a 503 attempt is
-// OutcomeServerError; OutcomeBadResponse for a 2xx whose body could not
-// be read). When no response came, it is OutcomeUnknown if the request may
-// have reached the server (a reset or timeout after sending), else
-// OutcomeTransport (a dial or TLS failure).
+// and OutcomeTransport for anything else. ErrOutcomeUnknown is sticky, so
+// a call whose first attempt got a 503 and whose last a 429 is
+// OutcomeUnknown, while its attempts are OutcomeUnknown and
+// OutcomeRateLimited.
 type Outcome string
 
-// The outcomes.
+// The outcomes. Each says what the call or attempt it labels met.
 const (
-	OutcomeOK             Outcome = "ok"
+	OutcomeOK             Outcome = "ok"              // a success
 	OutcomeValidation     Outcome = "validation"      // refused before sending: nothing was sent
 	OutcomeNotFound       Outcome = "not_found"       // 404
 	OutcomeUnauthorized   Outcome = "unauthorized"    // 401, 403
 	OutcomeRateLimited    Outcome = "rate_limited"    // 429
 	OutcomeInvalidRequest Outcome = "invalid_request" // 400, 409, 422
-	OutcomeServerError    Outcome = "server_error"    // 5xx; for a call, only 501 (the others are OutcomeUnknown)
-	OutcomeAPIError       Outcome = "api_error"       // any other status that is not a success
-	OutcomeUnknown        Outcome = "outcome_unknown" // the server may have acted
-	OutcomeBadResponse    Outcome = "bad_response"    // a 2xx whose body could not be read
-	OutcomeTransport      Outcome = "transport"       // no answer, and nothing reached the server (dial, TLS, context)
+	OutcomeServerError    Outcome = "server_error"    // a 5xx after which the server did not act: a 501, or any 5xx of a credential step
+	OutcomeAPIError       Outcome = "api_error"       // any other status that is not a success (a 408 of a credential step, a redirect of a call safe to repeat)
+	OutcomeUnknown        Outcome = "outcome_unknown" // the server may have acted: a 408, a 5xx but 501, a redirect of a call not safe to repeat, no answer after sending (matches ErrOutcomeUnknown)
+	OutcomeBadResponse    Outcome = "bad_response"    // a 2xx whose body could not be read (matches ErrBadResponse)
+	OutcomeTransport      Outcome = "transport"       // no answer, and nothing reached the server (dial, TLS, context), or a credential step got none
 )
 
 // outcomeOf classifies a call's error.
@@ -174,6 +175,10 @@ func outcomeOf(err error) Outcome {
 	}
 	var ae *APIError
 	if errors.As(err, &ae) {
+		if ae.StatusCode >= 200 && ae.StatusCode <= 299 {
+			// A credential step's answer that could not be read.
+			return OutcomeBadResponse
+		}
 		return statusOutcome(ae.StatusCode)
 	}
 	return OutcomeTransport
@@ -353,6 +358,8 @@ type observation struct {
 	status     int   // of the attempt's response, 0 if none
 	err        error // the attempt's error (transport, body), if any
 	header     http.Header
+	repeatable bool // the call is safe to repeat (request.repeatable)
+	credential bool // the call is a credential step (request.credential)
 }
 
 // observing says whether calls are watched: by an Observer, or by a
@@ -364,7 +371,7 @@ func (c *Client) observing(ctx context.Context) bool {
 // observeStart begins watching the call r; ob.ctx is the context the call
 // continues with.
 func (c *Client) observeStart(ctx context.Context, r *request) *observation {
-	ob := &observation{c: c, api: r.api, o: c.observer, start: time.Now()}
+	ob := &observation{c: c, api: r.api, o: c.observer, start: time.Now(), repeatable: r.repeatable(), credential: r.credential}
 	ob.info = CallInfo{Provider: r.provider(), Operation: r.op, Method: r.method}
 	if ep := r.api; ep != nil {
 		ob.info.PathTemplate = ep.template + r.path
@@ -430,18 +437,25 @@ func (ob *observation) attemptDone(final Outcome) {
 	}
 	res := AttemptResult{Call: ob.info, Attempt: ob.attempts, Status: ob.status,
 		Duration: time.Since(ob.attemptAt), RequestID: ob.requestID()}
+	res.Outcome = ob.attemptOutcome(final)
+	ob.o.AttemptDone(ob.attemptCtx, res)
+}
+
+// attemptOutcome is the outcome of the current attempt: the one its call
+// would have, had it ended with this attempt (see Outcome).
+func (ob *observation) attemptOutcome(final Outcome) Outcome {
 	ok := ob.status >= 200 && ob.status <= 299
 	switch {
-	case ob.status == 0 && ob.err != nil && !isDialError(ob.err) && !isPermanent(ob.err):
-		res.Outcome = OutcomeUnknown // sent, and no answer came
+	case ob.status == 0 && ob.err != nil && !isDialError(ob.err) && !isPermanent(ob.err) && !ob.credential:
+		return OutcomeUnknown // sent, and no answer came
 	case ob.status == 0:
-		res.Outcome = OutcomeTransport
+		return OutcomeTransport
 	case ok && (ob.err != nil || final == OutcomeBadResponse):
-		res.Outcome = OutcomeBadResponse
-	default:
-		res.Outcome = statusOutcome(ob.status)
+		return OutcomeBadResponse
+	case ok:
+		return OutcomeOK
 	}
-	ob.o.AttemptDone(ob.attemptCtx, res)
+	return outcomeOf(&APIError{StatusCode: ob.status, unknown: isRedirect(ob.status) && !ob.repeatable, credential: ob.credential})
 }
 
 // observeEnd reports the end of the call: its last attempt, CallDone and

@@ -119,7 +119,7 @@ func TestObserverSeesEveryAttemptOfARetriedCall(t *testing.T) {
 		status int
 		out    Outcome
 		reqID  string
-	}{{503, OutcomeServerError, ""}, {429, OutcomeRateLimited, "req-2"}, {200, OutcomeOK, ""}} {
+	}{{503, OutcomeUnknown, ""}, {429, OutcomeRateLimited, "req-2"}, {200, OutcomeOK, ""}} {
 		r := w.results[i]
 		assert.Equal(t, info, r.Call)
 		assert.Equal(t, i+1, r.Attempt, "attempt")
@@ -184,14 +184,17 @@ func TestObserverOutcomeOfEachClass(t *testing.T) {
 		{"server error without doubt", statusResponder(501), get, "talkjs.users.get", 1, 501, OutcomeServerError, []Outcome{OutcomeServerError}},
 		{"other status", statusResponder(418), get, "talkjs.users.get", 1, 418, OutcomeAPIError, []Outcome{OutcomeAPIError}},
 		{"outcome unknown: a 500 on a send", statusResponder(500), func(c *Client) error { return startCall(context.Background(), c) },
-			"talqui.sessions.start", 1, 500, OutcomeUnknown, []Outcome{OutcomeServerError}},
+			"talqui.sessions.start", 1, 500, OutcomeUnknown, []Outcome{OutcomeUnknown}},
+		{"outcome unknown: a redirect on a send", statusResponder(307), func(c *Client) error { return startCall(context.Background(), c) },
+			"talqui.sessions.start", 1, 307, OutcomeUnknown, []Outcome{OutcomeUnknown}},
+		{"a redirect on a get", statusResponder(307), get, "talkjs.users.get", 1, 307, OutcomeAPIError, []Outcome{OutcomeAPIError}},
 		{"outcome unknown: a reset on a send", reset, func(c *Client) error { return startCall(context.Background(), c) },
 			"talqui.sessions.start", 1, 0, OutcomeUnknown, []Outcome{OutcomeUnknown}},
 		{"outcome unknown: resets until retries run out", reset, upsert, "talkjs.users.upsert", 4, 0, OutcomeUnknown,
 			[]Outcome{OutcomeUnknown, OutcomeUnknown, OutcomeUnknown, OutcomeUnknown}},
 		{"bad response", httpmock.NewStringResponder(200, `<html>`), get, "talkjs.users.get", 1, 200, OutcomeBadResponse, []Outcome{OutcomeBadResponse}},
 		{"bad response after a retry", sequence(statusResponder(503), httpmock.NewStringResponder(200, ``)), get, "talkjs.users.get", 2, 200,
-			OutcomeBadResponse, []Outcome{OutcomeServerError, OutcomeBadResponse}},
+			OutcomeBadResponse, []Outcome{OutcomeUnknown, OutcomeBadResponse}},
 		{"transport: dial failures", httpmock.NewErrorResponder(dialError()), get, "talkjs.users.get", 4, 0, OutcomeTransport,
 			[]Outcome{OutcomeTransport, OutcomeTransport, OutcomeTransport, OutcomeTransport}},
 		{"transport: a context already done", statusResponder(200), func(c *Client) error {

@@ -373,3 +373,43 @@ func TestReexchangeFailingInARetryIsTheError(t *testing.T) {
 	assert.NotErrorIs(t, err, ErrOutcomeUnknown)
 	assert.Equal(t, 1, env.count("send_external_message"))
 }
+
+// A credential step is never ambiguous (its failure leaves the call
+// unsent): its 503 attempts and the exchange call are server_error, its
+// unreadable 2xx bad_response, never ok.
+func TestCredentialStepOutcomes(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		answer httpmock.Responder
+		out    Outcome
+		each   []Outcome
+	}{
+		{"503", httpmock.NewStringResponder(503, `{}`), OutcomeServerError, []Outcome{OutcomeServerError, OutcomeServerError, OutcomeServerError, OutcomeServerError}},
+		{"unreadable 200", httpmock.NewStringResponder(200, `{"response":{}}`), OutcomeBadResponse, []Outcome{OutcomeBadResponse}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var mu sync.Mutex
+			got := map[string][]Outcome{}
+			env := NewTestEnv(t, WithSelarti(testSelartiKey), WithObserver(Observer{
+				AttemptDone: func(_ context.Context, a AttemptResult) {
+					mu.Lock()
+					defer mu.Unlock()
+					got["attempt "+a.Call.Operation] = append(got["attempt "+a.Call.Operation], a.Outcome)
+				},
+				CallDone: func(_ context.Context, c CallResult) {
+					mu.Lock()
+					defer mu.Unlock()
+					got[c.Call.Operation] = append(got[c.Call.Operation], c.Outcome)
+				},
+			}))
+			env.mt.RegisterResponder(http.MethodPost, selartiBase+"auth", tc.answer)
+			_, err := env.c.Selarti.Send(context.Background(), sendMsg())
+			require.Error(t, err)
+			assert.Equal(t, map[string][]Outcome{
+				"attempt selarti.auth.exchange": tc.each,
+				"selarti.auth.exchange":         {tc.out},
+				"selarti.selarti.send":          {tc.out},
+			}, got)
+		})
+	}
+}

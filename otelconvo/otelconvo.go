@@ -15,7 +15,8 @@
 // http.response.status_code, http.request.resend_count, error.type) and
 // the trace context, injected into each attempt's headers by the
 // configured propagator. Both carry convo.provider, convo.operation and
-// convo.outcome. No attribute holds a credential, a filled-in path or a
+// convo.outcome, a convo.Outcome: one vocabulary for calls and attempts
+// (an attempt answered 503 is outcome_unknown, as is a call ending on it). No attribute holds a credential, a filled-in path or a
 // query value.
 //
 // Metrics: convo.client.call.duration (histogram, seconds),

@@ -117,7 +117,7 @@ func TestRetriedCallIsOneSpanWithTwoAttempts(t *testing.T) {
 	assert.Equal(t, map[string]string{
 		"convo.provider": "talkjs", "convo.operation": "talkjs.users.upsert", "http.request.method": "PUT",
 		"url.template": "/v1/{appID}/users/{userID}", "server.address": "127.0.0.1", "server.port": port,
-		"convo.outcome": "server_error", "http.response.status_code": "503", "error.type": "503", "convo.request_id": "req-1",
+		"convo.outcome": "outcome_unknown", "http.response.status_code": "503", "error.type": "503", "convo.request_id": "req-1",
 	}, attrs(a1.Attributes()))
 	assert.Equal(t, codes.Error, a1.Status().Code)
 	assert.Equal(t, map[string]string{
@@ -140,7 +140,7 @@ func TestRetriedCallIsOneSpanWithTwoAttempts(t *testing.T) {
 	tail := " convo.provider=talkjs http.request.method=PUT"
 	assert.Equal(t, map[string]string{
 		"convo.client.call.duration " + op + "convo.outcome=ok" + tail:                                                                                                                                "count 1",
-		"convo.client.attempts " + op + "convo.outcome=server_error" + tail + " http.response.status_code=503":                                                                                        "1",
+		"convo.client.attempts " + op + "convo.outcome=outcome_unknown" + tail + " http.response.status_code=503":                                                                                     "1",
 		"convo.client.attempts " + op + "convo.outcome=ok" + tail + " http.response.status_code=200":                                                                                                  "1",
 		"http.client.request.duration error.type=503 http.request.method=PUT http.response.status_code=503 server.address=127.0.0.1 server.port=" + port + " url.template=/v1/{appID}/users/{userID}": "count 1",
 		"http.client.request.duration http.request.method=PUT http.response.status_code=200 server.address=127.0.0.1 server.port=" + port + " url.template=/v1/{appID}/users/{userID}":                "count 1",
@@ -177,10 +177,10 @@ func TestOutcomeUnknownAndValidation(t *testing.T) {
 	op := "convo.operation=talqui.sessions.start "
 	tail := " convo.provider=talqui http.request.method=POST"
 	assert.Equal(t, map[string]string{
-		"convo.client.call.duration " + op + "convo.outcome=outcome_unknown" + tail:                            "count 1",
-		"convo.client.call.duration " + op + "convo.outcome=validation" + tail:                                 "count 1",
-		"convo.client.attempts " + op + "convo.outcome=server_error" + tail + " http.response.status_code=500": "1",
-		"convo.client.outcome_unknown convo.operation=talqui.sessions.start" + tail:                            "1",
+		"convo.client.call.duration " + op + "convo.outcome=outcome_unknown" + tail:                               "count 1",
+		"convo.client.call.duration " + op + "convo.outcome=validation" + tail:                                    "count 1",
+		"convo.client.attempts " + op + "convo.outcome=outcome_unknown" + tail + " http.response.status_code=500": "1",
+		"convo.client.outcome_unknown convo.operation=talqui.sessions.start" + tail:                               "1",
 		"http.client.request.duration error.type=500 http.request.method=POST http.response.status_code=500 server.address=127.0.0.1 server.port=" + strconv.Itoa(s.port) + " url.template=/tenants/{tenantID}/sessions": "count 1",
 	}, collect(t, s))
 }
