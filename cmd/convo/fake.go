@@ -120,6 +120,15 @@ type endpoint struct {
 	h  http.Handler
 }
 
+// newHTTPServer is the server of a command's handler, with every timeout
+// set: a handler's own read deadline (408 within its read timeout) is
+// shorter than ReadTimeout, and an idle keep-alive is closed after
+// IdleTimeout.
+func newHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 60 * time.Second, IdleTimeout: 10 * time.Second}
+}
+
 // serveUntilDone serves every endpoint until c.ctx ends or one of them
 // fails, then shuts them all down, letting requests in flight finish for
 // up to shutdownGrace.
@@ -127,7 +136,7 @@ func serveUntilDone(c cmdIO, name string, eps ...endpoint) int {
 	done := make(chan error, len(eps))
 	servers := make([]*http.Server, len(eps))
 	for i, ep := range eps {
-		hs := &http.Server{Handler: ep.h, ReadHeaderTimeout: 10 * time.Second}
+		hs := newHTTPServer(ep.h)
 		servers[i] = hs
 		go func() { done <- hs.Serve(ep.ln) }()
 	}

@@ -20,6 +20,10 @@ import (
 // forwardTimeout bounds one forward of a delivery.
 const forwardTimeout = 10 * time.Second
 
+// readTimeout bounds the wait for a delivery's body: the handlers answer
+// 408 past it (the SDK's default).
+const readTimeout = 10 * time.Second
+
 // forwardedHeaders are the delivery headers passed on with -forward: the
 // ones a receiver needs to check the body as the provider sent it.
 var forwardedHeaders = []string{"Content-Type", "X-Talkjs-Signature", "X-Talkjs-Timestamp"}
@@ -36,10 +40,11 @@ type delivery struct {
 
 // listener prints deliveries and forwards them.
 type listener struct {
-	c       cmdIO
-	mu      sync.Mutex // one line at a time on stdout
-	forward string
-	hc      *http.Client
+	c           cmdIO
+	mu          sync.Mutex // one line at a time on stdout
+	forward     string
+	hc          *http.Client
+	readTimeout time.Duration // the handlers' WithReadTimeout
 }
 
 func runListen(c cmdIO, args []string) int {
@@ -99,7 +104,8 @@ func newListener(c cmdIO, selartiAddr, talkjsAddr, forward string) (*listener, s
 			return nil, "", fmt.Errorf("-forward must be an absolute http or https URL, got %q", forward)
 		}
 	}
-	return &listener{c: c, forward: forward, hc: &http.Client{Timeout: forwardTimeout, CheckRedirect: noRedirect}}, secret, nil
+	return &listener{c: c, forward: forward, hc: &http.Client{Timeout: forwardTimeout, CheckRedirect: noRedirect},
+		readTimeout: readTimeout}, secret, nil
 }
 
 // noRedirect keeps a forward from being re-posted elsewhere: a 3xx is a
@@ -122,12 +128,12 @@ func (l *listener) handler(provider, secret string) http.Handler {
 	if provider == "talkjs" {
 		h = convo.NewTalkJSHandler(secret, func(ctx context.Context, ev *convo.TalkJSEvent) error {
 			return l.accept(ctx, delivery{Provider: provider, ID: ev.ID, Type: string(ev.Type), Event: ev.Raw})
-		}, quiet)
+		}, quiet, convo.WithReadTimeout(l.readTimeout))
 	} else {
 		h = convo.NewSelartiHandler(func(ctx context.Context, ev *convo.SelartiEvent) error {
 			return l.accept(ctx, delivery{Provider: provider, ID: ev.MessageID, Type: string(ev.Type),
 				Author: string(ev.MessageType), Event: ev.Raw})
-		}, quiet)
+		}, quiet, convo.WithReadTimeout(l.readTimeout))
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
@@ -146,6 +152,9 @@ func (l *listener) accept(ctx context.Context, d delivery) error {
 	if err != nil {
 		return err
 	}
+	// The event is the body as received, whose strings may hold bytes
+	// that are not UTF-8: a JSON line holds none.
+	line = bytes.ToValidUTF8(line, []byte("\uFFFD"))
 	l.mu.Lock()
 	fmt.Fprintf(l.c.stdout, "%s\n", line)
 	l.mu.Unlock()
@@ -196,6 +205,10 @@ type statusRecorder struct {
 	status int
 	body   bytes.Buffer
 }
+
+// Unwrap gives the server's ResponseWriter to http.ResponseController, so
+// that the handler's read deadline (408 within its read timeout) works.
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 func (r *statusRecorder) WriteHeader(code int) {
 	r.status = code

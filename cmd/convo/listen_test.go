@@ -1,17 +1,20 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -153,4 +156,57 @@ func TestListenFailedForwardAnswers500(t *testing.T) {
 	await(t, cmd.stderr, `forward of talkjs delivery "evt_x" failed: .*503`)
 	assert.Equal(t, exitOK, cmd.wait(t))
 	assertNoSecret(t, cmd.stdout.String(), cmd.stderr.String())
+}
+
+// A delivery whose body trickles in is answered 408 within the handler's
+// read timeout: the listener's ResponseWriter lets http.ResponseController
+// set the read deadline.
+func TestListenAnswers408ToATrickledBody(t *testing.T) {
+	l, _, err := newListener(cmdIO{ctx: context.Background(), stdout: io.Discard, stderr: io.Discard, env: envOf(t, nil)}, "127.0.0.1:0", "", "")
+	require.NoError(t, err)
+	l.readTimeout = 200 * time.Millisecond
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() {
+		done <- serveUntilDone(cmdIO{ctx: ctx, stdout: io.Discard, stderr: io.Discard, env: envOf(t, nil)}, "listen", endpoint{ln, l.handler("selarti", "")})
+	}()
+	defer func() { cancel(); <-done }()
+
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = io.WriteString(conn, "POST /hooks/selarti HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+	require.NoError(t, err)
+	// Far longer than the read timeout, far shorter than ReadTimeout.
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(5*time.Second)))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err, "no answer to a trickled body")
+	resp.Body.Close()
+	assert.Equal(t, http.StatusRequestTimeout, resp.StatusCode)
+}
+
+// The servers of the commands bound headers, bodies and idle keep-alives.
+func TestCommandServersSetTheirTimeouts(t *testing.T) {
+	hs := newHTTPServer(http.NotFoundHandler())
+	assert.Positive(t, hs.ReadHeaderTimeout)
+	assert.Greater(t, hs.ReadTimeout, readTimeout, "the handlers answer 408 first")
+	assert.Positive(t, hs.IdleTimeout)
+	assert.Positive(t, hs.WriteTimeout)
+}
+
+// A body holding bytes that are not UTF-8 is printed as a valid JSON line.
+func TestListenPrintsValidJSONForInvalidUTF8(t *testing.T) {
+	cmd := startCmd(t, map[string]string{"TALKJS_SECRET_KEY": testSecret}, "listen", "-talkjs", "127.0.0.1:0")
+	url := await(t, cmd.stderr, `talkjs webhooks: (http://\S+)`)
+	body := []byte("{\"id\":\"evt_u\",\"createdAt\":1700000000000,\"type\":\"message.sent\",\"data\":{\"message\":{\"text\":\"caf\xe9 \xff\"}}}")
+	require.Equal(t, http.StatusOK, postTalkJS(t, url, testSecret, body))
+	out := await(t, cmd.stdout, `(?s)(.*\n)`)
+	assert.True(t, utf8.ValidString(out), "%q", out)
+	got := lines(t, out)
+	require.Len(t, got, 1)
+	assert.True(t, json.Valid(got[0].Event))
+	assert.Contains(t, string(got[0].Event), "caf\uFFFD \uFFFD")
+	assert.Equal(t, exitOK, cmd.wait(t))
 }
