@@ -36,7 +36,9 @@ var ErrCursorRepeated = errors.New("convo: list cursor did not advance")
 // when the loop wants more items, passing the id of the last item as
 // startingAfter. It ends after a page shorter than Limit, when the loop
 // breaks, after yielding an error once (a failed page, invalid options,
-// ErrCursorRepeated), or when the context ends (the error is yielded).
+// ErrCursorRepeated, a full page whose last id is over 4 KiB, too long
+// for a cursor, which matches ErrBadResponse), or when the context ends
+// (the error is yielded).
 // The options are copied; the caller's value is never changed.
 type ListOptions struct {
 	// Limit is the page size; zero takes the list's default. A Limit
@@ -211,6 +213,11 @@ func paginate[T any](ctx context.Context, c *Client, op, path string, params []s
 			var next string
 			if full {
 				next = id(&page.Data[len(page.Data)-1])
+				if len(next) > maxCursor {
+					yield(nil, fmt.Errorf("%w: GET %s: a full page after %q ended on an id of %d bytes, over the %d of a cursor",
+						ErrBadResponse, path, truncate(after, 60), len(next), maxCursor))
+					return
+				}
 				if next == "" || used.seen(next) {
 					yield(nil, fmt.Errorf("%w: GET %s: a full page after %q ended on %q, a cursor already used",
 						ErrCursorRepeated, path, after, next))
@@ -229,6 +236,11 @@ func paginate[T any](ctx context.Context, c *Client, op, path string, params []s
 		}
 	}
 }
+
+// maxCursor is the longest item id a list takes as the cursor of its next
+// page: no id of TalkJS is near it, and the cursors a list remembers
+// (cursorWindowSize and a checkpoint) then hold at most 260 KiB.
+const maxCursor = 4 << 10
 
 // cursorWindowSize is how many of the latest cursors a list remembers
 // exactly.

@@ -227,3 +227,40 @@ func TestUsersConversationsNotFound(t *testing.T) {
 	require.Len(t, errs, 1)
 	assert.ErrorIs(t, errs[0], convo.ErrNotFound)
 }
+
+// A full page ending on an id over 4 KiB is a bad answer: it is not sent
+// back as a cursor, and the list ends with ErrBadResponse. An id of 4 KiB
+// is taken.
+func TestListRefusesAnOversizedCursor(t *testing.T) {
+	for _, n := range []int{4 << 10, 4<<10 + 1} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			long := strings.Repeat("u", n)
+			c, _, rc := convo.NewTestEnv(t, convo.WithTestApp).Answer(func(req *http.Request) (*http.Response, error) {
+				if req.URL.Query().Get("startingAfter") != "" {
+					return httpmock.NewStringResponse(200, `{"data":[]}`), nil
+				}
+				return httpmock.NewStringResponse(200, `{"data":[{"id":"u1"},{"id":"`+long+`"}]}`), nil
+			})
+			var ids []string
+			var errs []error
+			for u, err := range c.Users.List(context.Background(), &convo.ListOptions{Limit: 2}) {
+				if err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				ids = append(ids, u.ID)
+			}
+			if n == 4<<10 {
+				assert.Empty(t, errs)
+				assert.Equal(t, []string{"u1", long}, ids)
+				require.Len(t, rc.Calls(), 2)
+				return
+			}
+			require.Len(t, errs, 1)
+			assert.ErrorIs(t, errs[0], convo.ErrBadResponse)
+			assert.Contains(t, errs[0].Error(), "4097 bytes")
+			assert.Empty(t, ids)
+			assert.Len(t, rc.Calls(), 1, "the id is not sent back")
+		})
+	}
+}
