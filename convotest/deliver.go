@@ -23,7 +23,8 @@ const maxDeliveryAnswer = 1 << 20
 
 // DeliverSelarti posts ev to url as Selarti posts an "All messages"
 // webhook: a JSON body (ev as encoding/json marshals it), Content-Type
-// application/json, no signature.
+// application/json, no signature. It waits at most 10 s for an answer,
+// and Close ends it.
 //
 // The answer's body is read in full (up to 1 MiB) and the connection
 // released, so the caller need not close it.
@@ -32,6 +33,8 @@ func (s *Server) DeliverSelarti(ctx context.Context, url string, ev convo.Selart
 	if err != nil {
 		return nil, fmt.Errorf("convotest: encoding the Selarti event: %w", err)
 	}
+	ctx, cancel := context.WithTimeout(ctx, selartiWebhookTimeout)
+	defer cancel()
 	return s.post(ctx, url, body, nil)
 }
 
@@ -40,8 +43,8 @@ func (s *Server) DeliverSelarti(ctx context.Context, url string, ev convo.Selart
 // ms>, "type": eventType, "data": data}, signed with the app's secret key.
 // X-TalkJS-Timestamp is the time of sending in Unix milliseconds, and
 // X-TalkJS-Signature the uppercase hex HMAC-SHA256 of
-// timestamp + "." + body. Like TalkJS, it waits at most 5 s for an answer;
-// it sends once (TalkJS retries a non-200 answer once: call it again to
+// timestamp + "." + body. Like TalkJS, it waits at most 5 s for an answer
+// (and Close ends it); it sends once (TalkJS retries a non-200 answer once: call it again to
 // play that).
 //
 // The answer's body is read in full (up to 1 MiB) and the connection
@@ -67,8 +70,11 @@ func (s *Server) DeliverTalkJS(ctx context.Context, url, eventType string, data 
 }
 
 // post sends body as JSON, through the fake's own client, and returns the
-// answer with its body read.
+// answer with its body read. Close ends it.
 func (s *Server) post(ctx context.Context, url string, body []byte, h http.Header) (*http.Response, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(s.ctx, cancel)()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("convotest: %w", err)

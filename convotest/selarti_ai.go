@@ -13,8 +13,10 @@ import (
 	"time"
 )
 
-// selartiWebhookTimeout bounds one delivery of an "All messages" webhook.
-const selartiWebhookTimeout = 10 * time.Second
+// selartiWebhookTimeout bounds one delivery of an "All messages" webhook,
+// the AI's and DeliverSelarti's (Selarti does not publish its own). A
+// variable, so that a test can shorten it.
+var selartiWebhookTimeout = 10 * time.Second
 
 // The fixed dialog attributes of the fake's webhooks, in the shape of
 // Selarti's example.
