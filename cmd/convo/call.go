@@ -3,10 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -176,15 +180,51 @@ func formatRequest(r capturedRequest, secrets []string) string {
 	return redact(b.String(), secrets)
 }
 
-// redact replaces every secret in s. The SDK already keeps secrets out of
+// redact replaces every secret in s, also in the forms a server echoes it
+// in (escaped in a JSON string by Go, with "\/" by PHP, escaped in a URL).
+// A secret shorter than 8 bytes (a test key such as "k") is replaced only
+// where it stands as a whole token. The SDK already keeps secrets out of
 // its errors; this is the command's own guard for what it prints.
 func redact(s string, secrets []string) string {
 	for _, sec := range secrets {
-		if sec != "" {
-			s = strings.ReplaceAll(s, sec, "[redacted]")
+		for _, f := range secretForms(sec) {
+			if len(sec) >= 8 {
+				s = strings.ReplaceAll(s, f, "[redacted]")
+				continue
+			}
+			s = regexp.MustCompile(`(^|[^\w])`+regexp.QuoteMeta(f)+`($|[^\w])`).ReplaceAllString(s, "${1}[redacted]${2}")
 		}
 	}
 	return s
+}
+
+// secretForms are sec and the forms a server may echo it in, longest
+// first, none empty.
+func secretForms(sec string) []string {
+	if sec == "" {
+		return nil
+	}
+	var forms []string
+	add := func(f string) {
+		if f != "" && !slices.Contains(forms, f) {
+			forms = append(forms, f)
+		}
+	}
+	var plain bytes.Buffer
+	enc := json.NewEncoder(&plain)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(sec)
+	html, _ := json.Marshal(sec)
+	for _, j := range []string{strings.TrimSpace(plain.String()), string(html)} {
+		j = j[1 : len(j)-1]
+		add(j)
+		add(strings.ReplaceAll(j, "/", `\/`))
+	}
+	add(sec)
+	add(url.QueryEscape(sec))
+	add(url.PathEscape(sec))
+	slices.SortStableFunc(forms, func(a, b string) int { return len(b) - len(a) })
+	return forms
 }
 
 // redactErr is err with its text redacted; errors.Is and errors.As still

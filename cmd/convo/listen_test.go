@@ -210,3 +210,12 @@ func TestListenPrintsValidJSONForInvalidUTF8(t *testing.T) {
 	assert.Contains(t, string(got[0].Event), "caf\uFFFD \uFFFD")
 	assert.Equal(t, exitOK, cmd.wait(t))
 }
+
+// What a command prints holds no secret in any form a server echoes it
+// in, and a short test key is redacted only as a whole token.
+func TestRedactEscapedForms(t *testing.T) {
+	const sec = "sk_live/Se<cr>et&1"
+	in := `raw sk_live/Se<cr>et&1 go "sk_live/Se\u003ccr\u003eet\u00261" php "sk_live\/Se<cr>et&1" url k=sk_live%2FSe%3Ccr%3Eet%261 path /sk_live%2FSe%3Ccr%3Eet&1/`
+	assert.Equal(t, `raw [redacted] go "[redacted]" php "[redacted]" url k=[redacted] path /[redacted]/`, redact(in, []string{sec}))
+	assert.Equal(t, `token [redacted] "[redacted]"`, redact(`token k "k"`, []string{"k"}))
+}
