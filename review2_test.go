@@ -106,13 +106,14 @@ func TestRunTimeTokenPrefixNotLeftAtTheCut(t *testing.T) {
 			tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
 			// Past the mark, which is found wherever it stands.
 			cut := len(env.c.talkjs.cred.(*appTokens).mark) + 10
-			return httpmock.NewStringResponse(400, strings.Repeat("x", maxErrorBody-cut)+tok+strings.Repeat("y", 300)), nil
+			// A filler that is not a JWT character ends the token.
+			return httpmock.NewStringResponse(400, strings.Repeat("x", maxErrorBody-cut)+tok+strings.Repeat(" ", 300)), nil
 		})
 		err := safeCall(context.Background(), env.c)
 		var ae *APIError
 		require.ErrorAs(t, err, &ae)
 		cut := len(env.c.talkjs.cred.(*appTokens).mark) + 10
-		assert.Equal(t, strings.Repeat("x", maxErrorBody-cut)+"[redacted]"+strings.Repeat("y", cut-10), string(ae.Body))
+		assert.Equal(t, strings.Repeat("x", maxErrorBody-cut)+"[redacted]"+strings.Repeat(" ", cut-10), string(ae.Body))
 	})
 }
 
