@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	mathrand "math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -122,7 +123,7 @@ func WithInboxLogger(l *slog.Logger) Option {
 // slot).
 type Inbox struct {
 	rdb       redis.UniversalClient
-	base      string // the keys' common start: prefix + "{i}:"
+	base      string // the keys' common start (keyBase)
 	lease     time.Duration
 	retention time.Duration
 	opt       inboxOptions
@@ -139,21 +140,26 @@ type Inbox struct {
 var _ convo.Inbox = (*Inbox)(nil)
 
 // NewInbox returns an Inbox on rdb. Of the options, it reads WithPrefix
-// (default DefaultInboxPrefix), WithLease (DefaultLease, 2 minutes: make
-// it longer than a callback may block without its replica renewing, a few
-// seconds is plenty), WithRetention (how long a completed id is remembered,
-// DefaultRetention), and the WithInbox options. It sends nothing to Redis.
-// It panics if rdb is nil.
+// (default DefaultInboxPrefix; no braces: the inbox puts the prefix in a
+// hash tag of its own), WithLease (DefaultLease, 2 minutes: how long the
+// runs of a replica that died wait before another replica takes them
+// over; a live run renews it every third of it), WithRetention (how long
+// a completed id is remembered, DefaultRetention) and the WithInbox
+// options. It sends nothing to Redis. It panics if rdb is nil or the
+// prefix holds a brace.
 func NewInbox(rdb redis.UniversalClient, opts ...Option) *Inbox {
 	if rdb == nil {
 		panic("redisdedup: NewInbox: nil client")
 	}
 	lease, retention, prefix, opt := inboxConfig(opts)
+	if strings.ContainsAny(prefix, "{}") {
+		panic("redisdedup: NewInbox: the prefix must not hold '{' or '}' (the inbox adds its own hash tag)")
+	}
 	var b [12]byte
 	_, _ = rand.Read(b[:])
 	return &Inbox{
 		rdb:       rdb,
-		base:      prefix + "{i}:",
+		base:      keyBase(prefix),
 		lease:     lease,
 		retention: retention,
 		opt:       opt,
@@ -162,6 +168,12 @@ func NewInbox(rdb redis.UniversalClient, opts ...Option) *Inbox {
 		wake:      make(chan struct{}, 1),
 	}
 }
+
+// keyBase is the start of every key of the inbox with prefix: the prefix,
+// then the prefix again as a hash tag, so that all its keys are in one
+// Cluster slot, and inboxes with other prefixes in (likely) other slots.
+// NewInbox refuses a prefix with a brace, which could end the tag early.
+func keyBase(prefix string) string { return prefix + "{" + prefix + "}:" }
 
 // Handle implements convo.Inbox: fn runs the deliveries of provider p.
 // A delivery of a provider without a function fails its run (and is

@@ -3,7 +3,7 @@ package redisdedup
 import "github.com/redis/go-redis/v9"
 
 // The inbox's Lua scripts. Each gets the base of the inbox's keys as
-// ARGV[1] and KEYS[1] = the ready set, which routes the call on a Cluster;
+// ARGV[1] (keyBase) and KEYS[1] = the ready set, which routes the call on a Cluster;
 // every key it touches starts with the same base, so with the same hash
 // tag, and lives in the same slot. Time is Redis's (TIME), so replicas'
 // clocks do not matter.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -618,4 +619,51 @@ func TestInboxBackoff(t *testing.T) {
 		assert.Equal(t, 5*time.Minute, in.backoff(10))
 		assert.Equal(t, 5*time.Minute, in.backoff(1000))
 	}
+}
+
+// TestInboxKeySlot: an inbox's keys start with the prefix and share one
+// hash tag; other prefixes are in other slots; a prefix with a brace is
+// refused.
+func TestInboxKeySlot(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	for _, prefix := range []string{"convo:inbox:", "x", "a:b:c"} {
+		base := NewInbox(rdb, WithPrefix(prefix)).base
+		var slots []uint16
+		for _, k := range []string{"ready", "lease", "pending", "dead", "q:k:chat-1", "d:selarti:m1", "q:u:talkjs:e{v}"} {
+			key := base + k
+			assert.True(t, strings.HasPrefix(key, prefix))
+			slots = append(slots, keySlot(key))
+		}
+		for _, s := range slots {
+			assert.Equal(t, slots[0], s, "prefix %q", prefix)
+		}
+	}
+	assert.Equal(t, "convo:inbox:{convo:inbox:}:", NewInbox(rdb).base)
+	assert.NotEqual(t, keySlot(keyBase("convo:inbox:")+"ready"), keySlot(keyBase("other:")+"ready"))
+	for _, prefix := range []string{"a{b", "}", "{x}:"} {
+		assert.PanicsWithValue(t, "redisdedup: NewInbox: the prefix must not hold '{' or '}' (the inbox adds its own hash tag)",
+			func() { NewInbox(rdb, WithPrefix(prefix)) }, prefix)
+	}
+}
+
+// keySlot is Redis Cluster's slot of key: CRC16 (XMODEM) of its hash tag,
+// or of the whole key, mod 16384.
+func keySlot(key string) uint16 {
+	if i := strings.IndexByte(key, '{'); i >= 0 {
+		if j := strings.IndexByte(key[i+1:], '}'); j > 0 {
+			key = key[i+1 : i+1+j]
+		}
+	}
+	var crc uint16
+	for _, b := range []byte(key) {
+		crc ^= uint16(b) << 8
+		for range 8 {
+			if crc&0x8000 != 0 {
+				crc = crc<<1 ^ 0x1021
+			} else {
+				crc <<= 1
+			}
+		}
+	}
+	return crc % 16384
 }
