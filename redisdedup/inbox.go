@@ -28,6 +28,10 @@ const (
 	DefaultInboxMaxWait  = 5 * time.Minute
 )
 
+// endTimeout is the least time a run's end is tried for, through an outage
+// or a failover.
+const endTimeout = 15 * time.Second
+
 // defaultPoll is how often a Run looks for deliveries that other replicas
 // kept, when nothing tells it sooner.
 const defaultPoll = 200 * time.Millisecond
@@ -396,9 +400,12 @@ func (in *Inbox) run(ctx context.Context, t taken) {
 	stopRenew()
 	lost := errors.Is(context.Cause(runCtx), errLeaseLost)
 
-	// Ending the run in Redis must not be cancelled with Run's context; it
-	// is tried while the lease, renewed a third of it ago at most, holds.
-	ectx, ecancel := context.WithTimeout(context.WithoutCancel(ctx), in.lease/2)
+	// Ending the run in Redis must not be cancelled with Run's context. It
+	// is tried again through an outage or a failover (see end), for
+	// longer than the lease: being fenced by the token, a late end that
+	// comes before another replica took the delivery over still saves a
+	// second run, and one after changes nothing.
+	ectx, ecancel := context.WithTimeout(context.WithoutCancel(ctx), max(2*in.lease, endTimeout))
 	defer ecancel()
 	log := in.opt.logger.With("provider", string(t.d.Provider), "id", t.d.ID, "attempt", t.d.Attempt)
 	if err == nil {
