@@ -6,13 +6,16 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"iter"
 	"log/slog"
 	mathrand "math/rand/v2"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/convokit/convo"
@@ -48,6 +51,8 @@ type inboxOptions struct {
 	logger           *slog.Logger
 	observer         *convo.Observer
 	poll             time.Duration
+	waitReplicas     int // WAIT for this many replicas after each write (0: none)
+	waitTimeout      time.Duration
 }
 
 // inboxOption is an Option only NewInbox reads.
@@ -173,6 +178,81 @@ func NewInbox(rdb redis.UniversalClient, opts ...Option) *Inbox {
 	}
 }
 
+// eval runs script on the inbox's slot with its arguments after the key
+// base (ARGV[1]); with waitReplicas, followed by WAIT on the same
+// connection, so that the write is on the replicas before the caller acts
+// on it (a replica that did not acknowledge it in time is logged).
+func (in *Inbox) eval(ctx context.Context, script *redis.Script, args ...any) *redis.Cmd {
+	cmd := in.evalOnce(ctx, script, args)
+	if err := cmd.Err(); err != nil && failover(err) {
+		// A Cluster's master died or moved: the client learns the new map
+		// (in the background) for the next call.
+		if cc, ok := in.rdb.(*redis.ClusterClient); ok {
+			cc.ReloadState(ctx)
+		}
+	}
+	return cmd
+}
+
+func (in *Inbox) evalOnce(ctx context.Context, script *redis.Script, args []any) *redis.Cmd {
+	keys := []string{in.base + "ready"}
+	argv := append([]any{in.base}, args...)
+	if in.opt.waitReplicas == 0 {
+		return script.Run(ctx, in.rdb, keys, argv...)
+	}
+	var node redis.Cmdable = in.rdb
+	if cc, ok := in.rdb.(*redis.ClusterClient); ok {
+		c, err := cc.MasterForKey(ctx, keys[0])
+		if err != nil {
+			cmd := redis.NewCmd(ctx)
+			cmd.SetErr(err)
+			return cmd
+		}
+		node = c
+	}
+	for loaded := false; ; loaded = true {
+		var cmd *redis.Cmd
+		var wait *redis.IntCmd
+		_, _ = node.Pipelined(ctx, func(p redis.Pipeliner) error {
+			if loaded {
+				cmd = script.Eval(ctx, p, keys, argv...)
+			} else {
+				cmd = script.EvalSha(ctx, p, keys, argv...)
+			}
+			wait = redis.NewIntCmd(ctx, "wait", in.opt.waitReplicas, ms(in.opt.waitTimeout))
+			return p.Process(ctx, wait)
+		})
+		if err := cmd.Err(); err != nil {
+			if !loaded && redis.HasErrorPrefix(err, "NOSCRIPT") {
+				continue
+			}
+			return cmd
+		}
+		if n, err := wait.Result(); err != nil || int(n) < in.opt.waitReplicas {
+			in.opt.logger.Warn("redisdedup: inbox: a write is not on enough replicas in time; a failover now may forget it",
+				"acked", n, "want", in.opt.waitReplicas, "timeout", in.opt.waitTimeout, "err", err)
+		}
+		return cmd
+	}
+}
+
+// failover reports whether err may come from a master that died or moved:
+// a network error, or a MOVED, ASK, CLUSTERDOWN, READONLY, LOADING,
+// MASTERDOWN or TRYAGAIN answer.
+func failover(err error) bool {
+	var ne net.Error
+	if errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) {
+		return true
+	}
+	for _, p := range []string{"MOVED", "ASK", "CLUSTERDOWN", "READONLY", "LOADING", "MASTERDOWN", "TRYAGAIN"} {
+		if redis.HasErrorPrefix(err, p) {
+			return true
+		}
+	}
+	return strings.Contains(err.Error(), "connection refused")
+}
+
 // keyBase is the start of every key of the inbox with prefix: the prefix,
 // then the prefix again as a hash tag, so that all its keys are in one
 // Cluster slot, and inboxes with other prefixes in (likely) other slots.
@@ -209,8 +289,7 @@ func (in *Inbox) Add(ctx context.Context, d convo.Delivery) (bool, error) {
 	if recv.IsZero() {
 		recv = time.Now()
 	}
-	res, err := inboxAddScript.Run(ctx, in.rdb, []string{in.base + "ready"},
-		in.base, p, string(d.Provider), d.ID, q, d.Body, recv.UnixMilli()).Int64Slice()
+	res, err := in.eval(ctx, inboxAddScript, p, string(d.Provider), d.ID, q, d.Body, recv.UnixMilli()).Int64Slice()
 	if err != nil {
 		return false, fmt.Errorf("redisdedup: inbox add: %w", err)
 	}
@@ -317,8 +396,7 @@ func (in *Inbox) take(ctx context.Context, n int) ([]taken, time.Duration, error
 	tok := in.tokenBase + ":" + strconv.FormatUint(in.seq.Add(1), 36)
 	// Not cancelled with ctx: a lease made without its answer would only
 	// end with the lease.
-	v, err := inboxTakeScript.Run(context.WithoutCancel(ctx), in.rdb, []string{in.base + "ready"},
-		in.base, n, ms(in.lease), tok, in.opt.attempts).Slice()
+	v, err := in.eval(context.WithoutCancel(ctx), inboxTakeScript, n, ms(in.lease), tok, in.opt.attempts).Slice()
 	if err != nil {
 		return nil, -1, fmt.Errorf("redisdedup: inbox: %w", err)
 	}
@@ -454,10 +532,10 @@ func (in *Inbox) run(ctx context.Context, t taken) {
 // keeping (a completed run lost would run again). A retried script that
 // had taken effect before its answer was lost answers -1.
 func (in *Inbox) end(ctx context.Context, script *redis.Script, pid, token string, args ...any) ([]int64, error) {
-	argv := append([]any{in.base, pid, token}, args...)
+	argv := append([]any{nil, pid, token}, args...)
 	wait := 20 * time.Millisecond
 	for {
-		res, err := script.Run(ctx, in.rdb, []string{in.base + "ready"}, argv...).Int64Slice()
+		res, err := in.eval(ctx, script, argv[1:]...).Int64Slice()
 		if err == nil {
 			return res, nil
 		}
@@ -531,8 +609,7 @@ func (in *Inbox) renew(ctx context.Context, t taken, cancel context.CancelCauseF
 			}
 			at := time.Now()
 			rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), in.lease/3)
-			n, err := inboxRenewScript.Run(rctx, in.rdb, []string{in.base + "ready"},
-				in.base, t.pid, t.token, ms(in.lease)).Int64()
+			n, err := in.eval(rctx, inboxRenewScript, t.pid, t.token, ms(in.lease)).Int64()
 			rcancel()
 			switch {
 			case err == nil && n == 1:
@@ -601,7 +678,7 @@ func (in *Inbox) DeadLetters(ctx context.Context) iter.Seq2[convo.Delivery, erro
 // it is a dead letter again at once. It returns an error wrapping
 // ErrNotDeadLetter when there is no such dead letter.
 func (in *Inbox) Replay(ctx context.Context, p convo.Provider, id string) error {
-	n, err := inboxReplayScript.Run(ctx, in.rdb, []string{in.base + "ready"}, in.base, pid(p, id)).Int64()
+	n, err := in.eval(ctx, inboxReplayScript, pid(p, id)).Int64()
 	if err != nil {
 		return fmt.Errorf("redisdedup: inbox: replay: %w", err)
 	}
