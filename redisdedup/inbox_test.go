@@ -2,10 +2,12 @@ package redisdedup
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -666,4 +668,40 @@ func keySlot(key string) uint16 {
 		}
 	}
 	return crc % 16384
+}
+
+// TestInboxWithHandler: a Selarti handler built WithInbox on the Redis
+// inbox answers 200 once the delivery is kept (and to its redelivery),
+// and the inbox runs the callback, which finds its Delivery (Attempt
+// counting up after a failure) with convo.DeliveryFromContext.
+func TestInboxWithHandler(t *testing.T) {
+	in := newTestInbox(sharedClient(t), testPrefix(t))
+	var mu sync.Mutex
+	var runs []string
+	h := convo.NewSelartiHandler(func(ctx context.Context, ev *convo.SelartiEvent) error {
+		d, ok := convo.DeliveryFromContext(ctx)
+		mu.Lock()
+		runs = append(runs, fmt.Sprintf("%v %s %s %d %s", ok, d.ID, d.Key, d.Attempt, ev.MessageID))
+		mu.Unlock()
+		if d.Attempt == 1 {
+			return errors.New("talkjs: 503")
+		}
+		return nil
+	}, convo.WithInbox(in), convo.WithHandlerLogger(quietLog))
+	body := selartiBody(t, "m-handler")
+	assert.Equal(t, http.StatusOK, deliver(h, body))
+	assert.Equal(t, http.StatusOK, deliver(h, body), "the redelivery")
+	startRun(t, in)
+	eventually(t, "two runs", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(runs) == 2
+	})
+	eventually(t, "nothing pending", func() bool { return pending(t, in) == 0 })
+	var ev map[string]any
+	require.NoError(t, json.Unmarshal(body, &ev))
+	chat := ev["external_chat_id"].(string)
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, []string{"true m-handler " + chat + " 1 m-handler", "true m-handler " + chat + " 2 m-handler"}, runs)
 }
