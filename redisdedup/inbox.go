@@ -415,26 +415,28 @@ func (in *Inbox) take(ctx context.Context, n int) ([]taken, time.Duration, error
 	}
 	var items []taken
 	for _, e := range v[0].([]any) {
-		f := e.([]any)
-		str := func(i int) string { s, _ := f[i].(string); return s }
-		att, _ := f[2].(int64)
-		d := convo.Delivery{
-			Provider: convo.Provider(str(3)),
-			ID:       str(4),
-			Body:     []byte(str(5)),
-			Received: msTime(str(6)),
-			Attempt:  int(att),
-		}
-		if k, ok := keyOf(str(7)); ok {
-			d.Key = k
-		}
-		items = append(items, taken{d: d, pid: str(0), token: str(1), depth: depth, oldest: oldest})
+		items = append(items, parseTaken(e.([]any), depth, oldest))
 	}
 	next := time.Duration(-1)
 	if w, _ := v[2].(int64); w >= 0 {
 		next = time.Duration(w) * time.Millisecond
 	}
 	return items, next, nil
+}
+
+// parseTaken reads a leased delivery as the scripts give it: {pid,
+// token, attempt, provider, id, body, received ms, queue}.
+func parseTaken(f []any, depth, oldest int64) taken {
+	str := func(i int) string { s, _ := f[i].(string); return s }
+	d := convo.Delivery{
+		Provider: convo.Provider(str(3)),
+		ID:       str(4),
+		Body:     []byte(str(5)),
+		Received: msTime(str(6)),
+		Attempt:  int(i64(f[2])),
+	}
+	d.Key, _ = keyOf(str(7))
+	return taken{d: d, pid: str(0), token: str(1), depth: depth, oldest: oldest}
 }
 
 // keyOf is the Key of a queue name.
@@ -457,8 +459,27 @@ func msTime(s string) time.Time {
 // errLeaseLost cancels a run whose lease this replica no longer holds.
 var errLeaseLost = errors.New("redisdedup: inbox: the run's lease was lost")
 
-// run runs t with its lease renewed, and ends it in Redis.
+// maxChain is how many deliveries of one key a worker runs in a row (each
+// leased as the one before completes) before it lets the key wait its
+// turn with the others.
+const maxChain = 8
+
+// run runs t, then the next deliveries of its key that its completions
+// leased, up to maxChain.
 func (in *Inbox) run(ctx context.Context, t taken) {
+	for i := 1; ; i++ {
+		next, ok := in.runOne(ctx, t, i < maxChain)
+		if !ok {
+			return
+		}
+		t = next
+	}
+}
+
+// runOne runs t with its lease renewed and ends it in Redis. When it
+// completes, with chain, the next delivery of its key is leased at once
+// and returned.
+func (in *Inbox) runOne(ctx context.Context, t taken, chain bool) (next taken, ok bool) {
 	in.mu.RLock()
 	fn := in.handlers[t.d.Provider]
 	in.mu.RUnlock()
@@ -487,17 +508,27 @@ func (in *Inbox) run(ctx context.Context, t taken) {
 	defer ecancel()
 	log := in.opt.logger.With("provider", string(t.d.Provider), "id", t.d.ID, "attempt", t.d.Attempt)
 	if err == nil {
-		res, rerr := in.end(ectx, inboxCompleteScript, t.pid, t.token, ms(in.retention))
+		chainTok := ""
+		if chain && ctx.Err() == nil {
+			chainTok = in.tokenBase + ":" + strconv.FormatUint(in.seq.Add(1), 36) + ":c"
+		}
+		res, rerr := in.endSlice(ectx, inboxCompleteScript, t.pid, t.token, ms(in.retention), chainTok, ms(in.lease))
 		switch {
 		case rerr != nil:
 			log.Error("redisdedup: inbox: completing a delivery: it runs again after the lease", "err", rerr)
-		case res[0] < 0:
+		case len(res) != 4:
+			log.Error("redisdedup: inbox: completing a delivery: unexpected answer", "answer", res)
+		case i64(res[0]) < 0:
 			log.Warn("redisdedup: inbox: a delivery completed after its lease was lost: another run may have run it too")
 		default:
+			depth, oldest := i64(res[1]), i64(res[2])
+			in.observeRunDone(runCtx, t.d, convo.InboxCompleted, took, 0, depth, oldest)
+			if nx, _ := res[3].([]any); len(nx) == 8 {
+				return parseTaken(nx, depth, oldest), true
+			}
 			in.signal()
-			in.observeRunDone(runCtx, t.d, convo.InboxCompleted, took, 0, res[1], res[2])
 		}
-		return
+		return taken{}, false
 	}
 	permanent := errors.Is(err, convo.ErrPermanent)
 	interrupted := ctx.Err() != nil && !permanent
@@ -525,6 +556,7 @@ func (in *Inbox) run(ctx context.Context, t taken) {
 		log.Warn("redisdedup: inbox: run failed, retrying", "err", err, "retry_in", wait)
 		in.observeRunDone(runCtx, t.d, convo.InboxRetried, took, wait, res[1], res[2])
 	}
+	return taken{}, false
 }
 
 // end runs script, which ends a run fenced by its token, until it answers
@@ -547,6 +579,27 @@ func (in *Inbox) end(ctx context.Context, script *redis.Script, pid, token strin
 		wait = min(2*wait, time.Second)
 	}
 }
+
+// endSlice is end for a script whose answer is not all integers.
+func (in *Inbox) endSlice(ctx context.Context, script *redis.Script, pid, token string, args ...any) ([]any, error) {
+	argv := append([]any{pid, token}, args...)
+	wait := 20 * time.Millisecond
+	for {
+		res, err := in.eval(ctx, script, argv...).Slice()
+		if err == nil {
+			return res, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Second)
+	}
+}
+
+// i64 is v as an int64 (0 when it is not one).
+func i64(v any) int64 { n, _ := v.(int64); return n }
 
 // deadLettered logs a dead letter as an error.
 func (in *Inbox) deadLettered(pid string, d convo.Delivery, err error) {

@@ -110,15 +110,18 @@ local n, oldest = stats()
 return {taken, dead, wait, n, oldest}
 `)
 
-// inboxCompleteScript completes pid when it holds the token ARGV[3]: its hash
-// becomes the done mark for ARGV[4] ms and the next of its queue may run.
-// Returns {1, depth, oldest}, or {-1, 0, 0} when the token is not held
+// inboxCompleteScript completes pid when it holds the token ARGV[3]: its
+// hash becomes the done mark for ARGV[4] ms and the next of its queue may
+// run; with a token ARGV[5] (not ''), that next one is leased at once for
+// ARGV[6] ms to the caller, which runs it (saving a take). Returns {1,
+// depth, oldest, next}, next {} or {pid, token, attempt, provider, id,
+// body, received ms, queue}; or {-1, 0, 0, {}} when the token is not held
 // (the lease ended and another run may have it).
 var inboxCompleteScript = redis.NewScript(luaCommon + `
 local pid = ARGV[2]
 local d = B..'d:'..pid
 local f = redis.call('HMGET', d, 'tok', 'q')
-if f[1] ~= ARGV[3] then return {-1, 0, 0} end
+if f[1] ~= ARGV[3] then return {-1, 0, 0, {}} end
 local q = f[2]
 local qk = B..'q:'..q
 redis.call('LREM', qk, 1, pid)
@@ -127,9 +130,22 @@ redis.call('ZREM', P, pid)
 redis.call('DEL', d)
 redis.call('HSET', d, 'st', 'done')
 redis.call('PEXPIRE', d, ARGV[4])
-if redis.call('LLEN', qk) > 0 then redis.call('ZADD', R, now, q) end
+local nx = {}
+if redis.call('LLEN', qk) > 0 then
+  if ARGV[5] ~= '' then
+    local p2 = redis.call('LINDEX', qk, 0)
+    local d2 = B..'d:'..p2
+    local att = redis.call('HINCRBY', d2, 'att', 1)
+    redis.call('HSET', d2, 'tok', ARGV[5])
+    redis.call('ZADD', L, now + tonumber(ARGV[6]), q)
+    local g = redis.call('HMGET', d2, 'p', 'id', 'body', 'recv', 'q')
+    nx = {p2, ARGV[5], att, g[1], g[2], g[3], g[4], g[5]}
+  else
+    redis.call('ZADD', R, now, q)
+  end
+end
 local n, oldest = stats()
-return {1, n, oldest}
+return {1, n, oldest, nx}
 `)
 
 // inboxFailScript ends a failed or interrupted run of pid when it holds the
