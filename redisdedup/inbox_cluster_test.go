@@ -208,13 +208,20 @@ func TestInboxClusterMasterKill(t *testing.T) {
 	sc := redis.NewClient(&redis.Options{Addr: survivor})
 	defer sc.Close()
 	eventually(t, "a replica took over the slot", func() bool {
-		slots, err := sc.ClusterSlots(ctx).Result()
+		shards, err := sc.ClusterShards(ctx).Result()
 		if err != nil {
 			return false
 		}
-		for _, r := range slots {
-			if int(slot) >= r.Start && int(slot) <= r.End {
-				return len(r.Nodes) > 0 && r.Nodes[0].Addr != master.Options().Addr
+		for _, sh := range shards {
+			for _, r := range sh.Slots {
+				if int64(slot) < r.Start || int64(slot) > r.End {
+					continue
+				}
+				for _, nd := range sh.Nodes {
+					if nd.Role == "master" && nd.Health == "online" {
+						return net.JoinHostPort(nd.IP, strconv.FormatInt(nd.Port, 10)) != master.Options().Addr
+					}
+				}
 			}
 		}
 		return false
