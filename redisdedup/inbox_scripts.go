@@ -112,7 +112,7 @@ return {taken, dead, wait, n, oldest}
 
 // inboxCompleteScript completes pid when it holds the token ARGV[3]: its
 // hash becomes the done mark for ARGV[4] ms and the next of its queue may
-// run; with a token ARGV[5] (not ''), that next one is leased at once for
+// run; with a token ARGV[5] (not empty), that next one is leased at once for
 // ARGV[6] ms to the caller, which runs it (saving a take). Returns {1,
 // depth, oldest, next}, next {} or {pid, token, attempt, provider, id,
 // body, received ms, queue}; or {-1, 0, 0, {}} when the token is not held
