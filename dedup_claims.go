@@ -83,7 +83,12 @@ var errStoreTimeout = errors.New("no answer in time")
 // storeCall runs f with a deadline of c.timeout, and stops waiting then
 // even when f does not return (a store that ignores its context).
 func storeCall[T any](ctx context.Context, c *claims, f func(ctx context.Context) (T, error)) (T, error) {
-	ctx, cancel := context.WithTimeoutCause(ctx, c.timeout, errStoreTimeout)
+	return storeCallWithin(ctx, c, c.timeout, f)
+}
+
+// storeCallWithin is storeCall with a deadline of d.
+func storeCallWithin[T any](ctx context.Context, c *claims, d time.Duration, f func(ctx context.Context) (T, error)) (T, error) {
+	ctx, cancel := context.WithTimeoutCause(ctx, d, errStoreTimeout)
 	defer cancel()
 	if c.direct {
 		return f(ctx)
@@ -103,14 +108,19 @@ func storeCall[T any](ctx context.Context, c *claims, f func(ctx context.Context
 	case <-ctx.Done():
 		var zero T
 		if context.Cause(ctx) == errStoreTimeout {
-			return zero, fmt.Errorf("convo: dedup store: no answer within %v: %w", c.timeout, context.DeadlineExceeded)
+			return zero, fmt.Errorf("convo: dedup store: no answer within %v: %w", d, context.DeadlineExceeded)
 		}
 		return zero, ctx.Err()
 	}
 }
 
 func (c *claims) write(ctx context.Context, w *pendingWrite) error {
-	_, err := storeCall(ctx, c, func(ctx context.Context) (struct{}, error) {
+	return c.writeWithin(ctx, c.timeout, w)
+}
+
+// writeWithin writes w with a deadline of d.
+func (c *claims) writeWithin(ctx context.Context, d time.Duration, w *pendingWrite) error {
+	_, err := storeCallWithin(ctx, c, d, func(ctx context.Context) (struct{}, error) {
 		if w.complete {
 			return struct{}{}, c.store.Complete(ctx, w.key, w.token)
 		}
@@ -142,6 +152,7 @@ func (h *webhookHandler) dispatch(ctx context.Context, d delivery) (rj *reject, 
 	if token == "" {
 		token = c.newToken()
 	}
+	began := time.Now()
 	state, err := storeCall(ctx, c, func(ctx context.Context) (ClaimState, error) { return c.store.Claim(ctx, key, token) })
 	if err == nil && state != ClaimNew && state != ClaimDone && state != ClaimInProgress {
 		err = errors.New("unknown claim state " + state.String())
@@ -157,7 +168,7 @@ func (h *webhookHandler) dispatch(ctx context.Context, d delivery) (rj *reject, 
 		return rj, false
 	case err != nil:
 		h.log(ctx, slog.LevelError, "convo: webhook dedup store failed", slog.String("op", "claim"), slog.String("id", d.id), slog.Any("error", err))
-		c.settle(after, &pendingWrite{key: key, id: d.id, token: token, until: time.Now().Add(c.lease)}, !errors.Is(err, context.DeadlineExceeded))
+		c.settle(after, began, &pendingWrite{key: key, id: d.id, token: token, until: time.Now().Add(c.lease)}, !errors.Is(err, context.DeadlineExceeded))
 		return &reject{http.StatusServiceUnavailable, "dedup store unavailable"}, false
 	case state == ClaimDone:
 		h.log(ctx, slog.LevelDebug, "convo: webhook duplicate", slog.String("id", d.id))
@@ -169,19 +180,22 @@ func (h *webhookHandler) dispatch(ctx context.Context, d delivery) (rj *reject, 
 	err = h.run(rctx, d)
 	until := r.stop()
 	if err != nil && !errors.Is(err, ErrPermanent) {
-		c.settle(after, &pendingWrite{key: key, id: d.id, token: token, until: until}, true)
+		c.settle(after, began, &pendingWrite{key: key, id: d.id, token: token, until: until}, true)
 		return &reject{http.StatusInternalServerError, "handler failed"}, false
 	}
 	// fn did its work: answering an error would bring a redelivery.
-	c.settle(after, &pendingWrite{key: key, id: d.id, token: token, complete: true}, true)
+	c.settle(after, began, &pendingWrite{key: key, id: d.id, token: token, complete: true}, true)
 	return nil, false
 }
 
-// settle writes w now when now is true (within the time budget), and keeps
-// it to write later when that fails or when now is false.
-func (c *claims) settle(ctx context.Context, w *pendingWrite, now bool) {
+// settle writes w now when now is true, and keeps it to write later when
+// that fails or when now is false. Written now, it gets what is left of the
+// delivery's answer budget (two store calls and half a second, from began:
+// 4.5 s by default, under TalkJS's 5 s), at most one call's timeout.
+func (c *claims) settle(ctx context.Context, began time.Time, w *pendingWrite, now bool) {
 	if now {
-		err := c.write(ctx, w)
+		d := min(c.timeout, max(2*c.timeout+500*time.Millisecond-time.Since(began), 50*time.Millisecond))
+		err := c.writeWithin(ctx, d, w)
 		if err == nil {
 			return
 		}

@@ -184,6 +184,8 @@ func testPrefix(t testing.TB) string {
 type redisServer struct {
 	bin, dir string
 	persist  bool
+	extra    []string // more arguments: replicaof, cluster settings
+	sentinel string   // for a Sentinel: the address of the master it monitors
 	addr     string
 	cmd      *exec.Cmd
 	exited   chan struct{} // closed when cmd has exited
@@ -191,16 +193,27 @@ type redisServer struct {
 
 // startRedis starts redis-server on a free loopback port with its files in
 // dir; with persist, the append-only file is on and fsynced on every write.
-func startRedis(bin, dir string, persist bool) (*redisServer, error) {
+// extra are more arguments.
+func startRedis(bin, dir string, persist bool, extra ...string) (*redisServer, error) {
+	return startServer(&redisServer{bin: bin, dir: dir, persist: persist, extra: extra})
+}
+
+// startServer starts proto on a free loopback port.
+func startServer(proto *redisServer) (*redisServer, error) {
 	var err error
 	for range 5 { // the free port may be taken before the server binds it
 		var port int
 		if port, err = freePort(); err != nil {
 			return nil, err
 		}
-		s := &redisServer{bin: bin, dir: dir, persist: persist, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
+		s := *proto
+		s.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		s.dir = filepath.Join(proto.dir, strconv.Itoa(port)) // AOF and nodes.conf apart
+		if err = os.MkdirAll(s.dir, 0o755); err != nil {
+			return nil, err
+		}
 		if err = s.start(); err == nil {
-			return s, nil
+			return &s, nil
 		}
 	}
 	return nil, err
@@ -227,6 +240,23 @@ func (s *redisServer) start() error {
 		args = append(args, "--appendonly", "yes", "--appendfsync", "always")
 	} else {
 		args = append(args, "--appendonly", "no")
+	}
+	args = append(args, s.extra...)
+	if s.sentinel != "" {
+		// A Sentinel rewrites its file: written once, kept across restarts.
+		conf := filepath.Join(s.dir, "sentinel.conf")
+		if _, err := os.Stat(conf); err != nil {
+			host, mport, _ := net.SplitHostPort(s.sentinel)
+			m := sentinelMaster
+			text := fmt.Sprintf("port %s\nbind 127.0.0.1\ndir %s\nlogfile %s\n", port, s.dir, logfile) +
+				fmt.Sprintf("sentinel monitor %s %s %s 1\n", m, host, mport) +
+				fmt.Sprintf("sentinel down-after-milliseconds %s %d\n", m, sentinelDownAfter.Milliseconds()) +
+				fmt.Sprintf("sentinel failover-timeout %s %d\n", m, sentinelFailoverTimeout.Milliseconds())
+			if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+				return err
+			}
+		}
+		args = []string{conf, "--sentinel"}
 	}
 	s.cmd = exec.Command(s.bin, args...)
 	if err := s.cmd.Start(); err != nil {

@@ -314,11 +314,16 @@ func (s *Store) run(ctx context.Context, op string, script *redis.Script, src, i
 		return 0, err
 	}
 	key := s.Key(id)
-	_, hasDeadline := ctx.Deadline()
+	deadline, hasDeadline := ctx.Deadline()
+	// The retries end a quarter before the deadline (at most 250 ms), so
+	// that the caller gets the error itself, not a timeout, and has time
+	// left: a handler releases a claim that may have been made.
+	stop := deadline.Add(-min(time.Until(deadline)/4, 250*time.Millisecond))
 	backoff := retryBackoffMin
 	for attempt := 1; ; attempt++ {
 		n, err := s.runOnce(ctx, op, script, src, key, args)
-		if err == nil || !transient(err) || (!hasDeadline && attempt >= retriesNoDeadline) {
+		out := !hasDeadline && attempt >= retriesNoDeadline || hasDeadline && time.Now().Add(backoff).After(stop)
+		if err == nil || !transient(err) || out {
 			if err != nil {
 				return n, fmt.Errorf("redisdedup: %s: %w", op, err)
 			}
@@ -338,40 +343,41 @@ func (s *Store) run(ctx context.Context, op string, script *redis.Script, src, i
 	}
 }
 
-// runOnce runs the script once; with WithWaitReplicas, followed by WAIT on
-// the same connection (a pipeline on the key's master).
+// runOnce runs the script once; with WithWaitReplicas, a claim that was
+// made and a done mark are followed by WAIT on the same connection (of the
+// key's master).
 func (s *Store) runOnce(ctx context.Context, op string, script *redis.Script, src, key string, args []any) (int64, error) {
 	if s.waitReplicas == 0 || (op != "claim" && op != "complete") {
 		return script.Run(ctx, s.rdb, []string{key}, args...).Int64()
 	}
-	var node redis.Cmdable = s.rdb
-	if cc, ok := s.rdb.(*redis.ClusterClient); ok {
-		c, err := cc.MasterForKey(ctx, key)
+	var node *redis.Client
+	switch c := s.rdb.(type) {
+	case *redis.ClusterClient:
+		m, err := c.MasterForKey(ctx, key)
 		if err != nil {
 			return 0, err
 		}
+		node = m
+	case *redis.Client:
 		node = c
+	default:
+		return script.Run(ctx, s.rdb, []string{key}, args...).Int64()
 	}
-	var eval *redis.Cmd
-	var wait *redis.IntCmd
-	_, err := node.Pipelined(ctx, func(p redis.Pipeliner) error {
-		eval = p.Eval(ctx, src, []string{key}, args...)
-		wait = redis.NewIntCmd(ctx, "wait", s.waitReplicas, ms(s.waitTimeout))
-		return p.Process(ctx, wait)
-	})
-	n, evalErr := eval.Int64()
-	if evalErr != nil {
-		return 0, evalErr
+	conn := node.Conn()
+	defer conn.Close()
+	n, err := script.Run(ctx, conn, []string{key}, args...).Int64()
+	if err != nil || n != 1 { // nothing written: nothing to wait for
+		return n, err
 	}
-	if err != nil && !errors.Is(err, wait.Err()) {
-		return 0, err
+	acked, err := conn.Do(ctx, "WAIT", s.waitReplicas, ms(s.waitTimeout)).Int64()
+	if err != nil && transient(err) {
+		return 0, err // the master may have died: tried again on the new one
 	}
-	acked, werr := wait.Result()
-	if werr == nil && int(acked) >= s.waitReplicas {
+	if err == nil && int(acked) >= s.waitReplicas {
 		return n, nil
 	}
 	s.log(ctx, slog.LevelWarn, "redisdedup: a write is not acknowledged by enough replicas in time; a failover now may forget it",
-		slog.String("op", op), slog.Int64("acked", acked), slog.Int("want", s.waitReplicas), slog.Duration("timeout", s.waitTimeout), slog.Any("error", werr))
+		slog.String("op", op), slog.Int64("acked", acked), slog.Int("want", s.waitReplicas), slog.Duration("timeout", s.waitTimeout), slog.Any("error", err))
 	return n, nil
 }
 
