@@ -168,7 +168,9 @@ func (h *webhookHandler) dispatch(ctx context.Context, d delivery) (rj *reject, 
 		return rj, false
 	case err != nil:
 		h.log(ctx, slog.LevelError, "convo: webhook dedup store failed", slog.String("op", "claim"), slog.String("id", d.id), slog.Any("error", err))
-		c.settle(after, began, &pendingWrite{key: key, id: d.id, token: token, until: time.Now().Add(c.lease)}, !errors.Is(err, context.DeadlineExceeded))
+		// The claim may have been made (its reply lost, or late): release
+		// it before the answer, so that the sender's retry is handled.
+		c.settle(after, began, &pendingWrite{key: key, id: d.id, token: token, until: time.Now().Add(c.lease)}, true)
 		return &reject{http.StatusServiceUnavailable, "dedup store unavailable"}, false
 	case state == ClaimDone:
 		h.log(ctx, slog.LevelDebug, "convo: webhook duplicate", slog.String("id", d.id))
