@@ -223,7 +223,7 @@ func (f *fleet) idText(id int) string {
 // refused connections and CLUSTERDOWN answers and tries again within the
 // 2 s budget.
 func TestFaultClusterMasterKilled(t *testing.T) {
-	c := startCluster(t)
+	c := startTestCluster(t)
 	const n = 1000
 	f := newFleet(t, talkjs, n, func() redis.UniversalClient { return clusterClient(t, c.addrs()) }, nil)
 	victim := masterOf(t, c, "convo:")
@@ -623,5 +623,5 @@ func clusterAddrs(t *testing.T) []string {
 	if v := envTopologyOrNil(t, "CONVO_REDIS_CLUSTER_ADDRS"); v != nil {
 		return v
 	}
-	return startCluster(t).addrs()
+	return startTestCluster(t).addrs()
 }

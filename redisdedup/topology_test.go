@@ -23,7 +23,7 @@ import (
 //     comma-separated) name topologies that are running (CI starts them);
 //     the tests that change nothing use them;
 //   - the tests that kill, stop and restart processes always start their
-//     own, with startSentinelGroup and startCluster, so that nothing else
+//     own, with startSentinelGroup and startTestCluster, so that nothing else
 //     sees their faults;
 //   - without redis-server (and redis-cli, for the Cluster) they skip,
 //     unless CONVO_REDIS_REQUIRED is set: then they fail.
@@ -103,10 +103,10 @@ func clusterClient(t testing.TB, addrs []string) *redis.ClusterClient {
 	return rdb
 }
 
-// startCluster starts 6 nodes with AOF on, makes them a Cluster of 3
+// startTestCluster starts 6 nodes with AOF on, makes them a Cluster of 3
 // masters with a replica each, and waits until every node says the
 // Cluster is ok.
-func startCluster(t testing.TB) *cluster {
+func startTestCluster(t testing.TB) *cluster {
 	t.Helper()
 	bin := requireBinary(t, "redis-server")
 	cliBin := requireBinary(t, "redis-cli")
