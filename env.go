@@ -72,7 +72,7 @@ func WithEnv() Option {
 				opts = append(opts, envProviderOption(p.provider, vals))
 			}
 			if u := os.Getenv(p.url); u != "" {
-				if _, err := checkBaseURL(p.url, u); err != nil {
+				if _, err := checkBaseURL(p.provider, p.url, u); err != nil {
 					ps.merge(err)
 				} else {
 					opts = append(opts, envURLOption(p.provider, u))

@@ -162,3 +162,24 @@ func TestBaseURLOfAClientWithoutWithEnv(t *testing.T) {
 	assert.Equal(t, "", c.BaseURL(ProviderTalkJS))
 	assert.Equal(t, "", c.BaseURL(Provider("other")))
 }
+
+// A *_URL holding the path the client adds is refused like the option's
+// URL, in WithEnv's own pass, naming the variable (not the option's field)
+// along with WithEnv's other problems.
+func TestWithEnvRefusesADoubledPrefixNamingTheVariable(t *testing.T) {
+	setEnv(t, map[string]string{
+		"TALKJS_APP_ID": "app-env", "TALKJS_SECRET_KEY": "sk_env_secret",
+		"TALKJS_URL":  "http://127.0.0.1:8089/v1/app-env",
+		"TALQUI_URL":  "http://127.0.0.1:8089/tenants/t1",
+		"SELARTI_URL": "http://127.0.0.1:8089/api/1.1/wf",
+	})
+	_, err := NewClient(WithEnv())
+	var ve *ValidationError
+	require.ErrorAs(t, err, &ve)
+	fields := make([]string, len(ve.Problems))
+	for i, p := range ve.Problems {
+		fields[i] = p.Field
+	}
+	require.Equal(t, []string{"TALQUI_URL", "TALKJS_URL", "SELARTI_URL"}, fields, "%v", ve.Problems)
+	assert.Contains(t, ve.Problems[1].Reason, "must not hold /v1/{appId}")
+}

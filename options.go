@@ -239,7 +239,7 @@ func WithTalkJSTokenAuth() Option {
 // is refused.
 func WithSelartiURL(u string) Option {
 	return func(s *settings) (err error) {
-		s.selartiURL, err = checkBaseURL("selartiURL", u)
+		s.selartiURL, err = checkBaseURL(ProviderSelarti, "selartiURL", u)
 		return err
 	}
 }
@@ -274,7 +274,7 @@ func (s *settings) selartiSettings() *selartiSettings {
 // /tenants/{tenantID}/…: a base URL holding a "tenants" segment is refused.
 func WithTalquiURL(u string) Option {
 	return func(s *settings) (err error) {
-		s.talquiURL, err = checkBaseURL("talquiURL", u)
+		s.talquiURL, err = checkBaseURL(ProviderTalqui, "talquiURL", u)
 		return err
 	}
 }
@@ -285,7 +285,7 @@ func WithTalquiURL(u string) Option {
 // calls would go to /v1/{appId}/v1/{appId}/….
 func WithTalkJSURL(u string) Option {
 	return func(s *settings) (err error) {
-		s.talkjsURL, err = checkBaseURL("talkjsURL", u)
+		s.talkjsURL, err = checkBaseURL(ProviderTalkJS, "talkjsURL", u)
 		return err
 	}
 }
@@ -418,7 +418,9 @@ func WithUserAgent(suffix string) Option {
 	}
 }
 
-func checkBaseURL(field, raw string) (string, error) {
+// checkBaseURL checks raw as p's base URL, with problems naming field
+// (the option's, or WithEnv's variable).
+func checkBaseURL(p Provider, field, raw string) (string, error) {
 	bad := func(reason string) (string, error) {
 		return "", &ValidationError{Problems: []Problem{{Field: field, Reason: reason}}}
 	}
@@ -441,7 +443,7 @@ func checkBaseURL(field, raw string) (string, error) {
 	default:
 		return bad("must be an absolute http(s) URL")
 	}
-	if reason := doubledPrefix(field, u.Path); reason != "" {
+	if reason := doubledPrefix(p, u.Path); reason != "" {
 		return bad(reason)
 	}
 	return strings.TrimRight(u.String(), "/"), nil
@@ -451,18 +453,18 @@ func checkBaseURL(field, raw string) (string, error) {
 // the client adds itself, which every call would then send twice: TalkJS's
 // /v1/{appId}, Talqui's /tenants/{tenantID}, Selarti's /wf/{workflow} (and
 // its /api/1.1 given twice). It gives the reason, or "".
-func doubledPrefix(field, path string) string {
+func doubledPrefix(p Provider, path string) string {
 	has := func(seg string) bool { return slices.Contains(strings.Split(path, "/"), seg) }
-	switch field {
-	case "talkjsURL":
+	switch p {
+	case ProviderTalkJS:
 		if has("v1") {
 			return "must not hold /v1/{appId}, which the client adds from WithTalkJS: give the host, such as " + DefaultTalkJSURL
 		}
-	case "talquiURL":
+	case ProviderTalqui:
 		if has("tenants") {
 			return "must not hold /tenants/{tenantID}, which the client adds from WithTalqui: give the host, such as " + DefaultTalquiURL
 		}
-	case "selartiURL":
+	case ProviderSelarti:
 		if has("wf") {
 			return "must not hold /wf/, which the client adds before each workflow: give the API's root, such as " + DefaultSelartiURL
 		}
