@@ -54,7 +54,7 @@ func TestShellQuote(t *testing.T) {
 // asks; every command is configured by the fake's variables and dials
 // nothing but loopback.
 func TestSelartiLoopFromTheCommandLine(t *testing.T) {
-	trap.reset()
+	trap.Reset()
 	listen := startCmd(t, nil, "listen", "-selarti", "127.0.0.1:0")
 	hook := await(t, listen.stderr, `selarti webhooks: (http://\S+)`)
 
@@ -77,7 +77,7 @@ func TestSelartiLoopFromTheCommandLine(t *testing.T) {
 }
 
 func TestSelartiSendDryRunWithoutCredentials(t *testing.T) {
-	trap.reset()
+	trap.Reset()
 	r := runCmd(t, nil, "selarti", "send", "-task", "t-1", "-chat", "chat-9", "-text", "Hi", "-dry-run")
 	require.Equal(t, exitOK, r.code, r.stderr)
 	auth, send, ok := strings.Cut(r.stdout, "POST https://selarti.com/api/1.1/wf/send_external_message\n")

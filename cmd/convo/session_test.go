@@ -145,7 +145,7 @@ func TestSessionStartAPIError(t *testing.T) {
 // -dry-run needs no credentials: their places show $NAME, and the host is
 // the real one, which is not dialled.
 func TestSessionStartDryRunWithoutCredentials(t *testing.T) {
-	trap.reset()
+	trap.Reset()
 	r := runCmd(t, nil, append(officialArgs, "-dry-run")...)
 	require.Equal(t, exitOK, r.code, r.stderr)
 	assert.True(t, strings.HasPrefix(r.stdout, "POST https://api.talqui.chat/tenants/$TALQUI_TENANT/sessions\n"), r.stdout)
@@ -158,7 +158,7 @@ func TestSessionStartDryRunWithoutCredentials(t *testing.T) {
 // Real credentials (no TALQUI_URL) and -dry-run: nothing dialled; without
 // -dry-run the real host is dialled (the trap in its place).
 func TestSessionStartRealCredentials(t *testing.T) {
-	trap.reset()
+	trap.Reset()
 	real := map[string]string{"TALQUI_TENANT": "tenant-real", "TALQUI_CONNECTION_ID": "pc-real", "TALQUI_TOKEN": testToken}
 	r := runCmd(t, real, append(officialArgs, "-dry-run")...)
 	require.Equal(t, exitOK, r.code, r.stderr)
@@ -168,7 +168,7 @@ func TestSessionStartRealCredentials(t *testing.T) {
 	r = runCmd(t, real, officialArgs...)
 	assert.Equal(t, exitAPI, r.code)
 	assert.True(t, strings.HasPrefix(r.stderr, "convo session start: calls talqui https://api.talqui.chat\n"), r.stderr)
-	got := trap.requests()
+	got := trap.Requests()
 	require.NotEmpty(t, got)
 	assert.Equal(t, "CONNECT api.talqui.chat:443 HTTP/1.1", got[0])
 	assert.NotContains(t, r.stderr, "convo: ", "no double prefix")

@@ -26,7 +26,7 @@ func setEnv(t *testing.T, m map[string]string) {
 var realEnv = map[string]string{"TALQUI_TENANT": "tenant-real", "TALQUI_CONNECTION_ID": "pc-real", "TALQUI_TOKEN": "pct_real_token"}
 
 func TestEveryChannelOffline(t *testing.T) {
-	trap.reset()
+	trap.Reset()
 	setEnv(t, realEnv) // ignored without -live
 	want := map[string]string{
 		"whatsapp-official": `value "order_update"`,
@@ -56,7 +56,7 @@ func TestEveryChannelOffline(t *testing.T) {
 // With -live and the variables "convo fake" exports, the start goes to
 // that fake.
 func TestLiveOnTheFakesVariables(t *testing.T) {
-	trap.reset()
+	trap.Reset()
 	srv := convotest.NewServer()
 	defer srv.Close()
 	conn := srv.Connections()[0]
@@ -76,14 +76,14 @@ func TestLiveOnTheFakesVariables(t *testing.T) {
 
 // With -live and real credentials it dials Talqui (the trap in its place).
 func TestLiveWithRealCredentialsDialsTalqui(t *testing.T) {
-	trap.reset()
+	trap.Reset()
 	setEnv(t, realEnv)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, io.Discard, "telegram", "42", true) }()
 	select {
-	case <-trap.hit:
+	case <-trap.Hit():
 	case err := <-done:
 		t.Fatalf("run ended without dialling: %v", err)
 	case <-time.After(20 * time.Second):
@@ -91,7 +91,7 @@ func TestLiveWithRealCredentialsDialsTalqui(t *testing.T) {
 	}
 	cancel()
 	<-done
-	if got := trap.requests(); len(got) == 0 || got[0] != "CONNECT api.talqui.chat:443 HTTP/1.1" {
+	if got := trap.Requests(); len(got) == 0 || got[0] != "CONNECT api.talqui.chat:443 HTTP/1.1" {
 		t.Errorf("dialled %q, want api.talqui.chat", got)
 	}
 	if err := run(context.Background(), io.Discard, "telegram", "", true); err == nil || !strings.Contains(err.Error(), "-to is required") {
@@ -100,7 +100,7 @@ func TestLiveWithRealCredentialsDialsTalqui(t *testing.T) {
 }
 
 func TestHelp(t *testing.T) {
-	trap.reset()
+	trap.Reset()
 	setEnv(t, realEnv)
 	var stdout, stderr bytes.Buffer
 	if code := realMain([]string{"-h"}, &stdout, &stderr); code != 0 || !strings.HasPrefix(stdout.String(), "usage: channels") || stderr.Len() != 0 {

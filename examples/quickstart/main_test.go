@@ -149,7 +149,7 @@ func TestQuickstartLiveRefusesPartialCredentials(t *testing.T) {
 // -live, the quickstart runs on its own fake: nothing reaches the exported
 // one, and nothing but loopback is dialled.
 func TestQuickstartWithTheFakesVariablesStaysOffline(t *testing.T) {
-	trap.reset()
+	trap.Reset()
 	exported := convotest.NewServer()
 	defer exported.Close()
 	setEnv(t, fakeEnv(exported))
@@ -169,7 +169,7 @@ func TestQuickstartWithTheFakesVariablesStaysOffline(t *testing.T) {
 
 // With -live and the fake's variables, every call goes to that fake.
 func TestQuickstartLiveOnTheFakesVariablesCallsOnlyTheFake(t *testing.T) {
-	trap.reset()
+	trap.Reset()
 	exported := convotest.NewServer()
 	defer exported.Close()
 	setEnv(t, fakeEnv(exported))
@@ -193,7 +193,7 @@ func TestQuickstartLiveOnTheFakesVariablesCallsOnlyTheFake(t *testing.T) {
 // With real credentials in the environment and no -live, nothing is sent
 // to the real APIs.
 func TestQuickstartWithRealCredentialsSendsNothingWithoutLive(t *testing.T) {
-	trap.reset()
+	trap.Reset()
 	setEnv(t, realEnv)
 	var out bytes.Buffer
 	if code := realMain(nil, &out, &out); code != 0 {
@@ -208,7 +208,7 @@ func TestQuickstartWithRealCredentialsSendsNothingWithoutLive(t *testing.T) {
 // The check above can fail: with -live, the same environment dials the
 // real host (here, the trap in its place), after saying so.
 func TestQuickstartLiveWithRealCredentialsDialsTheRealHosts(t *testing.T) {
-	trap.reset()
+	trap.Reset()
 	setEnv(t, realEnv)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -216,7 +216,7 @@ func TestQuickstartLiveWithRealCredentialsDialsTheRealHosts(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, &out, true) }()
 	select {
-	case <-trap.hit:
+	case <-trap.Hit():
 	case err := <-done:
 		t.Fatalf("run ended without dialling: %v\n%s", err, out.String())
 	case <-time.After(20 * time.Second):
@@ -224,7 +224,7 @@ func TestQuickstartLiveWithRealCredentialsDialsTheRealHosts(t *testing.T) {
 	}
 	cancel()
 	<-done
-	if got := trap.requests(); len(got) == 0 || got[0] != "CONNECT api.talkjs.com:443 HTTP/1.1" {
+	if got := trap.Requests(); len(got) == 0 || got[0] != "CONNECT api.talkjs.com:443 HTTP/1.1" {
 		t.Errorf("dialled %q, want api.talkjs.com", got)
 	}
 	first, _, _ := strings.Cut(out.String(), "\n")
@@ -234,7 +234,7 @@ func TestQuickstartLiveWithRealCredentialsDialsTheRealHosts(t *testing.T) {
 }
 
 func TestQuickstartHelp(t *testing.T) {
-	trap.reset()
+	trap.Reset()
 	setEnv(t, realEnv)
 	var stdout, stderr bytes.Buffer
 	if code := realMain([]string{"-h"}, &stdout, &stderr); code != 0 {

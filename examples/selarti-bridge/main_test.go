@@ -306,7 +306,7 @@ var realEnv = map[string]string{
 // With real credentials in the environment and no -live, the bridge runs
 // on its own fake and dials nothing but loopback.
 func TestBridgeRunsOffline(t *testing.T) {
-	trap.reset()
+	trap.Reset()
 	setEnv(t, realEnv)
 	var logs syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
@@ -337,7 +337,7 @@ func TestBridgeRunsOffline(t *testing.T) {
 // With -live and the variables "convo fake" exports, the bridge calls that
 // fake only, and says so first.
 func TestBridgeLiveOnTheFakesVariables(t *testing.T) {
-	trap.reset()
+	trap.Reset()
 	srv := convotest.NewServer()
 	defer srv.Close()
 	setEnv(t, map[string]string{
@@ -361,14 +361,14 @@ func TestBridgeLiveOnTheFakesVariables(t *testing.T) {
 // With -live and real credentials, the bridge dials TalkJS (the trap in
 // its place).
 func TestBridgeLiveWithRealCredentialsDialsTalkJS(t *testing.T) {
-	trap.reset()
+	trap.Reset()
 	setEnv(t, realEnv)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)), true) }()
 	select {
-	case <-trap.hit:
+	case <-trap.Hit():
 	case err := <-done:
 		t.Fatalf("run ended without dialling: %v", err)
 	case <-time.After(20 * time.Second):
@@ -376,7 +376,7 @@ func TestBridgeLiveWithRealCredentialsDialsTalkJS(t *testing.T) {
 	}
 	cancel()
 	<-done
-	got := trap.requests()
+	got := trap.Requests()
 	require.NotEmpty(t, got)
 	assert.Equal(t, "CONNECT api.talkjs.com:443 HTTP/1.1", got[0])
 }
@@ -396,7 +396,7 @@ func TestBridgeLiveRefusesPartialCredentials(t *testing.T) {
 // -h prints the usage and exits 0 without binding ADDR (held here, so a
 // bind would fail) or dialling anything.
 func TestBridgeHelp(t *testing.T) {
-	trap.reset()
+	trap.Reset()
 	setEnv(t, realEnv)
 	held, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
