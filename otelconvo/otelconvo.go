@@ -139,8 +139,10 @@ type observer struct {
 }
 
 // NewObserver gives the convo.Observer that traces and measures every
-// call and every webhook delivery; pass it to convo.WithObserver and
-// convo.WithHandlerObserver.
+// call, every webhook delivery and every run of an inbox; pass it to
+// convo.WithObserver, convo.WithHandlerObserver and convo.WithInboxObserver
+// (or redisdedup's). The inbox gauges report the last inbox that spoke:
+// give each inbox an observer of its own.
 func NewObserver(opts ...Option) convo.Observer {
 	cfg := newConfig(opts)
 	meter := cfg.mp.Meter(ScopeName)
