@@ -77,7 +77,8 @@ func WithInboxWorkers(n int) InboxOption {
 // WithInboxCapacity bounds a MemoryInbox's memory (default 10,000): it
 // remembers up to n completed ids (forgetting the oldest first, as
 // MemoryDedupStore does), keeps up to n deliveries not yet completed (Add
-// fails beyond, which a handler answers 503), and up to n dead letters
+// fails beyond: a handler then does as when its dedup store fails, 503 or
+// fail-open, see WithInbox), and up to n dead letters
 // (the oldest is dropped, logged as an error, and its id remembered as
 // completed). It panics if n is less than 1.
 func WithInboxCapacity(n int) InboxOption {
