@@ -12,6 +12,12 @@ import (
 // CONVO_BENCH_OFF lists the mechanisms switched off, comma-separated:
 // deadline, retry, redirect, cap.
 
+// mechanismNames names the mechanisms for CONVO_BENCH_OFF (here, so that
+// a build without the tag holds no unused name).
+var mechanismNames = map[string]mechanism{
+	"deadline": offDeadline, "retry": offRetry, "redirect": offRedirect, "cap": offCap,
+}
+
 var switchedOff = func() mechanism {
 	var m mechanism
 	for _, name := range strings.Split(os.Getenv("CONVO_BENCH_OFF"), ",") {

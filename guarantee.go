@@ -17,8 +17,3 @@ const (
 	// offCap: the body is read with io.ReadAll, without a cap.
 	offCap
 )
-
-// mechanismNames names the mechanisms for CONVO_BENCH_OFF.
-var mechanismNames = map[string]mechanism{
-	"deadline": offDeadline, "retry": offRetry, "redirect": offRedirect, "cap": offCap,
-}
