@@ -43,6 +43,7 @@ type listener struct {
 	c           cmdIO
 	mu          sync.Mutex // one line at a time on stdout
 	forward     string
+	shown       string // forward as printed: its password, if any, redacted
 	hc          *http.Client
 	readTimeout time.Duration // the handlers' WithReadTimeout
 }
@@ -68,7 +69,7 @@ func runListen(c cmdIO, args []string) int {
 		return exitUsage
 	}
 	if *forward != "" {
-		c.errorf(name, "calls %s (-forward)", *forward)
+		c.errorf(name, "calls %s (-forward)", l.shown)
 	} else {
 		c.errorf(name, "calls no host")
 	}
@@ -98,13 +99,20 @@ func newListener(c cmdIO, selartiAddr, talkjsAddr, forward string) (*listener, s
 	if talkjsAddr != "" && secret == "" {
 		return nil, "", fmt.Errorf("-talkjs needs TALKJS_SECRET_KEY in the environment to check signatures")
 	}
+	var shown string
 	if forward != "" {
 		u, err := url.Parse(forward)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, "", fmt.Errorf("-forward must be an absolute http or https URL, got %q", forward)
+		if err != nil {
+			// Not quoted: it may hold a password.
+			return nil, "", fmt.Errorf("-forward must be an absolute http or https URL: %s", "it does not parse")
+		}
+		// A password in the URL (sent as basic auth) is never printed.
+		shown = u.Redacted()
+		if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, "", fmt.Errorf("-forward must be an absolute http or https URL, got %q", shown)
 		}
 	}
-	return &listener{c: c, forward: forward, hc: &http.Client{Timeout: forwardTimeout, CheckRedirect: noRedirect},
+	return &listener{c: c, forward: forward, shown: shown, hc: &http.Client{Timeout: forwardTimeout, CheckRedirect: noRedirect},
 		readTimeout: readTimeout}, secret, nil
 }
 
@@ -194,7 +202,7 @@ func (l *listener) forwardBody(ctx context.Context, provider string, body []byte
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("%s answered %s", l.forward, resp.Status)
+		return fmt.Errorf("%s answered %s", l.shown, resp.Status)
 	}
 	return nil
 }

@@ -219,3 +219,47 @@ func TestRedactEscapedForms(t *testing.T) {
 	assert.Equal(t, `raw [redacted] go "[redacted]" php "[redacted]" url k=[redacted] path /[redacted]/`, redact(in, []string{sec}))
 	assert.Equal(t, `token [redacted] "[redacted]"`, redact(`token k "k"`, []string{"k"}))
 }
+
+// A -forward URL may carry a password (user:pass@host, sent as basic
+// auth): it is used, and never printed, neither in the line that says
+// which host the command calls nor in a usage error.
+func TestListenForwardPasswordIsNotPrinted(t *testing.T) {
+	const pass = "fwd-pass-7Qx9"
+	r := runCmd(t, nil, "listen", "-selarti", "127.0.0.1:0", "-forward", "ftp://dev:"+pass+"@127.0.0.1/hooks")
+	assert.Equal(t, exitUsage, r.code)
+	assert.Contains(t, r.stderr, "-forward")
+	assert.NotContains(t, r.stderr, pass)
+
+	auth := make(chan string, 1)
+	target := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		auth <- r.Header.Get("Authorization")
+	}))
+	defer target.Close()
+	fwd := strings.Replace(target.URL, "http://", "http://dev:"+pass+"@", 1)
+	cmd := startCmd(t, map[string]string{"TALKJS_SECRET_KEY": testSecret}, "listen", "-talkjs", "127.0.0.1:0", "-forward", fwd)
+	url := await(t, cmd.stderr, `talkjs webhooks: (http://\S+)`)
+	body := []byte(`{"id":"evt_p","createdAt":1700000000000,"type":"user.created","data":{}}`)
+	require.Equal(t, http.StatusOK, postTalkJS(t, url, testSecret, body))
+	select {
+	case a := <-auth:
+		assert.Equal(t, "Basic ZGV2OmZ3ZC1wYXNzLTdReDk=", a, "the forward carries the URL's credentials")
+	case <-time.After(10 * time.Second):
+		t.Fatal("nothing forwarded")
+	}
+	assert.Equal(t, exitOK, cmd.wait(t))
+	assert.Contains(t, cmd.stderr.String(), "calls http://dev:xxxxx@127.0.0.1")
+	assert.NotContains(t, cmd.stderr.String()+cmd.stdout.String(), pass)
+
+	// Nor in the report of a failed forward.
+	refusing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer refusing.Close()
+	fwd = strings.Replace(refusing.URL, "http://", "http://dev:"+pass+"@", 1)
+	cmd = startCmd(t, map[string]string{"TALKJS_SECRET_KEY": testSecret}, "listen", "-talkjs", "127.0.0.1:0", "-forward", fwd)
+	url = await(t, cmd.stderr, `talkjs webhooks: (http://\S+)`)
+	assert.Equal(t, http.StatusInternalServerError, postTalkJS(t, url, testSecret, body))
+	await(t, cmd.stderr, `forward of talkjs delivery "evt_p" failed: .*503`)
+	assert.Equal(t, exitOK, cmd.wait(t))
+	assert.NotContains(t, cmd.stderr.String()+cmd.stdout.String(), pass)
+}
