@@ -95,9 +95,17 @@ func storeCall[T any](ctx context.Context, c *claims, f func(ctx context.Context
 
 // storeCallWithin is storeCall with a deadline of d.
 func storeCallWithin[T any](ctx context.Context, c *claims, d time.Duration, f func(ctx context.Context) (T, error)) (T, error) {
+	return boundedCall(ctx, "dedup store", d, c.direct, f)
+}
+
+// boundedCall runs f, a call to the handler's store or inbox (named what
+// in its error), with a deadline of d, and stops waiting then even when f
+// does not return. A direct f (an in-memory store, which never blocks) is
+// called without a goroutine.
+func boundedCall[T any](ctx context.Context, what string, d time.Duration, direct bool, f func(ctx context.Context) (T, error)) (T, error) {
 	ctx, cancel := context.WithTimeoutCause(ctx, d, errStoreTimeout)
 	defer cancel()
-	if c.direct {
+	if direct {
 		return f(ctx)
 	}
 	type result struct {
@@ -115,7 +123,7 @@ func storeCallWithin[T any](ctx context.Context, c *claims, d time.Duration, f f
 	case <-ctx.Done():
 		var zero T
 		if context.Cause(ctx) == errStoreTimeout {
-			return zero, fmt.Errorf("convo: dedup store: no answer within %v: %w", d, context.DeadlineExceeded)
+			return zero, fmt.Errorf("convo: %s: no answer within %v: %w", what, d, context.DeadlineExceeded)
 		}
 		return zero, ctx.Err()
 	}

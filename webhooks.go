@@ -145,7 +145,8 @@ func WithDedupStore(s DedupStore) HandlerOption {
 // and MemoryInbox). The handler still verifies the delivery, checks its
 // timestamp and drops what it filters (Selarti's user messages and other
 // wh_types) before it keeps anything. Add has WithDedupTimeout's budget
-// (default 2 s). When it fails, the handler does as when a dedup store
+// (default 2 s), as a dedup store's calls have: the handler stops waiting
+// then, even for an Add that ignores its context. When it fails, the handler does as when a dedup store
 // fails: fail-open (the Selarti handler's default, since Selarti never
 // retries) runs the callback in the request, without dedup, and logs a
 // warning; fail-closed (the TalkJS handler's) answers 503, so that the
@@ -408,12 +409,15 @@ func readAll(rd io.Reader, size int64) ([]byte, error) {
 	}
 }
 
-// keep adds d to the inbox, within the WithDedupTimeout budget. It
-// returns nil when the answer is 200.
+// keep adds d to the inbox, within the WithDedupTimeout budget, which
+// holds even for an Add that ignores its context. It returns nil when the
+// answer is 200.
 func (h *webhookHandler) keep(ctx context.Context, d delivery) (rj *reject, duplicate bool) {
-	actx, cancel := context.WithTimeout(ctx, h.dedupWait)
-	added, err := h.inbox.Add(actx, Delivery{Provider: h.provider, ID: d.id, Key: d.key, Body: d.body, Received: time.Now()})
-	cancel()
+	_, direct := h.inbox.(*MemoryInbox) // never blocks: no goroutine
+	kept := Delivery{Provider: h.provider, ID: d.id, Key: d.key, Body: d.body, Received: time.Now()}
+	added, err := boundedCall(ctx, "inbox", h.dedupWait, direct, func(ctx context.Context) (bool, error) {
+		return h.inbox.Add(ctx, kept)
+	})
 	switch {
 	case err != nil && h.failOpen:
 		h.log(ctx, slog.LevelWarn, "convo: webhook inbox failed, handling in the request", slog.String("id", d.id), slog.Any("error", err))

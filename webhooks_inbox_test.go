@@ -224,21 +224,22 @@ func TestHandlerWithMemoryInbox(t *testing.T) {
 // Add gets the WithDedupTimeout budget: an inbox that does not answer
 // counts as failed.
 func TestInboxAddHasADeadline(t *testing.T) {
-	in := &blockingInbox{}
+	in := &blockingInbox{ended: make(chan error, 1)}
 	var c hookCounter
 	h := NewTalkJSHandler(talkjsSecret, c.talkjs, WithInbox(in), WithDedupTimeout(20*time.Millisecond),
 		WithHandlerLogger(slog.New(slog.NewTextHandler(&logBuffer{}, nil))))
 	assertJSONError(t, serveHook(h, signedHook(talkjsSecret, []byte(talkjsMessageSent))), http.StatusServiceUnavailable, "inbox unavailable")
-	assert.ErrorIs(t, in.err, context.DeadlineExceeded)
+	assert.ErrorIs(t, <-in.ended, context.DeadlineExceeded, "Add's context ended at the budget")
 }
 
-// blockingInbox's Add waits for its context to end.
-type blockingInbox struct{ err error }
+// blockingInbox's Add waits for its context to end, and sends its error
+// to ended.
+type blockingInbox struct{ ended chan error }
 
 func (b *blockingInbox) Add(ctx context.Context, _ Delivery) (bool, error) {
 	<-ctx.Done()
-	b.err = ctx.Err()
-	return false, b.err
+	b.ended <- ctx.Err()
+	return false, ctx.Err()
 }
 
 func (b *blockingInbox) Handle(Provider, func(context.Context, Delivery) error) {}
@@ -367,3 +368,35 @@ type statusWriter struct {
 }
 
 func (w *statusWriter) WriteHeader(s int) { w.status = s }
+
+// stuckInbox is an Inbox whose Add ignores its context and returns only
+// once release is closed.
+type stuckInbox struct {
+	recordingInbox
+	release chan struct{}
+}
+
+func (s *stuckInbox) Add(context.Context, Delivery) (bool, error) {
+	<-s.release
+	return true, nil
+}
+
+// An inbox's Add has the WithDedupTimeout budget even when it ignores its
+// context, as a dedup store's calls do: the handler stops waiting and
+// answers (503 fail-closed) within the budget, so that the sender is
+// answered in time.
+func TestHandlerStopsWaitingForAnInboxThatIgnoresItsContext(t *testing.T) {
+	in := &stuckInbox{release: make(chan struct{})}
+	defer close(in.release)
+	h := NewSelartiHandler(func(context.Context, *SelartiEvent) error { return nil },
+		WithInbox(in), WithDedupFailClosed(), WithDedupTimeout(20*time.Millisecond))
+	body := selartiBody(t, map[string]any{"message_id": "m-1", "external_chat_id": "chat-9", "message_type": "bot"})
+	answered := make(chan *httptest.ResponseRecorder, 1)
+	go func() { answered <- serveHook(h, hookRequest{body: body}) }()
+	select {
+	case rec := <-answered:
+		assertJSONError(t, rec, http.StatusServiceUnavailable, "inbox unavailable")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the handler still waits for Add after 10 s; its budget is 20 ms")
+	}
+}
