@@ -57,12 +57,8 @@ type pendingWrite struct {
 func newClaims(s DedupStore, timeout time.Duration) *claims {
 	var b [9]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read does not fail
-	_, direct := s.(*MemoryDedupStore)
-	if h, ok := s.(interface{ HonorsDeadline() bool }); ok && h.HonorsDeadline() {
-		direct = true
-	}
 	return &claims{
-		store: s, lease: s.Lease(), timeout: timeout, direct: direct,
+		store: s, lease: s.Lease(), timeout: timeout, direct: callsDirectly(s),
 		tokenBase: hex.EncodeToString(b[:]) + ":",
 		pending:   make(map[string]*pendingWrite),
 	}
@@ -98,10 +94,22 @@ func storeCallWithin[T any](ctx context.Context, c *claims, d time.Duration, f f
 	return boundedCall(ctx, "dedup store", d, c.direct, f)
 }
 
+// callsDirectly reports a store or an inbox that the handler may call
+// without a goroutine: an in-memory one, which never blocks, or one whose
+// HonorsDeadline says that every call returns by its context's deadline.
+func callsDirectly(v any) bool {
+	switch v.(type) {
+	case *MemoryDedupStore, *MemoryInbox:
+		return true
+	}
+	h, ok := v.(interface{ HonorsDeadline() bool })
+	return ok && h.HonorsDeadline()
+}
+
 // boundedCall runs f, a call to the handler's store or inbox (named what
 // in its error), with a deadline of d, and stops waiting then even when f
-// does not return. A direct f (an in-memory store, which never blocks) is
-// called without a goroutine.
+// does not return. A direct f (see callsDirectly) is called without a
+// goroutine.
 func boundedCall[T any](ctx context.Context, what string, d time.Duration, direct bool, f func(ctx context.Context) (T, error)) (T, error) {
 	ctx, cancel := context.WithTimeoutCause(ctx, d, errStoreTimeout)
 	defer cancel()

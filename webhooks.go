@@ -146,7 +146,9 @@ func WithDedupStore(s DedupStore) HandlerOption {
 // timestamp and drops what it filters (Selarti's user messages and other
 // wh_types) before it keeps anything. Add has WithDedupTimeout's budget
 // (default 2 s), as a dedup store's calls have: the handler stops waiting
-// then, even for an Add that ignores its context. When it fails, the handler does as when a dedup store
+// then, even for an Add that ignores its context (an inbox with a method
+// HonorsDeadline() bool returning true is called directly, as such a store
+// is; see DedupStore). When it fails, the handler does as when a dedup store
 // fails: fail-open (the Selarti handler's default, since Selarti never
 // retries) runs the callback in the request, without dedup, and logs a
 // warning; fail-closed (the TalkJS handler's) answers 503, so that the
@@ -413,9 +415,8 @@ func readAll(rd io.Reader, size int64) ([]byte, error) {
 // holds even for an Add that ignores its context. It returns nil when the
 // answer is 200.
 func (h *webhookHandler) keep(ctx context.Context, d delivery) (rj *reject, duplicate bool) {
-	_, direct := h.inbox.(*MemoryInbox) // never blocks: no goroutine
 	kept := Delivery{Provider: h.provider, ID: d.id, Key: d.key, Body: d.body, Received: time.Now()}
-	added, err := boundedCall(ctx, "inbox", h.dedupWait, direct, func(ctx context.Context) (bool, error) {
+	added, err := boundedCall(ctx, "inbox", h.dedupWait, callsDirectly(h.inbox), func(ctx context.Context) (bool, error) {
 		return h.inbox.Add(ctx, kept)
 	})
 	switch {
