@@ -1,13 +1,11 @@
 package convo
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -165,7 +163,7 @@ func (noLease) Lease() time.Duration { return 0 }
 func TestDedupClaimLostEndsContext(t *testing.T) {
 	const lease = 30 * time.Millisecond
 	store := &flakyStore{MemoryDedupStore: NewMemoryDedupStore(10, WithMemoryLease(lease))}
-	var logs syncBuffer
+	var logs logBuffer
 	started := make(chan struct{})
 	var cause error
 	h := NewSelartiHandler(func(ctx context.Context, ev *SelartiEvent) error {
@@ -325,23 +323,4 @@ func TestAdaptDedupStore(t *testing.T) {
 	assert.Equal(t, 1, c.count())
 	assert.Zero(t, AdaptDedupStore(simple{m}).Lease())
 	assert.Panics(t, func() { AdaptDedupStore(nil) })
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger writing from several
-// goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
