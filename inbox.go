@@ -50,8 +50,9 @@ type Inbox interface {
 type inboxDeliveryKey struct{}
 
 // DeliveryFromContext gives the Delivery a callback run by an Inbox is
-// running, Attempt included. ok is false in a callback run inline by the
-// handler (no inbox, or a delivery without an id).
+// running, Attempt included. ok is false in a callback the handler runs
+// inline: without an inbox, for a delivery without an id, and for one it
+// handles fail-open because the inbox's Add failed.
 func DeliveryFromContext(ctx context.Context) (d Delivery, ok bool) {
 	d, ok = ctx.Value(inboxDeliveryKey{}).(Delivery)
 	return d, ok
