@@ -407,7 +407,7 @@ func TestInboxRunEndGivesBack(t *testing.T) {
 func TestInboxRunEndedCallbackBlocked(t *testing.T) {
 	ctx := context.Background()
 	prefix := testPrefix(t)
-	lease := 300 * time.Millisecond
+	lease := time.Second // renewed every 333 ms: room for a loaded machine
 	a := newTestInbox(sharedClient(t), prefix, WithLease(lease))
 	b := newTestInbox(sharedClient(t), prefix, WithLease(lease))
 	entered, release := make(chan struct{}), make(chan struct{})
@@ -468,7 +468,7 @@ func TestInboxRunEndedCallbackBlocked(t *testing.T) {
 func TestInboxSlowRun(t *testing.T) {
 	ctx := context.Background()
 	prefix := testPrefix(t)
-	lease := time.Second
+	lease := 2 * time.Second
 	rec := newRecorder()
 	var ins []*Inbox
 	for _, name := range []string{"a", "b"} {
