@@ -66,10 +66,17 @@ func inboxConfig(opts []Option) (lease, retention time.Duration, prefix string, 
 	s.inbox = inboxOptions{
 		attempts: DefaultInboxAttempts, workers: DefaultInboxWorkers,
 		minWait: DefaultInboxMinWait, maxWait: DefaultInboxMaxWait,
-		poll: defaultPoll, logger: slog.Default(),
+		poll: defaultPoll,
 	}
 	for _, o := range opts {
 		o(s)
+	}
+	s.inbox.waitReplicas, s.inbox.waitTimeout = s.waitReplicas, s.waitTimeout
+	if s.inbox.logger == nil {
+		s.inbox.logger = s.logger // WithLogger
+	}
+	if s.inbox.logger == nil {
+		s.inbox.logger = slog.Default()
 	}
 	return s.lease, s.retention, s.prefix, s.inbox
 }
@@ -111,7 +118,8 @@ func WithInboxWorkers(n int) Option {
 
 // WithInboxLogger sets the logger of an Inbox: a dead letter is logged as
 // an error, a failed run and a Redis error as a warning. The default is
-// slog.Default() (also for a nil l). A Store ignores it.
+// the logger of WithLogger, else slog.Default() (also for a nil l). A
+// Store ignores it.
 func WithInboxLogger(l *slog.Logger) Option {
 	return inboxOption(func(o *inboxOptions) {
 		if l != nil {
@@ -153,8 +161,11 @@ var _ convo.Inbox = (*Inbox)(nil)
 // hash tag of its own), WithLease (DefaultLease, 2 minutes: how long the
 // runs of a replica that died wait before another replica takes them
 // over; a live run renews it every third of it), WithRetention (how long
-// a completed id is remembered, DefaultRetention) and the WithInbox
-// options. It sends nothing to Redis. It panics if rdb is nil or the
+// a completed id is remembered, DefaultRetention), WithWaitReplicas (each
+// write waits for that many replicas: a kept delivery, a run's lease and
+// a completion survive a failover; while fewer replicas are up, every
+// write waits the whole timeout), WithLogger and the WithInbox options.
+// It sends nothing to Redis. It panics if rdb is nil or the
 // prefix holds a brace.
 func NewInbox(rdb redis.UniversalClient, opts ...Option) *Inbox {
 	if rdb == nil {

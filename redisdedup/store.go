@@ -200,8 +200,9 @@ func WithPrefix(prefix string) Option {
 // and logged as a warning: a failover then may forget it. Each write costs
 // the time the replicas take, up to timeout (keep it well under the
 // handler's WithDedupTimeout): while fewer than n replicas are up, every
-// Claim and Complete waits the whole timeout. It panics if n is less than 1
-// or timeout less than a millisecond.
+// Claim and Complete waits the whole timeout. An Inbox waits so after each
+// of its writes (see NewInbox). It panics if n is less than 1 or timeout
+// less than a millisecond.
 func WithWaitReplicas(n int, timeout time.Duration) Option {
 	if n < 1 || timeout < time.Millisecond {
 		panic("redisdedup: WithWaitReplicas: want at least 1 replica and a timeout of at least 1ms")
