@@ -28,7 +28,7 @@ func TestInboxClusterMasterKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a 6-node cluster")
 	}
-	c := startCluster(t)
+	c := startTestCluster(t)
 	newClient := func() *redis.ClusterClient { return clusterClient(t, c.addrs()) }
 	prefix := "convo:test:cluster:"
 	rec := newRecorder()
