@@ -279,6 +279,20 @@ func (in *Inbox) Handle(p convo.Provider, fn func(ctx context.Context, d convo.D
 	in.handlers[p] = fn
 }
 
+// HonorsDeadline reports whether Add returns by its context's deadline:
+// when the client has ContextTimeoutEnabled, as for Store.HonorsDeadline.
+// A handler built WithInbox then calls Add directly rather than from a
+// goroutine of its own.
+func (in *Inbox) HonorsDeadline() bool {
+	switch c := in.rdb.(type) {
+	case *redis.Client:
+		return c.Options().ContextTimeoutEnabled
+	case *redis.ClusterClient:
+		return c.Options().ContextTimeoutEnabled
+	}
+	return false
+}
+
 // pid is the id of a delivery in Redis.
 func pid(p convo.Provider, id string) string { return string(p) + ":" + id }
 

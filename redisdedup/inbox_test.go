@@ -705,3 +705,10 @@ func TestInboxWithHandler(t *testing.T) {
 	defer mu.Unlock()
 	assert.Equal(t, []string{"true m-handler " + chat + " 1 m-handler", "true m-handler " + chat + " 2 m-handler"}, runs)
 }
+
+// TestInboxHonorsDeadline: with ContextTimeoutEnabled, as a Store.
+func TestInboxHonorsDeadline(t *testing.T) {
+	assert.False(t, NewInbox(redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})).HonorsDeadline())
+	assert.True(t, NewInbox(redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", ContextTimeoutEnabled: true})).HonorsDeadline())
+	assert.True(t, NewInbox(redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"127.0.0.1:1"}, ContextTimeoutEnabled: true})).HonorsDeadline())
+}
