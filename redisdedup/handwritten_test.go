@@ -56,6 +56,81 @@ type plainClaims interface {
 	release(ctx context.Context, id string) error
 }
 
+// plainQueue is the hand-written inbox: keep the delivery (once per id)
+// for a worker to run later.
+type plainQueue interface {
+	add(ctx context.Context, id string, body []byte) error
+}
+
+// plainInboxHandler is the hand-written handler that answers once the
+// delivery is kept, before it is handled: the same checks, then add.
+func plainInboxHandler(q plainQueue) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+		if err != nil {
+			http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		var ev plainEvent
+		if err := json.Unmarshal(body, &ev); err != nil || ev.MessageID == "" {
+			http.Error(w, "bad event", http.StatusBadRequest)
+			return
+		}
+		if ev.WhType != "all_messages" || (ev.MessageType != "bot" && ev.MessageType != "operator") {
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		if err := q.add(r.Context(), "selarti:"+ev.MessageID, body); err != nil {
+			http.Error(w, "inbox unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+}
+
+// memoryQueue is a map of the ids seen and a slice of bodies, under a
+// mutex.
+type memoryQueue struct {
+	mu     sync.Mutex
+	seen   map[string]bool
+	bodies [][]byte
+}
+
+func (q *memoryQueue) add(_ context.Context, id string, body []byte) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !q.seen[id] {
+		q.seen[id] = true
+		q.bodies = append(q.bodies, body)
+	}
+	return nil
+}
+
+// redisQueue keeps a delivery with one script: the id marked seen (SET
+// NX, with the retention) and the body pushed on a list when it is new.
+type redisQueue struct {
+	rdb    redis.UniversalClient
+	prefix string
+}
+
+var pushScript = redis.NewScript(`
+if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[2]) then
+  redis.call('RPUSH', KEYS[2], ARGV[1])
+  return 1
+end
+return 0
+`)
+
+func (q *redisQueue) add(ctx context.Context, id string, body []byte) error {
+	return pushScript.Run(ctx, q.rdb, []string{q.prefix + "{q}:seen:" + id, q.prefix + "{q}:queue"},
+		body, DefaultRetention.Milliseconds()).Err()
+}
+
 // plainHandler is the hand-written handler.
 func plainHandler(claims plainClaims, fn func(context.Context, *plainEvent) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -190,8 +265,9 @@ func TestPlainHandlerAgrees(t *testing.T) {
 // BenchmarkHandlers: a Selarti delivery (a new message id each time:
 // claim, the callback, done) through convo.NewSelartiHandler and through
 // the hand-written handler, with the memory store and with Redis on
-// loopback, serially and from 32 goroutines; bench/README.md has the
-// table.
+// loopback, and the inbox's acknowledgement (WithInbox: the delivery kept,
+// answered before it runs) with the memory and the Redis inbox, serially
+// and from 32 goroutines; bench/README.md has the table.
 //
 //	go test -run '^$' -bench Handlers -count 6
 func BenchmarkHandlers(b *testing.B) {
@@ -215,6 +291,24 @@ func BenchmarkHandlers(b *testing.B) {
 			},
 			func(b *testing.B) http.Handler {
 				return plainHandler(&redisClaims{rdb: sharedClient(b), prefix: testPrefix(b)}, plainNop)
+			}},
+		// WithInbox: the answer once the delivery is kept, before any run
+		// (no Run here: what is measured is the acknowledgement).
+		{"memory-inbox",
+			func(*testing.B) http.Handler {
+				in := convo.NewMemoryInbox(convo.WithInboxCapacity(1 << 22))
+				return convo.NewSelartiHandler(nop, convo.WithInbox(in))
+			},
+			func(*testing.B) http.Handler {
+				return plainInboxHandler(&memoryQueue{seen: map[string]bool{}})
+			}},
+		{"redis-inbox",
+			func(b *testing.B) http.Handler {
+				in := NewInbox(sharedClient(b), WithPrefix(testPrefix(b)))
+				return convo.NewSelartiHandler(nop, convo.WithInbox(in))
+			},
+			func(b *testing.B) http.Handler {
+				return plainInboxHandler(&redisQueue{rdb: sharedClient(b), prefix: testPrefix(b)})
 			}},
 	} {
 		for _, hd := range []struct {
@@ -259,4 +353,26 @@ func benchDeliveries(b *testing.B, h http.Handler, parallel bool) {
 			}
 		}
 	})
+}
+
+// TestPlainInboxHandlerKeepsOnce: the hand-written inbox handler keeps a
+// delivery once and answers 200 to its redelivery, as WithInbox does.
+func TestPlainInboxHandlerKeepsOnce(t *testing.T) {
+	prefix := testPrefix(t)
+	rdb := sharedClient(t)
+	mem := &memoryQueue{seen: map[string]bool{}}
+	body := selartiBody(t, "1731336491876x582725124419040400")
+	for _, h := range []http.Handler{plainInboxHandler(mem), plainInboxHandler(&redisQueue{rdb: rdb, prefix: prefix})} {
+		for range 2 {
+			if c := deliver(h, body); c != http.StatusOK {
+				t.Fatalf("status %d", c)
+			}
+		}
+	}
+	if len(mem.bodies) != 1 {
+		t.Fatalf("memory queue holds %d bodies, want 1", len(mem.bodies))
+	}
+	if n, err := rdb.LLen(context.Background(), prefix+"{q}:queue").Result(); err != nil || n != 1 {
+		t.Fatalf("redis queue holds %d bodies (%v), want 1", n, err)
+	}
 }
