@@ -392,7 +392,7 @@ type callState struct {
 	reqBody []byte                        // the encoded request body, nil for none
 	rewind  func() (io.ReadCloser, error) // a fresh reader of a streamed body, nil for none
 	rreq    retryablehttp.Request         // the request handed to retryablehttp
-	bodyr   requestBody                   // the first attempt's body reader
+	bodyr   bytes.Reader                  // the first attempt's body reader
 	drain   io.LimitedReader              // reads a discarded success body (readBody)
 }
 
@@ -434,20 +434,10 @@ func (st *callState) endAttempt() {
 	}
 }
 
-// requestBody reads a request body held in memory. It is its own Closer,
-// so that net/http does not wrap it.
-type requestBody struct{ bytes.Reader }
-
-// Close does nothing: the body is in memory.
-func (*requestBody) Close() error { return nil }
-
 // getBody is a fresh reader of the request body, for a retry
-// (prepareRetry) and for net/http's own rewind on a pooled connection
-// that closed before the request was written.
+// (prepareRetry).
 func (st *callState) getBody() (io.ReadCloser, error) {
-	b := &requestBody{}
-	b.Reset(st.reqBody)
-	return b, nil
+	return io.NopCloser(bytes.NewReader(st.reqBody)), nil
 }
 
 // prepareRetry readies the request of a retry, a shallow copy of the
@@ -634,7 +624,7 @@ func (c *Client) newRequest(r *request, st *callState) (*retryablehttp.Request, 
 		}
 		rawQuery = v.Encode()
 	}
-	var body io.Reader // a nil *requestBody in an interface would not be nil
+	var body io.Reader // a nil *bytes.Reader in an interface would not be nil
 	var stream *streamed
 	switch {
 	case r.stream != nil:
@@ -648,6 +638,10 @@ func (c *Client) newRequest(r *request, st *callState) (*retryablehttp.Request, 
 		if err != nil {
 			return nil, fail("encoding body: ", err)
 		}
+		// A *bytes.Reader: net/http knows its length and how to rewind
+		// it (GetBody, for a call safe to repeat), and writes it with the
+		// headers in one write (a reader it does not know costs a second
+		// write, and 2 allocations).
 		st.reqBody = b
 		st.bodyr.Reset(b)
 		body = &st.bodyr
@@ -677,21 +671,15 @@ func (c *Client) newRequest(r *request, st *callState) (*retryablehttp.Request, 
 		if st.repeatable {
 			hr.GetBody = stream.getBody
 		}
-	case body != nil && st.repeatable:
-		// net/http knows the length and the rewind of its own readers
-		// only; retryablehttp would wrap the body in closures and copy
-		// its reader on every attempt. prepareRetry rewinds it.
-		hr.ContentLength = int64(len(st.reqBody))
-		hr.GetBody = st.getBody
-	case body != nil:
+	case body != nil && !st.repeatable:
 		// A call not safe to repeat has no GetBody (nor has its stream,
 		// above): net/http replays on a new connection a request it can
 		// rewind when a reused one fails, if it deems it replayable, and
 		// an Idempotency-Key header is enough for that, whoever set it
 		// (an observer, the caller's transport). prepareRetry rewinds the
 		// body from st.
-		hr.ContentLength = int64(len(st.reqBody))
-	case !st.repeatable:
+		hr.GetBody = nil
+	case body == nil && !st.repeatable:
 		// Nor a nil body, which net/http deems replayable too.
 		hr.Body = noReplayBody{}
 	}
