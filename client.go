@@ -538,9 +538,13 @@ func (c *Client) send(ctx context.Context, r *request, ob *observation) (refused
 		logger:     c.logger,
 		provider:   r.api.provider,
 		method:     r.method,
-		template:   r.api.template + r.path,
 		discard:    r.out == nil,
 		ob:         ob,
+	}
+	if c.logger != nil {
+		// Only the log lines name it: a call without a logger does not
+		// build it (an allocation a call).
+		st.template = r.api.template + r.path
 	}
 	defer st.endAttempt()
 	req, err := c.newRequest(r, st)
