@@ -39,9 +39,10 @@ const endTimeout = 15 * time.Second
 // kept, when nothing tells it sooner.
 const defaultPoll = 200 * time.Millisecond
 
-// ErrNotDeadLetter is returned by Inbox.Replay for a delivery that is not a
-// dead letter: unknown, waiting, running or completed.
-var ErrNotDeadLetter = errors.New("redisdedup: not a dead letter")
+// ErrNotDeadLetter is convo.ErrNotDeadLetter: Inbox.Replay returns it for a
+// delivery that is not a dead letter (unknown, waiting, running or
+// completed), so that code replaying through either inbox checks one error.
+var ErrNotDeadLetter = convo.ErrNotDeadLetter
 
 // inboxOptions are the options only an Inbox reads; a Store ignores them.
 type inboxOptions struct {

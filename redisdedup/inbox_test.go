@@ -348,12 +348,13 @@ func TestInboxDeadLettersAndReplay(t *testing.T) {
 		require.ErrorIs(t, err, ErrNotDeadLetter, id)
 	}
 	assert.EqualError(t, in.Replay(ctx, convo.ProviderSelarti, "nope"),
-		`redisdedup: inbox: replay selarti "nope": redisdedup: not a dead letter`)
+		`redisdedup: inbox: replay selarti "nope": convo: inbox: not a dead letter`)
 
 	healed.Store(true)
 	require.NoError(t, in.Replay(ctx, convo.ProviderSelarti, "flaky"))
 	require.NoError(t, in.Replay(ctx, convo.ProviderSelarti, "perm"))
 	require.ErrorIs(t, in.Replay(ctx, convo.ProviderSelarti, "perm"), ErrNotDeadLetter, "replayed twice")
+	require.ErrorIs(t, in.Replay(ctx, convo.ProviderSelarti, "perm"), convo.ErrNotDeadLetter, "the core's sentinel, as MemoryInbox.Replay returns")
 	startRun(t, in)
 	eventually(t, "flaky completed", func() bool { return rec.completedCount() == 2 })
 	eventually(t, "nothing pending", func() bool { return pending(t, in) == 0 })

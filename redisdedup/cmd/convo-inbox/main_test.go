@@ -107,7 +107,7 @@ func TestListAndReplay(t *testing.T) {
 	assert.Equal(t, "replayed selarti m1\n", stdout)
 	code, _, stderr = runCLI("-addr", addr, "-prefix", prefix, "replay", "selarti", "m1")
 	assert.Equal(t, exitError, code)
-	assert.Equal(t, "convo-inbox: redisdedup: inbox: replay selarti \"m1\": redisdedup: not a dead letter\n", stderr)
+	assert.Equal(t, "convo-inbox: redisdedup: inbox: replay selarti \"m1\": convo: inbox: not a dead letter\n", stderr)
 
 	code, stdout, _ = runCLI("-addr", addr, "-prefix", prefix, "replay", "-all")
 	assert.Equal(t, exitOK, code)
