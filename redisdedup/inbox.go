@@ -538,7 +538,7 @@ func (in *Inbox) runOne(ctx context.Context, t taken, chain bool) (next taken, o
 		if chain && ctx.Err() == nil {
 			chainTok = in.tokenBase + ":" + strconv.FormatUint(in.seq.Add(1), 36) + ":c"
 		}
-		res, rerr := in.endSlice(ectx, inboxCompleteScript, t.pid, t.token, ms(in.retention), chainTok, ms(in.lease))
+		res, rerr := endRun(ectx, in, (*redis.Cmd).Slice, inboxCompleteScript, t.pid, t.token, ms(in.retention), chainTok, ms(in.lease))
 		switch {
 		case rerr != nil:
 			log.Error("redisdedup: inbox: completing a delivery: it runs again after the lease", "err", rerr)
@@ -562,7 +562,7 @@ func (in *Inbox) runOne(ctx context.Context, t taken, chain bool) (next taken, o
 	if !interrupted {
 		wait = in.backoff(t.d.Attempt)
 	}
-	res, rerr := in.end(ectx, inboxFailScript, t.pid, t.token, ms(wait), in.opt.attempts, b2i(permanent))
+	res, rerr := endRun(ectx, in, (*redis.Cmd).Int64Slice, inboxFailScript, t.pid, t.token, ms(wait), in.opt.attempts, b2i(permanent))
 	switch {
 	case rerr != nil:
 		log.Error("redisdedup: inbox: giving back a failed delivery: it runs again after the lease", "err", rerr, "run_err", err)
@@ -585,39 +585,23 @@ func (in *Inbox) runOne(ctx context.Context, t taken, chain bool) (next taken, o
 	return taken{}, false
 }
 
-// end runs script, which ends a run fenced by its token, until it answers
-// or ctx ends: Redis may be restarting, and the run's outcome is worth
-// keeping (a completed run lost would run again). A retried script that
-// had taken effect before its answer was lost answers -1.
-func (in *Inbox) end(ctx context.Context, script *redis.Script, pid, token string, args ...any) ([]int64, error) {
-	argv := append([]any{nil, pid, token}, args...)
-	wait := 20 * time.Millisecond
-	for {
-		res, err := in.eval(ctx, script, argv[1:]...).Int64Slice()
-		if err == nil {
-			return res, nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil, err
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, time.Second)
-	}
-}
-
-// endSlice is end for a script whose answer is not all integers.
-func (in *Inbox) endSlice(ctx context.Context, script *redis.Script, pid, token string, args ...any) ([]any, error) {
+// endRun runs script, which ends a run fenced by its token, until it
+// answers or ctx ends, and reads its answer with read: Redis may be
+// restarting, and the run's outcome is worth keeping (a completed run lost
+// would run again). A retried script that had taken effect before its
+// answer was lost answers -1.
+func endRun[T any](ctx context.Context, in *Inbox, read func(*redis.Cmd) (T, error), script *redis.Script, pid, token string, args ...any) (T, error) {
 	argv := append([]any{pid, token}, args...)
 	wait := 20 * time.Millisecond
 	for {
-		res, err := in.eval(ctx, script, argv...).Slice()
+		res, err := read(in.eval(ctx, script, argv...))
 		if err == nil {
 			return res, nil
 		}
 		select {
 		case <-ctx.Done():
-			return nil, err
+			var zero T
+			return zero, err
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, time.Second)
