@@ -63,22 +63,25 @@ func (ps *problems) phone(field, phone, region string) string {
 	if plus {
 		s = s[1:]
 	}
-	var b strings.Builder
-	b.Grow(len(s))
-	for _, r := range s {
-		switch {
-		case r >= '0' && r <= '9':
-			b.WriteRune(r)
-		case r == ' ' || r == '.' || r == '-' || r == '(' || r == ')' || r == '[' || r == ']':
-		case r == '+':
-			ps.add(field, "may hold '+' only as the first character")
-			return ""
-		default:
-			ps.add(field, "must hold only digits, '+', spaces, dots, dashes and brackets")
-			return ""
+	d := s
+	if !digitsOnly(s) { // else s is already the digits: no copy
+		var b strings.Builder
+		b.Grow(len(s))
+		for _, r := range s {
+			switch {
+			case r >= '0' && r <= '9':
+				b.WriteRune(r)
+			case r == ' ' || r == '.' || r == '-' || r == '(' || r == ')' || r == '[' || r == ']':
+			case r == '+':
+				ps.add(field, "may hold '+' only as the first character")
+				return ""
+			default:
+				ps.add(field, "must hold only digits, '+', spaces, dots, dashes and brackets")
+				return ""
+			}
 		}
+		d = b.String()
 	}
-	d := b.String()
 	intl := plus
 	if !plus && strings.HasPrefix(d, "00") {
 		d, intl = d[2:], true // "0055 27 …": 00 is the international prefix
@@ -127,7 +130,18 @@ func (ps *problems) phone(field, phone, region string) string {
 // internationalPhone reads d, digits after the international prefix: it
 // gives the number's E.164 digits and whether libphonenumber's metadata
 // holds it valid, and the country code it starts with (0 for none known).
+// It answers as internationalPhoneLib does, most numbers without calling
+// the library (phonefast.go).
 func internationalPhone(d string) (e164 string, cc int, ok bool) {
+	if e164, cc, ok, sure := internationalPhoneFast(d); sure {
+		return e164, cc, ok
+	}
+	return internationalPhoneLib(d)
+}
+
+// internationalPhoneLib is internationalPhone by libphonenumber's Parse,
+// IsValidNumber and Format.
+func internationalPhoneLib(d string) (e164 string, cc int, ok bool) {
 	n, err := phonenumbers.Parse("+"+d, "")
 	if err != nil {
 		return "", 0, false
@@ -140,6 +154,16 @@ func internationalPhone(d string) (e164 string, cc int, ok bool) {
 		return "", cc, false
 	}
 	return phonenumbers.Format(n, phonenumbers.E164)[1:], cc, true
+}
+
+// digitsOnly tells whether s holds ASCII digits only.
+func digitsOnly(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // nationalPhone reads d, digits without an international prefix, as
