@@ -95,12 +95,21 @@ func (a *phoneAgreement) check(t *testing.T, ds ...string) {
 // The fast path reads every example number, its typos and random digits
 // of every calling code exactly as libphonenumber does.
 func TestInternationalPhoneAgrees(t *testing.T) {
+	// The race detector makes the library some twenty times slower: a
+	// race build (whose concurrency TestInternationalPhoneConcurrent
+	// checks) and -short read a sample.
+	step, perCode := 1, 300
+	if testing.Short() || RaceEnabled {
+		step, perCode = 7, 20
+	}
 	var a phoneAgreement
-	for _, d := range phoneExamples(t) {
-		n, err := phonenumbers.Parse("+"+d, "")
-		require.NoError(t, err, d)
+	for i, d := range phoneExamples(t) {
 		a.check(t, d)
-		a.check(t, mutations(d, len(strconv.Itoa(int(n.GetCountryCode()))))...)
+		if i%step == 0 {
+			n, err := phonenumbers.Parse("+"+d, "")
+			require.NoError(t, err, d)
+			a.check(t, mutations(d, len(strconv.Itoa(int(n.GetCountryCode()))))...)
+		}
 	}
 	t.Logf("examples and typos: %d valid and %d invalid by the fast path, %d by the library", a.fastValid, a.fastInvalid, a.slow)
 	// Most numbers take the fast path, and it both accepts and refuses.
@@ -120,10 +129,6 @@ func TestInternationalPhoneAgrees(t *testing.T) {
 			b = append(b, byte('0'+rnd.IntN(10)))
 		}
 		return string(b[:n])
-	}
-	perCode := 300
-	if testing.Short() {
-		perCode = 30
 	}
 	for _, cc := range codes {
 		for range perCode {
@@ -176,6 +181,31 @@ func TestPhoneAllocations(t *testing.T) {
 		})
 		_, _, ok, sure := internationalPhoneFast(got)
 		require.True(t, ok && sure, "%q read by the fast path", in)
-		assert.LessOrEqual(t, allocs, want, "allocations checking %q", in)
+		if !RaceEnabled { // the race detector makes sync.Pool drop regexp's matchers
+			assert.LessOrEqual(t, allocs, want, "allocations checking %q", in)
+		}
+	}
+}
+
+// Goroutines reading numbers of the same calling codes at once compile
+// each code's patterns once and agree with the library (run with -race).
+func TestInternationalPhoneConcurrent(t *testing.T) {
+	examples := phoneExamples(t)
+	errs := make(chan string, 4)
+	for g := range 4 {
+		go func() {
+			bad := ""
+			for i := g; i < len(examples); i += 2 { // each number read by two goroutines
+				d := examples[i]
+				wantN, wantCC, wantOK := internationalPhoneLib(d)
+				if n, cc, ok := internationalPhone(d); n != wantN || cc != wantCC || ok != wantOK {
+					bad = d
+				}
+			}
+			errs <- bad
+		}()
+	}
+	for range 4 {
+		assert.Empty(t, <-errs, "a number read otherwise than by libphonenumber")
 	}
 }
