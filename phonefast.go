@@ -8,21 +8,23 @@ import (
 )
 
 // The fast path of internationalPhone. phonenumbers.Parse, IsValidNumber
-// and Format cost some forty allocations a number (builders, the regexp
+// and Format cost some fifty allocations a number (builders, the regexp
 // cache's keys rebuilt on every look-up); this file reads the same
-// metadata with the same regular expressions and gives the same answer,
-// compiled once per country code, and allocates nothing. Where libphonenumber
+// metadata with the same regular expressions, compiled once per country
+// code, gives the same answer and allocates nothing. Where libphonenumber
 // could read a number otherwise than "country code, then the national
-// number as written" (a national prefix that Parse may strip, metadata
-// it would not find), it steps aside and the library decides. TestInternationalPhoneAgrees and
-// FuzzInternationalPhoneAgrees compare the two on every calling code.
+// number as written" (a national prefix that Parse may strip, metadata it
+// would not find), it steps aside and the library decides.
+// TestInternationalPhoneAgrees and FuzzInternationalPhoneAgrees compare
+// the two on every calling code.
 
 // phoneMeta indexes libphonenumber's metadata by calling code, as the
 // library itself looks it up. It is built on the first international
 // number, not at init (the CLI's start-up pays for nothing it does not use).
 var phoneMeta struct {
-	once  sync.Once
-	codes [1000]*phoneCode // by calling code; nil: not one libphonenumber knows
+	once   sync.Once
+	loaded bool
+	codes  [1000]*phoneCode // by calling code; nil: not one libphonenumber knows
 }
 
 // phoneCode is what Parse and IsValidNumber read for one calling code.
@@ -122,6 +124,7 @@ func loadPhoneMeta() {
 		}
 		phoneMeta.codes[cc] = c
 	}
+	phoneMeta.loaded = true
 }
 
 // compile compiles the national prefix and the regions' leading digits.
@@ -204,7 +207,9 @@ func internationalPhoneFast(d string) (e164 string, cc int, ok, sure bool) {
 	if len(d) < 8 || len(d) > 15 || d[0] == '0' || !digitsOnly(d) { // what phone passes on
 		return "", 0, false, false
 	}
-	phoneMeta.once.Do(loadPhoneMeta)
+	if phoneMeta.once.Do(loadPhoneMeta); !phoneMeta.loaded {
+		return "", 0, false, false
+	}
 	// extractCountryCode: the first of one to three digits that is a
 	// calling code.
 	var c *phoneCode
