@@ -388,6 +388,7 @@ type callState struct {
 	discard       bool         // the call has no use for a success body
 	ob            *observation // nil unless the call is observed
 	attempt       *attemptCtx  // the attempt in flight, ended by endAttempt
+	first         attemptCtx   // the first attempt's context, made with the request (see attemptTransport)
 
 	reqBody []byte                        // the encoded request body, nil for none
 	rewind  func() (io.ReadCloser, error) // a fresh reader of a streamed body, nil for none
@@ -431,6 +432,23 @@ func (st *callState) endAttempt() {
 	if a := st.attempt; a != nil {
 		st.attempt = nil
 		a.end()
+	}
+}
+
+// end ends the call's attempts, the first one's context too when it was
+// never started (the call's own deadline came first): a context made for
+// it that waits on the call's ends.
+func (st *callState) end() {
+	st.endAttempt()
+	st.first.end()
+}
+
+// retrying gives the request a retry copies the call's context, if it
+// has the first attempt's, which ended: retryablehttp waits for the retry
+// on the request's context.
+func (st *callState) retrying() {
+	if r := st.rreq.Request; r != nil && r.Context() == context.Context(&st.first) {
+		st.rreq.Request = r.WithContext(st)
 	}
 }
 
@@ -546,7 +564,7 @@ func (c *Client) send(ctx context.Context, r *request, ob *observation) (refused
 		// build it (an allocation a call).
 		st.template = r.api.template + r.path
 	}
-	defer st.endAttempt()
+	defer st.end()
 	req, err := c.newRequest(r, st)
 	if err != nil {
 		return false, err
@@ -650,7 +668,16 @@ func (c *Client) newRequest(r *request, st *callState) (*retryablehttp.Request, 
 		st.bodyr.Reset(b)
 		body = &st.bodyr
 	}
-	hr, err := http.NewRequestWithContext(st, r.method, "", body)
+	// The request's context is its first attempt's, started by
+	// attemptTransport (a request made with the call's would be copied
+	// to give it the attempt's). Not with the deadline switched off, in a
+	// benchmark build.
+	var ctx context.Context = st
+	if !off(offDeadline) {
+		st.first = attemptCtx{Context: st, pending: true}
+		ctx = &st.first
+	}
+	hr, err := http.NewRequestWithContext(ctx, r.method, "", body)
 	if err != nil {
 		return nil, fail("", err)
 	}

@@ -22,7 +22,9 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 	if st.ob != nil {
 		st.ob.note(resp, err)
 	}
-	if ctxErr := ctx.Err(); ctxErr != nil {
+	// The call's context: ctx is the attempt's, which ends at its own
+	// deadline, and a retry may follow that.
+	if ctxErr := st.Err(); ctxErr != nil {
 		switch {
 		case resp != nil:
 			// An answer arrived as the context ended: it still counts
@@ -35,6 +37,9 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 		return false, ctxErr
 	}
 	retry, reason := c.decide(st, resp, err)
+	if retry {
+		st.retrying()
+	}
 	if retry && st.ob != nil {
 		// The attempt is over: the next one follows, or retries ran out.
 		st.ob.attemptDone("")

@@ -102,16 +102,34 @@ type attemptTransport struct {
 }
 
 // RoundTrip sends r through the wrapped transport, within the timeout.
+// The pipeline makes the request of a call's first attempt with that
+// attempt's context, not yet started (callState.first): RoundTrip starts
+// it, which spares a copy of the request and an allocation of the context
+// on every call. A retry's request has the call's context: its attempt
+// gets a context of its own.
 func (t attemptTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	parent := r.Context()
+	a, first := parent.(*attemptCtx)
+	if first {
+		// Started only once: a request that kept an attempt's context
+		// after it ran gets a new one, under the call's.
+		first = a.pending
+		a.pending = false
+		parent = a.Context
+	}
 	if d, ok := parent.Deadline(); ok && time.Until(d) <= t.timeout || off(offDeadline) {
 		// The call's own deadline comes first: it bounds the attempt,
-		// body included.
+		// body included (an attempt's context not started behaves as
+		// the call's).
 		resp, err := t.rt.RoundTrip(r)
 		return named(resp, r), err
 	}
-	a := t.w.start(parent, t.timeout)
-	r = r.WithContext(a)
+	if first {
+		t.w.begin(a, t.timeout)
+	} else {
+		a = t.w.start(parent, t.timeout)
+		r = r.WithContext(a)
+	}
 	resp, err := t.rt.RoundTrip(r)
 	if err != nil {
 		a.end()
@@ -141,9 +159,10 @@ func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastRe
 // attemptCtx is the context of one attempt: its call's, ended at the
 // attempt's deadline by the watchdog, or when the attempt ends.
 type attemptCtx struct {
-	context.Context // the call's
-	w               *watchdog
-	deadline        time.Time
+	context.Context             // the call's
+	w               *watchdog   // nil until the attempt starts
+	deadline        time.Time   // zero until the attempt starts
+	pending         bool        // made with its request, not started yet (see RoundTrip)
 	prev, next      *attemptCtx // in w's queue, guarded by w.mu
 	queued          bool        // in w's queue, guarded by w.mu
 
@@ -185,8 +204,12 @@ func (a *attemptCtx) AfterFunc(f func()) (stop func() bool) {
 	}
 }
 
-// Deadline is the attempt's deadline, or the call's when it comes first.
+// Deadline is the attempt's deadline, or the call's when it comes first
+// or the attempt has not started.
 func (a *attemptCtx) Deadline() (time.Time, bool) {
+	if a.deadline.IsZero() {
+		return a.Context.Deadline()
+	}
 	if d, ok := a.Context.Deadline(); ok && d.Before(a.deadline) {
 		return d, true
 	}
@@ -251,7 +274,9 @@ func (a *attemptCtx) cancel(err error) {
 // end ends the attempt: it leaves the watchdog's queue and its context
 // ends, as a context of the standard library does when cancelled.
 func (a *attemptCtx) end() {
-	a.w.remove(a)
+	if a.w != nil {
+		a.w.remove(a)
+	}
 	a.cancel(context.Canceled)
 }
 
@@ -269,7 +294,14 @@ type watchdog struct {
 // start begins an attempt of the call whose context is parent, bounded
 // by timeout.
 func (w *watchdog) start(parent context.Context, timeout time.Duration) *attemptCtx {
-	a := &attemptCtx{Context: parent, w: w}
+	a := &attemptCtx{Context: parent}
+	w.begin(a, timeout)
+	return a
+}
+
+// begin starts a, an attempt not started yet, bounded by timeout.
+func (w *watchdog) begin(a *attemptCtx, timeout time.Duration) {
+	a.w = w
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	a.deadline = time.Now().Add(timeout) // under mu: the queue stays in order
@@ -288,7 +320,6 @@ func (w *watchdog) start(parent context.Context, timeout time.Duration) *attempt
 		}
 		w.armed = true
 	}
-	return a
 }
 
 // remove takes a out of the queue; the timer stops when none is left.

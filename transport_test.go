@@ -2,7 +2,9 @@ package convo
 
 import (
 	"context"
+	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -208,4 +210,75 @@ func TestAttemptContextDerived(t *testing.T) {
 	<-child.Done()
 	assert.ErrorIs(t, child.Err(), context.DeadlineExceeded)
 	a.end()
+}
+
+// The first attempt's request is made with that attempt's context, which
+// the transport starts: the request is not copied to carry it. A retry's
+// attempt gets a context of its own, under the call's.
+func TestFirstAttemptContextMadeWithTheRequest(t *testing.T) {
+	var reqs []*http.Request
+	rt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		reqs = append(reqs, r)
+		code := http.StatusServiceUnavailable
+		if len(reqs) == 2 {
+			code = http.StatusOK
+		}
+		return &http.Response{StatusCode: code, Body: io.NopCloser(strings.NewReader(`{}`)), Header: http.Header{}}, nil
+	})
+	c, err := NewClient(WithTalkJS(testAppID, testTalkJSToken), WithHTTPClient(&http.Client{Transport: rt}), WithRetry(fastRetry))
+	require.NoError(t, err)
+	require.NoError(t, c.Users.Upsert(context.Background(), "u1", UserUpdate{Name: "U"}))
+	require.Len(t, reqs, 2)
+
+	a1, ok := reqs[0].Context().(*attemptCtx)
+	require.True(t, ok, "the first attempt runs under an attempt's context")
+	st := stateOf(a1)
+	assert.Same(t, &st.first, a1, "the context the pipeline made the request with: no copy of the request")
+	assert.False(t, a1.pending, "started by the transport")
+	assert.False(t, a1.deadline.IsZero(), "bounded by the attempt's timeout")
+	assert.ErrorIs(t, a1.Err(), context.Canceled, "ended with its attempt")
+
+	a2, ok := reqs[1].Context().(*attemptCtx)
+	require.True(t, ok, "the retry runs under an attempt's context")
+	assert.NotSame(t, a1, a2, "its own")
+	assert.Equal(t, context.Context(st), a2.Context, "under the call's context, not the first attempt's")
+	assert.ErrorIs(t, a2.Err(), context.Canceled)
+}
+
+// A call leaves nothing waiting on its context: every attempt's context
+// ends with the call, the first one's too when the call's own deadline
+// came first and it was never started (a context made for it, as net/http
+// makes one, waits on the call's context until it ends).
+func TestAttemptContextsEndWithTheCall(t *testing.T) {
+	var got context.Context
+	rt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		got = r.Context()
+		_ = got.Done() // as net/http does: it waits on it
+		return &http.Response{StatusCode: http.StatusOK, Body: io.NopCloser(strings.NewReader(`{}`)), Header: http.Header{}}, nil
+	})
+	c, err := NewClient(WithTalkJS(testAppID, testTalkJSToken), WithHTTPClient(&http.Client{Transport: rt}))
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		name    string
+		ctx     func() (context.Context, context.CancelFunc)
+		started bool
+	}{
+		{"call deadline first", func() (context.Context, context.CancelFunc) {
+			return context.WithTimeout(context.Background(), time.Second)
+		}, false},
+		{"attempt deadline first", func() (context.Context, context.CancelFunc) {
+			return context.WithCancel(context.Background())
+		}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := tc.ctx()
+			defer cancel()
+			require.NoError(t, c.Users.Upsert(ctx, "u1", UserUpdate{Name: "U"}))
+			a, ok := got.(*attemptCtx)
+			require.True(t, ok)
+			assert.Equal(t, tc.started, !a.deadline.IsZero())
+			require.NoError(t, ctx.Err(), "the call's context is still live")
+			assert.ErrorIs(t, a.Err(), context.Canceled, "the attempt's context ended with the call")
+		})
+	}
 }
