@@ -440,7 +440,9 @@ func (st *callState) endAttempt() {
 // it that waits on the call's ends.
 func (st *callState) end() {
 	st.endAttempt()
-	st.first.end()
+	if st.first.w == nil {
+		st.first.end() // never started (a started one was an attempt)
+	}
 }
 
 // retrying gives the request a retry copies the call's context, if it

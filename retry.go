@@ -87,8 +87,11 @@ func (c *Client) decide(st *callState, resp *http.Response, err error) (bool, st
 		st.reached = true
 		return st.repeatable, "transport error after sending"
 	}
-	st.retryAfter, st.hasRetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"))
 	code := resp.StatusCode
+	st.retryAfter, st.hasRetryAfter = 0, false
+	if v := resp.Header["Retry-After"]; len(v) > 0 { // a canonical key: no Header.Get
+		st.retryAfter, st.hasRetryAfter = parseRetryAfter(v[0])
+	}
 	st.lastStatus = code
 	var retry bool
 	switch {

@@ -90,9 +90,29 @@ func TestAttemptContextFollowsTheCall(t *testing.T) {
 	a.end()
 	<-a.Done()
 	assert.Empty(t, w.queued())
+}
+
+// The timer stays set when the queue empties (no timer operations a
+// call), and once it fires for an empty queue it is not set again: an idle
+// client wakes once.
+func TestWatchdogIdle(t *testing.T) {
+	w := &watchdog{}
+	a := w.start(context.Background(), 20*time.Millisecond)
+	a.end()
 	w.mu.Lock()
-	assert.False(t, w.armed, "no timer runs for an empty queue")
+	assert.True(t, w.armed, "left set for the next attempt")
 	w.mu.Unlock()
+	require.Eventually(t, func() bool {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return !w.armed
+	}, 5*time.Second, time.Millisecond, "fired for an empty queue, not set again")
+	assert.ErrorIs(t, a.Err(), context.Canceled, "an ended attempt stays ended")
+
+	// The next attempt sets it again.
+	a = w.start(context.Background(), 10*time.Millisecond)
+	<-a.Done()
+	assert.ErrorIs(t, a.Err(), context.DeadlineExceeded)
 }
 
 // Many attempts start and end at once, some past their deadlines: none is
