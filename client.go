@@ -369,27 +369,25 @@ type bodyEncoder interface {
 type callState struct {
 	context.Context
 	api           *endpoint
-	repeatable    bool
-	resendable    bool // may be sent again after it was sent, when nothing was applied (429)
-	once          bool // a streamed body that cannot be rewound: never sent again
 	attempts      int
+	lastStatus    int           // status of the last response, 0 if none
 	retryAfter    time.Duration // of the last response
-	hasRetryAfter bool
-	lastStatus    int  // status of the last response, 0 if none
-	reached       bool // an attempt may have been applied; it stays set, whatever ends the call
 	logger        *slog.Logger
-	provider      Provider
-	method        string
 	path          string
 	template      string // the path template, which logs name (a path may hold personal data)
 	credErr       error  // the credential step before a retry failed: the retry was not sent
 	body          []byte // the final response body, read within the attempt
 	bodyErr       error
-	discard       bool         // the call has no use for a success body
 	ob            *observation // nil unless the call is observed
 	attempt       *attemptCtx  // the attempt in flight, ended by endAttempt
-	first         attemptCtx   // the first attempt's context, made with the request (see attemptTransport)
+	repeatable    bool
+	resendable    bool // may be sent again after it was sent, when nothing was applied (429)
+	once          bool // a streamed body that cannot be rewound: never sent again
+	hasRetryAfter bool
+	reached       bool // an attempt may have been applied; it stays set, whatever ends the call
+	discard       bool // the call has no use for a success body
 
+	first   attemptCtx                    // the first attempt's context, made with the request (see attemptTransport)
 	reqBody []byte                        // the encoded request body, nil for none
 	rewind  func() (io.ReadCloser, error) // a fresh reader of a streamed body, nil for none
 	rreq    retryablehttp.Request         // the request handed to retryablehttp
@@ -504,7 +502,7 @@ func countAttempt(_ retryablehttp.Logger, r *http.Request, i int) {
 	}
 	if st.logger != nil {
 		st.logger.LogAttrs(r.Context(), slog.LevelDebug, "convo: sending",
-			slog.String("provider", string(st.provider)), slog.String("method", st.method),
+			slog.String("provider", string(st.api.provider)), slog.String("method", r.Method),
 			slog.String("path", st.template), slog.Int("attempt", i+1))
 	}
 }
@@ -556,8 +554,6 @@ func (c *Client) send(ctx context.Context, r *request, ob *observation) (refused
 		resendable: r.resendable(),
 		once:       !r.rewinds(),
 		logger:     c.logger,
-		provider:   r.api.provider,
-		method:     r.method,
 		discard:    r.out == nil,
 		ob:         ob,
 	}
@@ -866,7 +862,7 @@ func (c *Client) transportError(ctx context.Context, r *request, st *callState, 
 		errs = append(errs, ctxErr)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "convo: %s %s %s: ", st.provider, r.method, st.path)
+	fmt.Fprintf(&b, "convo: %s %s %s: ", r.api.provider, r.method, st.path)
 	switch {
 	case st.attempts > 1:
 		fmt.Fprintf(&b, "after %d attempts", st.attempts)

@@ -49,7 +49,7 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 			reason = "status " + strconv.Itoa(resp.StatusCode)
 		}
 		attrs := []slog.Attr{
-			slog.String("provider", string(st.provider)), slog.String("method", st.method),
+			slog.String("provider", string(st.api.provider)), slog.String("method", st.rreq.Method),
 			slog.String("path", st.template), slog.Int("attempt", st.attempts), slog.String("reason", reason),
 		}
 		if err != nil {
