@@ -288,7 +288,8 @@ type watchdog struct {
 	mu         sync.Mutex
 	head, tail *attemptCtx
 	timer      *time.Timer // made by the first attempt
-	armed      bool        // timer will fire, no later than head's deadline
+	armed      bool        // timer will fire, at due, no later than head's deadline
+	due        time.Time
 }
 
 // start begins an attempt of the call whose context is parent, bounded
@@ -312,13 +313,16 @@ func (w *watchdog) begin(a *attemptCtx, timeout time.Duration) {
 		w.head = a
 	}
 	w.tail = a
-	if !w.armed {
+	// The attempts of a client all have the same timeout, so a timer set
+	// for an earlier attempt (even one that ended) fires first; only a
+	// shorter timeout (the watchdog's tests) moves it.
+	if !w.armed || a.deadline.Before(w.due) {
 		if w.timer == nil {
 			w.timer = time.AfterFunc(timeout, w.fire)
 		} else {
 			w.timer.Reset(timeout)
 		}
-		w.armed = true
+		w.armed, w.due = true, a.deadline
 	}
 }
 
@@ -367,7 +371,7 @@ func (w *watchdog) fire() {
 	}
 	if w.head != nil {
 		w.timer.Reset(w.head.deadline.Sub(now))
-		w.armed = true
+		w.armed, w.due = true, w.head.deadline
 	}
 	w.mu.Unlock()
 	for a := over; a != nil; {
