@@ -618,14 +618,14 @@ func (c *Client) send(ctx context.Context, r *request, ob *observation) (refused
 // credential's.
 func (c *Client) newRequest(r *request, st *callState) (*retryablehttp.Request, error) {
 	ep := r.api
-	path := r.rawPath
-	if path == "" {
+	if r.rawPath != "" {
+		st.path = ep.prefix + r.rawPath
+	} else {
 		var err error
-		if path, err = expandPath(r.path, r.params); err != nil {
+		if st.path, err = expandPath(ep.prefix, r.path, r.params); err != nil {
 			return nil, err
 		}
 	}
-	st.path = ep.prefix + path
 	fail := func(what string, err error) error {
 		return fmt.Errorf("convo: %s %s %s: %s%w", ep.provider, r.method, st.path, what, err)
 	}
@@ -881,14 +881,16 @@ func (c *Client) transportError(ctx context.Context, r *request, st *callState, 
 	return &callError{msg: b.String(), errs: errs}
 }
 
-// expandPath fills the {name} placeholders of tmpl with the escaped params.
-func expandPath(tmpl string, params []string) (string, error) {
+// expandPath gives prefix followed by tmpl, its {name} placeholders
+// filled with the escaped params (one allocation for the whole path).
+func expandPath(prefix, tmpl string, params []string) (string, error) {
 	if len(params) == 0 && strings.IndexByte(tmpl, '{') < 0 {
-		return tmpl, nil
+		return prefix + tmpl, nil
 	}
 	full := tmpl
 	var b strings.Builder
-	b.Grow(len(tmpl) + 16*len(params))
+	b.Grow(len(prefix) + len(tmpl) + 16*len(params))
+	b.WriteString(prefix)
 	var ps problems
 	i := 0
 	for {

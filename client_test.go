@@ -549,11 +549,14 @@ func TestDeleteNotFoundAfterRetryIsDone(t *testing.T) {
 }
 
 func TestExpandPathPlaceholderMismatch(t *testing.T) {
-	_, err := expandPath("/a/{x}/b/{y}", []string{"1"})
+	_, err := expandPath("/v1/app", "/a/{x}/b/{y}", []string{"1"})
 	assert.EqualError(t, err, `convo: internal error: path "/a/{x}/b/{y}" has more placeholders than values`)
-	p, err := expandPath("/a/{x}", []string{"é/1"})
+	p, err := expandPath("/v1/app", "/a/{x}", []string{"é/1"})
 	require.NoError(t, err)
-	assert.Equal(t, "/a/%C3%A9%2F1", p)
+	assert.Equal(t, "/v1/app/a/%C3%A9%2F1", p)
+	p, err = expandPath("/v1/app", "/a", nil)
+	require.NoError(t, err)
+	assert.Equal(t, "/v1/app/a", p)
 }
 
 // redirectTarget is a Location that carries a secret in its query, on

@@ -121,7 +121,9 @@ func sortInto[V any](keys []string, m map[string]V) []string {
 func sizeHint(ss ...string) int {
 	n := 0
 	for _, s := range ss {
-		n += len(s) + 16
+		if s != "" { // the writers omit an empty string
+			n += len(s) + 16
+		}
 	}
 	return n
 }
