@@ -233,29 +233,12 @@ func internationalPhoneFast(d string) (e164 string, cc int, ok, sure bool) {
 		return "", 0, false, false
 	}
 	// GetRegionCodeForNumber, then IsValidNumberForRegion.
-	var r *phoneRegion
-	if len(c.regions) == 1 {
-		r = c.regions[0]
-	} else {
-		for _, x := range c.regions {
-			if x.leading != nil {
-				if x.leading.MatchString(nsn) {
-					r = x
-					break
-				}
-				continue
-			}
-			if x.once.Do(x.compile); !x.compiled {
-				return "", 0, false, false
-			}
-			if x.valid(nsn) {
-				r = x
-				break
-			}
-		}
-		if r == nil {
-			return "", cc, false, true
-		}
+	r, sure := c.region(nsn)
+	if !sure {
+		return "", 0, false, false
+	}
+	if r == nil {
+		return "", cc, false, true
 	}
 	if r.once.Do(r.compile); !r.compiled {
 		return "", 0, false, false
@@ -264,4 +247,30 @@ func internationalPhoneFast(d string) (e164 string, cc int, ok, sure bool) {
 		return "", cc, false, true
 	}
 	return d, cc, true, true // Format(E164) is "+", cc, nsn
+}
+
+// region is GetRegionCodeForNumber's region of the national number nsn:
+// the only one, or the first in the library's order whose leading digits
+// nsn starts with, or, for a region without leading digits, that nsn is
+// valid in. It is nil for none; sure is false when a region's patterns do
+// not compile.
+func (c *phoneCode) region(nsn string) (r *phoneRegion, sure bool) {
+	if len(c.regions) == 1 {
+		return c.regions[0], true
+	}
+	for _, x := range c.regions {
+		if x.leading != nil {
+			if x.leading.MatchString(nsn) {
+				return x, true
+			}
+			continue
+		}
+		if x.once.Do(x.compile); !x.compiled {
+			return nil, false
+		}
+		if x.valid(nsn) {
+			return x, true
+		}
+	}
+	return nil, true
 }

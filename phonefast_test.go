@@ -209,3 +209,59 @@ func TestInternationalPhoneConcurrent(t *testing.T) {
 		assert.Empty(t, <-errs, "a number read otherwise than by libphonenumber")
 	}
 }
+
+// For a calling code shared by several regions (+1, +7, +44, …), the fast
+// path picks the region libphonenumber's GetRegionCodeForNumber picks: by
+// leading digits where a region has them, else by full validation, in the
+// library's order; for invalid numbers too (then a region chosen by its
+// leading digits, not none).
+func TestPhoneRegionOfSharedCodes(t *testing.T) {
+	phoneMeta.once.Do(loadPhoneMeta)
+	require.True(t, phoneMeta.loaded)
+	shared, byLeading := 0, 0
+	for cc := range phonenumbers.GetSupportedCallingCodes() {
+		regions := phonenumbers.GetRegionCodesForCountryCode(cc)
+		if len(regions) < 2 {
+			continue
+		}
+		shared++
+		c := phoneMeta.codes[cc]
+		require.NotNil(t, c, "+%d", cc)
+		c.once.Do(c.compile)
+		require.True(t, c.compiled, "+%d", cc)
+		var nsns []string
+		for _, region := range regions {
+			for typ := phonenumbers.FIXED_LINE; typ <= phonenumbers.VOICEMAIL; typ++ {
+				n := phonenumbers.GetExampleNumberForType(region, typ)
+				if n == nil {
+					continue
+				}
+				nsn := phonenumbers.GetNationalSignificantNumber(n)
+				// The example, and the same with its last digits changed
+				// (often invalid, still starting with the region's digits).
+				nsns = append(nsns, nsn, nsn[:len(nsn)-2]+"00", nsn[:len(nsn)-2]+"99", nsn+"1")
+			}
+		}
+		for _, nsn := range nsns {
+			if nsn[0] == '0' {
+				continue
+			}
+			nn, err := strconv.ParseUint(nsn, 10, 64)
+			require.NoError(t, err)
+			cc32 := int32(cc)
+			want := phonenumbers.GetRegionCodeForNumber(&phonenumbers.PhoneNumber{CountryCode: &cc32, NationalNumber: &nn})
+			r, sure := c.region(nsn)
+			require.True(t, sure, "+%d %s", cc, nsn)
+			got := ""
+			if r != nil {
+				got = r.md.GetId()
+				if r.leading != nil {
+					byLeading++
+				}
+			}
+			assert.Equal(t, want, got, "+%d %s", cc, nsn)
+		}
+	}
+	assert.Positive(t, shared, "no shared calling code in the metadata")
+	assert.Positive(t, byLeading, "no region chosen by its leading digits: the branch is not tested")
+}
