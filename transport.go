@@ -111,11 +111,16 @@ func (t attemptTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	parent := r.Context()
 	a, first := parent.(*attemptCtx)
 	if first {
-		// Started only once: a request that kept an attempt's context
-		// after it ran gets a new one, under the call's.
 		first = a.pending
 		a.pending = false
 		parent = a.Context
+		if !first {
+			// Started only once: a request that kept an attempt's
+			// context after it ran goes under the call's (retrying
+			// gives a retry the call's, so only a caller's transport
+			// that resends a request can bring one here).
+			r = r.WithContext(parent)
+		}
 	}
 	if d, ok := parent.Deadline(); ok && time.Until(d) <= t.timeout || off(offDeadline) {
 		// The call's own deadline comes first: it bounds the attempt,

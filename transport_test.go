@@ -302,3 +302,45 @@ func TestAttemptContextsEndWithTheCall(t *testing.T) {
 		})
 	}
 }
+
+// A request that kept an attempt's context after that attempt ran (a
+// transport resending it) goes under the call's context, not the ended
+// attempt's, whichever deadline comes first.
+func TestStaleAttemptContextReplaced(t *testing.T) {
+	var got []context.Context
+	rt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		got = append(got, r.Context())
+		if err := r.Context().Err(); err != nil {
+			return nil, err
+		}
+		return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody, Header: http.Header{}}, nil
+	})
+	for _, tc := range []struct {
+		name    string
+		timeout time.Duration
+	}{{"attempt deadline first", time.Minute}, {"call deadline first", time.Hour}} {
+		t.Run(tc.name, func(t *testing.T) {
+			got = nil
+			tr := attemptTransport{rt: rt, timeout: tc.timeout, w: &watchdog{}}
+			call, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+			defer cancel()
+			st := &callState{Context: call}
+			st.first = attemptCtx{Context: st, pending: true}
+			req, err := http.NewRequestWithContext(&st.first, http.MethodGet, "http://127.0.0.1/", nil)
+			require.NoError(t, err)
+			_, err = tr.RoundTrip(req)
+			require.NoError(t, err)
+			st.end()
+			require.ErrorIs(t, st.first.Err(), context.Canceled, "the first attempt ended")
+
+			_, err = tr.RoundTrip(req) // the same request again
+			require.NoError(t, err, "not sent under the ended attempt's context")
+			require.Len(t, got, 2)
+			assert.NotEqual(t, context.Context(&st.first), got[1])
+			assert.Same(t, st, stateOf(got[1]), "under the call's state")
+			if a, ok := got[1].(*attemptCtx); ok {
+				a.end()
+			}
+		})
+	}
+}
