@@ -2,12 +2,14 @@ package convo
 
 import (
 	"regexp"
+	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/nyaruka/phonenumbers"
 )
 
-// The fast path of internationalPhone. phonenumbers.Parse, IsValidNumber
+// The fast paths of internationalPhone and nationalPhone. phonenumbers.Parse, IsValidNumber
 // and Format cost some fifty allocations a number (builders, the regexp
 // cache's keys rebuilt on every look-up); this file reads the same
 // metadata with the same regular expressions, compiled once per country
@@ -16,15 +18,17 @@ import (
 // number as written" (a national prefix that Parse may strip, metadata it
 // would not find), it steps aside and the library decides.
 // TestInternationalPhoneAgrees and FuzzInternationalPhoneAgrees compare
-// the two on every calling code.
+// the two on every calling code, TestNationalPhoneAgrees and
+// FuzzNationalPhoneAgrees on every region.
 
 // phoneMeta indexes libphonenumber's metadata by calling code, as the
 // library itself looks it up. It is built on the first international
 // number, not at init (the CLI's start-up pays for nothing it does not use).
 var phoneMeta struct {
-	once   sync.Once
-	loaded bool
-	codes  [1000]*phoneCode // by calling code; nil: not one libphonenumber knows
+	once    sync.Once
+	loaded  bool
+	codes   [1000]*phoneCode               // by calling code; nil: not one libphonenumber knows
+	regions map[string]*phoneRegionDefault // by supported region id
 }
 
 // phoneCode is what Parse and IsValidNumber read for one calling code.
@@ -123,6 +127,18 @@ func loadPhoneMeta() {
 			c.sure = c.parse != nil
 		}
 		phoneMeta.codes[cc] = c
+	}
+	phoneMeta.regions = make(map[string]*phoneRegionDefault, len(supported))
+	for r := range supported {
+		md := region(r)
+		if md == nil {
+			continue
+		}
+		cc := int(md.GetCountryCode())
+		if cc <= 0 || cc >= len(phoneMeta.codes) || phoneMeta.codes[cc] == nil {
+			continue
+		}
+		phoneMeta.regions[r] = &phoneRegionDefault{md: md, code: phoneMeta.codes[cc], cc: strconv.Itoa(cc)}
 	}
 	phoneMeta.loaded = true
 }
@@ -232,21 +248,31 @@ func internationalPhoneFast(d string) (e164 string, cc int, ok, sure bool) {
 	if !c.compiled || len(nsn) < 2 || c.prefix != nil && c.prefix.MatchString(nsn) {
 		return "", 0, false, false
 	}
-	// GetRegionCodeForNumber, then IsValidNumberForRegion.
-	r, sure := c.region(nsn)
-	if !sure {
+	switch ok, sure := c.isValid(nsn); {
+	case !sure:
 		return "", 0, false, false
-	}
-	if r == nil {
-		return "", cc, false, true
-	}
-	if r.once.Do(r.compile); !r.compiled {
-		return "", 0, false, false
-	}
-	if !r.ccMatches || !r.valid(nsn) {
+	case !ok:
 		return "", cc, false, true
 	}
 	return d, cc, true, true // Format(E164) is "+", cc, nsn
+}
+
+// isValid is IsValidNumber of the number with c's calling code and the
+// national significant number nsn (as GetNationalSignificantNumber gives
+// it): GetRegionCodeForNumber, then IsValidNumberForRegion. sure is false
+// when a region's patterns do not compile. c must be compiled.
+func (c *phoneCode) isValid(nsn string) (ok, sure bool) {
+	r, sure := c.region(nsn)
+	if !sure {
+		return false, false
+	}
+	if r == nil {
+		return false, true
+	}
+	if r.once.Do(r.compile); !r.compiled {
+		return false, false
+	}
+	return r.ccMatches && r.valid(nsn), true
 }
 
 // region is GetRegionCodeForNumber's region of the national number nsn:
@@ -273,4 +299,82 @@ func (c *phoneCode) region(nsn string) (r *phoneRegion, sure bool) {
 		}
 	}
 	return nil, true
+}
+
+// phoneRegionDefault is what Parse reads of a default region (a client's
+// WithDefaultCountry) for a number written without '+': the region's own
+// metadata (CA's, not US's, for CA), not its calling code's main region's.
+type phoneRegionDefault struct {
+	md   *phonenumbers.PhoneMetadata
+	code *phoneCode // the region's calling code
+	cc   string     // its digits
+
+	once     sync.Once
+	compiled bool
+	idd      *regexp.Regexp // ^(?:international prefix)
+	prefix   *regexp.Regexp // ^(?:national prefix for parsing); nil: none
+}
+
+// compile compiles the international and the national prefix, as
+// maybeStripInternationalPrefixAndNormalize and
+// maybeStripNationalPrefixAndCarrierCode read them, anchored.
+func (r *phoneRegionDefault) compile() {
+	var err error
+	if r.idd, err = regexp.Compile("^(?:" + r.md.GetInternationalPrefix() + ")"); err != nil {
+		return
+	}
+	if p := r.md.GetNationalPrefixForParsing(); p != "" {
+		if r.prefix, err = regexp.Compile("^(?:" + p + ")"); err != nil {
+			return
+		}
+	}
+	r.compiled = true
+}
+
+// nationalPhoneFast is nationalPhone for the numbers whose reading it is
+// sure of: sure is false when libphonenumber must decide.
+//
+// For d, digits only, Parse(d, region) reads the region's own metadata:
+// it strips an international prefix matching at the start of d and reads
+// a country code after it; it may strip the region's calling code from
+// the start of d; it may strip or transform a national prefix matching
+// at the start. In each of these cases this function steps aside. Else
+// the number is the region's calling code with d as its national
+// significant number (leading zeros kept as Italian leading zeros, which
+// GetNationalSignificantNumber gives back as written): too short under 2
+// digits, too long over 17, and valid as IsValidNumber finds it.
+func nationalPhoneFast(d, region string) (e164 string, ok, sure bool) {
+	if !digitsOnly(d) {
+		return "", false, false
+	}
+	if len(d) < 2 { // isViablePhoneNumber: ErrNotANumber
+		return "", false, true
+	}
+	if phoneMeta.once.Do(loadPhoneMeta); !phoneMeta.loaded {
+		return "", false, false
+	}
+	r := phoneMeta.regions[region]
+	if r == nil || !r.code.sure { // not a region Parse takes, or metadata it would not find
+		return "", false, false
+	}
+	if r.once.Do(r.compile); !r.compiled {
+		return "", false, false
+	}
+	if r.idd.MatchString(d) || strings.HasPrefix(d, r.cc) || r.prefix != nil && r.prefix.MatchString(d) {
+		return "", false, false
+	}
+	if len(d) > phonenumbers.MAX_LENGTH_FOR_NSN { // ErrNumTooLong
+		return "", false, true
+	}
+	c := r.code
+	if c.once.Do(c.compile); !c.compiled {
+		return "", false, false
+	}
+	switch ok, sure := c.isValid(d); {
+	case !sure:
+		return "", false, false
+	case !ok:
+		return "", false, true
+	}
+	return r.cc + d, true, true // Format(E164) is "+", cc, nsn
 }

@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"sort"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/nyaruka/phonenumbers"
@@ -264,4 +265,201 @@ func TestPhoneRegionOfSharedCodes(t *testing.T) {
 	}
 	assert.Positive(t, shared, "no shared calling code in the metadata")
 	assert.Positive(t, byLeading, "no region chosen by its leading digits: the branch is not tested")
+}
+
+// phoneRegions gives libphonenumber's supported regions, sorted.
+func phoneRegions(tb testing.TB) []string {
+	tb.Helper()
+	var regions []string
+	for r := range phonenumbers.GetSupportedRegions() {
+		regions = append(regions, r)
+	}
+	sort.Strings(regions)
+	require.Greater(tb, len(regions), 200, "libphonenumber's regions")
+	return regions
+}
+
+// nationalAgreement compares nationalPhone with the library's reading of
+// numbers dialled in a region and counts the numbers the fast path
+// decided, and, of those the library finds valid, how many it decided.
+type nationalAgreement struct {
+	fast, slow           int
+	validFast, validSlow int
+	errors               int
+}
+
+func (a *nationalAgreement) check(t *testing.T, region string, ds ...string) {
+	t.Helper()
+	for _, d := range ds {
+		wantN, wantOK := nationalPhoneLib(d, region)
+		gotN, gotOK := nationalPhone(d, region)
+		if gotN != wantN || gotOK != wantOK {
+			a.errors++
+			t.Errorf("nationalPhone(%q, %s) = %q, %v; libphonenumber: %q, %v", d, region, gotN, gotOK, wantN, wantOK)
+		}
+		_, _, sure := nationalPhoneFast(d, region)
+		switch {
+		case sure && wantOK:
+			a.fast++
+			a.validFast++
+		case sure:
+			a.fast++
+		case wantOK:
+			a.slow++
+			a.validSlow++
+		default:
+			a.slow++
+		}
+	}
+}
+
+// The fast path reads every example number of every region, written as
+// its national significant number, with the national prefix, with the
+// region's calling code, their typos and random digits, exactly as
+// libphonenumber does when the region is the default.
+func TestNationalPhoneAgrees(t *testing.T) {
+	// As in TestInternationalPhoneAgrees: a sample under -race and -short.
+	step, perRegion := 1, 300
+	if testing.Short() || RaceEnabled {
+		step, perRegion = 7, 20
+	}
+	regions := phoneRegions(t)
+	phoneMeta.once.Do(loadPhoneMeta)
+	require.True(t, phoneMeta.loaded)
+	var a, examples nationalAgreement
+	i := 0
+	for _, region := range regions {
+		cc := strconv.Itoa(phonenumbers.GetCountryCodeForRegion(region))
+		ndd := phonenumbers.GetNddPrefixForRegion(region, true)
+		// The international prefix the region dials, when it has one
+		// (a number dialled abroad and back: +cc by way of the prefix).
+		idd := ""
+		if r := phoneMeta.regions[region]; r != nil {
+			idd = strings.ReplaceAll(r.md.GetPreferredInternationalPrefix(), "~", "")
+			if p := r.md.GetInternationalPrefix(); idd == "" && digitsOnly(p) {
+				idd = p
+			}
+		}
+		for typ := phonenumbers.FIXED_LINE; typ <= phonenumbers.UNKNOWN; typ++ {
+			n := phonenumbers.GetExampleNumberForType(region, typ)
+			if n == nil {
+				continue
+			}
+			nsn := phonenumbers.GetNationalSignificantNumber(n)
+			examples.check(t, region, nsn)
+			a.check(t, region, nsn, cc+nsn)
+			if ndd != "" {
+				a.check(t, region, ndd+nsn)
+			}
+			if idd != "" {
+				a.check(t, region, idd+cc+nsn)
+			}
+			if i++; i%step == 0 {
+				a.check(t, region, mutations(nsn, 0)...)
+				a.check(t, region, mutations(cc+nsn, len(cc))...)
+				if ndd != "" {
+					a.check(t, region, mutations(ndd+nsn, len(ndd))...)
+				}
+			}
+		}
+	}
+	t.Logf("examples: %d by the fast path (%d valid), %d by the library (%d valid)", examples.fast, examples.validFast, examples.slow, examples.validSlow)
+	t.Logf("examples' variants and typos: %d by the fast path (%d valid), %d by the library (%d valid)", a.fast, a.validFast, a.slow, a.validSlow)
+	// The fast path decides most valid national numbers (the numbers with
+	// a national prefix or the calling code in front go to the library).
+	assert.Greater(t, examples.validFast, 4*examples.validSlow, "valid national numbers on the fast path")
+
+	rnd := rand.New(rand.NewPCG(22, 2027))
+	var r nationalAgreement
+	for _, region := range regions {
+		for range perRegion {
+			b := make([]byte, 6+rnd.IntN(9)) // 6 to 14 digits
+			for j := range b {
+				b[j] = byte('0' + rnd.IntN(10))
+			}
+			r.check(t, region, string(b))
+		}
+	}
+	t.Logf("random digits: %d by the fast path (%d valid), %d by the library (%d valid)", r.fast, r.validFast, r.slow, r.validSlow)
+	// It refuses most invalid numbers itself.
+	assert.Greater(t, r.fast-r.validFast, 3*(r.slow-r.validSlow), "invalid numbers on the fast path")
+	t.Logf("mismatches: %d", examples.errors+a.errors+r.errors)
+}
+
+// FuzzNationalPhoneAgrees: for any region and any digits, nationalPhone
+// gives what libphonenumber gives.
+func FuzzNationalPhoneAgrees(f *testing.F) {
+	regions := phoneRegions(f)
+	index := func(region string) uint16 { return uint16(sort.SearchStrings(regions, region)) }
+	for _, s := range []struct{ region, d string }{
+		{"BR", "27999999999"}, {"BR", "027999999999"}, {"BR", "5527999999999"}, {"BR", "0212799999999"},
+		{"US", "4155550100"}, {"US", "14155550100"}, {"US", "0114155550100"}, {"CA", "4165550123"},
+		{"GB", "2079460958"}, {"GB", "02079460958"}, {"IT", "0612345678"}, {"IT", "312345678"},
+		{"AR", "91112345678"}, {"MX", "5512345678"}, {"KZ", "7012345678"}, {"RU", "9123456789"},
+		{"DE", "15123456789"}, {"IN", "9876543210"}, {"AU", "412345678"}, {"JP", "0312345678"},
+	} {
+		f.Add(index(s.region), s.d)
+	}
+	f.Fuzz(func(t *testing.T, i uint16, in string) {
+		region := regions[int(i)%len(regions)]
+		b := []byte(in) // digits only, as phone passes them on
+		if len(b) > 20 {
+			b = b[:20]
+		}
+		for j, c := range b {
+			if c < '0' || c > '9' {
+				b[j] = '0' + c%10
+			}
+		}
+		d := string(b)
+		wantN, wantOK := nationalPhoneLib(d, region)
+		if gotN, gotOK := nationalPhone(d, region); gotN != wantN || gotOK != wantOK {
+			t.Fatalf("nationalPhone(%q, %s) = %q, %v; libphonenumber: %q, %v", d, region, gotN, gotOK, wantN, wantOK)
+		}
+	})
+}
+
+// A valid national number costs one allocation (the E.164 digits) on
+// the fast path.
+func TestNationalPhoneAllocations(t *testing.T) {
+	var got string
+	var ok bool
+	allocs := testing.AllocsPerRun(100, func() { got, ok = nationalPhone("27999999999", "BR") })
+	require.True(t, ok)
+	assert.Equal(t, "5527999999999", got)
+	_, _, sure := nationalPhoneFast("27999999999", "BR")
+	require.True(t, sure, "read by the fast path")
+	if !RaceEnabled { // the race detector makes sync.Pool drop regexp's matchers
+		assert.LessOrEqual(t, allocs, 1.0)
+	}
+}
+
+// Goroutines reading national numbers of the same regions at once
+// compile each region's patterns once and agree with the library (run
+// with -race).
+func TestNationalPhoneConcurrent(t *testing.T) {
+	type number struct{ region, d string }
+	var numbers []number
+	for _, region := range phoneRegions(t) {
+		if n := phonenumbers.GetExampleNumberForType(region, phonenumbers.MOBILE); n != nil {
+			numbers = append(numbers, number{region, phonenumbers.GetNationalSignificantNumber(n)})
+		}
+	}
+	errs := make(chan string, 4)
+	for g := range 4 {
+		go func() {
+			bad := ""
+			for i := g; i < len(numbers); i += 2 { // each number read by two goroutines
+				n := numbers[i]
+				wantN, wantOK := nationalPhoneLib(n.d, n.region)
+				if got, ok := nationalPhone(n.d, n.region); got != wantN || ok != wantOK {
+					bad = n.region + " " + n.d
+				}
+			}
+			errs <- bad
+		}()
+	}
+	for range 4 {
+		assert.Empty(t, <-errs, "a number read otherwise than by libphonenumber")
+	}
 }

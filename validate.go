@@ -170,8 +170,19 @@ func digitsOnly(s string) bool {
 // libphonenumber reads a number dialled in region: national, or starting
 // with region's own country code. It gives the E.164 digits when the
 // result is a valid number of region's country code (a US default reads a
-// Canadian number too, as a US phone dials it).
+// Canadian number too, as a US phone dials it). It answers as
+// nationalPhoneLib does, most national numbers without calling the
+// library (phonefast.go).
 func nationalPhone(d, region string) (string, bool) {
+	if e164, ok, sure := nationalPhoneFast(d, region); sure {
+		return e164, ok
+	}
+	return nationalPhoneLib(d, region)
+}
+
+// nationalPhoneLib is nationalPhone by libphonenumber's Parse,
+// IsValidNumber and Format.
+func nationalPhoneLib(d, region string) (string, bool) {
 	n, err := phonenumbers.Parse(d, region)
 	if err != nil || int(n.GetCountryCode()) != phonenumbers.GetCountryCodeForRegion(region) || !phonenumbers.IsValidNumber(n) {
 		return "", false
