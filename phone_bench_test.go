@@ -25,13 +25,20 @@ func BenchmarkPhone(b *testing.B) {
 }
 
 // BenchmarkNationalPhone: a Brazilian mobile without +55, read with the
-// default country BR.
+// default country BR, by nationalPhone and by the library alone.
 func BenchmarkNationalPhone(b *testing.B) {
-	b.ReportAllocs()
-	for range b.N {
-		if got, ok := nationalPhone("27999999999", "BR"); got != "5527999999999" || !ok {
-			b.Fatalf("got %q, %v", got, ok)
-		}
+	for _, read := range []struct {
+		name string
+		f    func(d, region string) (string, bool)
+	}{{"nationalPhone", nationalPhone}, {"library", nationalPhoneLib}} {
+		b.Run("by="+read.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for range b.N {
+				if got, ok := read.f("27999999999", "BR"); got != "5527999999999" || !ok {
+					b.Fatalf("got %q, %v", got, ok)
+				}
+			}
+		})
 	}
 }
 

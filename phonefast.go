@@ -9,21 +9,23 @@ import (
 	"github.com/nyaruka/phonenumbers"
 )
 
-// The fast paths of internationalPhone and nationalPhone. phonenumbers.Parse, IsValidNumber
-// and Format cost some fifty allocations a number (builders, the regexp
-// cache's keys rebuilt on every look-up); this file reads the same
-// metadata with the same regular expressions, compiled once per country
-// code, gives the same answer and allocates nothing. Where libphonenumber
-// could read a number otherwise than "country code, then the national
-// number as written" (a national prefix that Parse may strip, metadata it
-// would not find), it steps aside and the library decides.
-// TestInternationalPhoneAgrees and FuzzInternationalPhoneAgrees compare
-// the two on every calling code, TestNationalPhoneAgrees and
-// FuzzNationalPhoneAgrees on every region.
+// The fast paths of internationalPhone and nationalPhone.
+// phonenumbers.Parse, IsValidNumber and Format cost some fifty
+// allocations a number (builders, the regexp cache's keys rebuilt on every
+// look-up); this file reads the same metadata with the same regular
+// expressions, compiled once per country code and per default region,
+// gives the same answer and allocates nothing (but the E.164 digits of a
+// national number). Where libphonenumber could read a number otherwise
+// than "country code, then the national number as written" (a prefix that
+// Parse may strip, metadata it would not find), it steps aside and the
+// library decides. TestInternationalPhoneAgrees and
+// FuzzInternationalPhoneAgrees compare the two on every calling code,
+// TestNationalPhoneAgrees and FuzzNationalPhoneAgrees on every region.
 
 // phoneMeta indexes libphonenumber's metadata by calling code, as the
-// library itself looks it up. It is built on the first international
-// number, not at init (the CLI's start-up pays for nothing it does not use).
+// library itself looks it up, and by region. It is built on the first
+// number read, not at init (the CLI's start-up pays for nothing it does
+// not use).
 var phoneMeta struct {
 	once    sync.Once
 	loaded  bool
