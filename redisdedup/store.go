@@ -139,6 +139,10 @@ type Store struct {
 	rdb redis.UniversalClient
 	options
 
+	// The lease and the retention in milliseconds, boxed once for the
+	// scripts' arguments.
+	leaseArg, retentionArg any
+
 	checked atomic.Bool // the server was checked (checkServer)
 	checkMu sync.Mutex
 	refused error // ErrClusterNode once found; under checkMu, then read-only
@@ -229,6 +233,7 @@ func New(rdb redis.UniversalClient, opts ...Option) *Store {
 	for _, o := range opts {
 		o(&s.options)
 	}
+	s.leaseArg, s.retentionArg = ms(s.lease), ms(s.retention)
 	return s
 }
 
@@ -267,7 +272,7 @@ func (s *Store) Lease() time.Duration { return s.lease }
 // WithWaitReplicas): it claims id for token for the lease when id is
 // neither in progress nor done, and reports the state before the call.
 func (s *Store) Claim(ctx context.Context, id, token string) (convo.ClaimState, error) {
-	n, err := s.run(ctx, "claim", claimScript, claimSrc, id, token, ms(s.lease))
+	n, err := s.run(ctx, "claim", claimScript, claimSrc, id, token, s.leaseArg)
 	if err != nil {
 		return 0, err
 	}
@@ -285,7 +290,7 @@ func (s *Store) Claim(ctx context.Context, id, token string) (convo.ClaimState, 
 // Renew implements convo.DedupStore: it extends token's claim on id to a
 // lease from now, or returns ErrClaimLost when token does not hold it.
 func (s *Store) Renew(ctx context.Context, id, token string) error {
-	n, err := s.run(ctx, "renew", renewScript, renewSrc, id, token, ms(s.lease))
+	n, err := s.run(ctx, "renew", renewScript, renewSrc, id, token, s.leaseArg)
 	if err == nil && n < 0 {
 		err = ErrClaimLost
 	}
@@ -297,7 +302,7 @@ func (s *Store) Renew(ctx context.Context, id, token string) error {
 // ended, or none). It returns ErrClaimLost, and changes nothing, when
 // another token holds the claim.
 func (s *Store) Complete(ctx context.Context, id, token string) error {
-	n, err := s.run(ctx, "complete", completeScript, completeSrc, id, token, ms(s.retention))
+	n, err := s.run(ctx, "complete", completeScript, completeSrc, id, token, s.retentionArg)
 	if err == nil && n < 0 {
 		err = ErrClaimLost
 	}
@@ -308,7 +313,7 @@ func (s *Store) Complete(ctx context.Context, id, token string) error {
 // redelivery is handled. It does nothing for an id that is free or done,
 // and returns ErrClaimLost when another token holds the claim.
 func (s *Store) Release(ctx context.Context, id, token string) error {
-	n, err := s.run(ctx, "release", releaseScript, releaseSrc, id, token)
+	n, err := s.run(ctx, "release", releaseScript, releaseSrc, id, token, nil)
 	if err == nil && n < 0 {
 		err = ErrClaimLost
 	}
@@ -327,7 +332,7 @@ const (
 // end with ctx's deadline (or after retriesNoDeadline without one). Each
 // script may run twice safely: a claim retried with its token is new, and
 // the others are idempotent.
-func (s *Store) run(ctx context.Context, op string, script *redis.Script, src, id string, args ...any) (int64, error) {
+func (s *Store) run(ctx context.Context, op string, script *redis.Script, src, id, token string, arg any) (int64, error) {
 	if err := s.checkServer(ctx); err != nil {
 		return 0, err
 	}
@@ -339,7 +344,7 @@ func (s *Store) run(ctx context.Context, op string, script *redis.Script, src, i
 	stop := deadline.Add(-min(time.Until(deadline)/4, 250*time.Millisecond))
 	backoff := retryBackoffMin
 	for attempt := 1; ; attempt++ {
-		n, err := s.runOnce(ctx, op, script, src, key, args)
+		n, err := s.runOnce(ctx, op, script, src, key, token, arg)
 		out := !hasDeadline && attempt >= retriesNoDeadline || hasDeadline && time.Now().Add(backoff).After(stop)
 		if err == nil || !transient(err) || out {
 			if err != nil {
@@ -364,9 +369,9 @@ func (s *Store) run(ctx context.Context, op string, script *redis.Script, src, i
 // runOnce runs the script once; with WithWaitReplicas, a claim that was
 // made and a done mark are followed by WAIT on the same connection (of the
 // key's master).
-func (s *Store) runOnce(ctx context.Context, op string, script *redis.Script, src, key string, args []any) (int64, error) {
+func (s *Store) runOnce(ctx context.Context, op string, script *redis.Script, src, key, token string, arg any) (int64, error) {
 	if s.waitReplicas == 0 || (op != "claim" && op != "complete") {
-		return script.Run(ctx, s.rdb, []string{key}, args...).Int64()
+		return evalKey(ctx, s.rdb, script, src, key, token, arg).Int64()
 	}
 	var node *redis.Client
 	switch c := s.rdb.(type) {
@@ -379,11 +384,11 @@ func (s *Store) runOnce(ctx context.Context, op string, script *redis.Script, sr
 	case *redis.Client:
 		node = c
 	default:
-		return script.Run(ctx, s.rdb, []string{key}, args...).Int64()
+		return evalKey(ctx, s.rdb, script, src, key, token, arg).Int64()
 	}
 	conn := node.Conn()
 	defer conn.Close()
-	n, err := script.Run(ctx, conn, []string{key}, args...).Int64()
+	n, err := evalKey(ctx, conn, script, src, key, token, arg).Int64()
 	if err != nil || n != 1 { // nothing written: nothing to wait for
 		return n, err
 	}
@@ -397,6 +402,34 @@ func (s *Store) runOnce(ctx context.Context, op string, script *redis.Script, sr
 	s.log(ctx, slog.LevelWarn, "redisdedup: a write is not acknowledged by enough replicas in time; a failover now may forget it",
 		slog.String("op", op), slog.Int64("acked", acked), slog.Int("want", s.waitReplicas), slog.Duration("timeout", s.waitTimeout), slog.Any("error", err))
 	return n, nil
+}
+
+// evalKey runs script on key with the arguments token and arg (none when
+// nil), as script.Run does: EVALSHA, then EVAL with src on NOSCRIPT. The
+// command's arguments are built in one slice, rather than in the three
+// slices and the boxed values of Script.Run's variadic path.
+func evalKey(ctx context.Context, c interface {
+	Process(context.Context, redis.Cmder) error
+}, script *redis.Script, src, key, token string, arg any) *redis.Cmd {
+	cmd := newEval(ctx, "evalsha", script.Hash(), key, token, arg)
+	_ = c.Process(ctx, cmd)
+	if err := cmd.Err(); err != nil && (errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT")) {
+		cmd = newEval(ctx, "eval", src, key, token, arg)
+		_ = c.Process(ctx, cmd)
+	}
+	return cmd
+}
+
+// newEval builds the command EVAL or EVALSHA body 1 key token [arg].
+func newEval(ctx context.Context, verb, body, key, token string, arg any) *redis.Cmd {
+	var cmd *redis.Cmd
+	if arg == nil {
+		cmd = redis.NewCmd(ctx, verb, body, 1, key, token)
+	} else {
+		cmd = redis.NewCmd(ctx, verb, body, 1, key, token, arg)
+	}
+	cmd.SetFirstKeyPos(3) // the key, for a cluster's slot
+	return cmd
 }
 
 // transient reports whether err may pass with a failover or a reconnect:
