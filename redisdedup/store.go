@@ -128,7 +128,16 @@ var (
 	renewScript    = redis.NewScript(renewSrc)
 	completeScript = redis.NewScript(completeSrc)
 	releaseScript  = redis.NewScript(releaseSrc)
+
+	// The scripts as the arguments of EVALSHA and EVAL, boxed once.
+	claimLua    = luaArgs{claimScript.Hash(), claimSrc}
+	renewLua    = luaArgs{renewScript.Hash(), renewSrc}
+	completeLua = luaArgs{completeScript.Hash(), completeSrc}
+	releaseLua  = luaArgs{releaseScript.Hash(), releaseSrc}
 )
+
+// luaArgs is a script's hash and source, as command arguments.
+type luaArgs struct{ sha, src any }
 
 // Store is a convo.DedupStore on Redis. Create it with New; it is safe for
 // concurrent use. Several Store values, in one process or in several, that
@@ -272,7 +281,7 @@ func (s *Store) Lease() time.Duration { return s.lease }
 // WithWaitReplicas): it claims id for token for the lease when id is
 // neither in progress nor done, and reports the state before the call.
 func (s *Store) Claim(ctx context.Context, id, token string) (convo.ClaimState, error) {
-	n, err := s.run(ctx, "claim", claimScript, claimSrc, id, token, s.leaseArg)
+	n, err := s.run(ctx, "claim", &claimLua, id, token, s.leaseArg)
 	if err != nil {
 		return 0, err
 	}
@@ -290,7 +299,7 @@ func (s *Store) Claim(ctx context.Context, id, token string) (convo.ClaimState, 
 // Renew implements convo.DedupStore: it extends token's claim on id to a
 // lease from now, or returns ErrClaimLost when token does not hold it.
 func (s *Store) Renew(ctx context.Context, id, token string) error {
-	n, err := s.run(ctx, "renew", renewScript, renewSrc, id, token, s.leaseArg)
+	n, err := s.run(ctx, "renew", &renewLua, id, token, s.leaseArg)
 	if err == nil && n < 0 {
 		err = ErrClaimLost
 	}
@@ -302,7 +311,7 @@ func (s *Store) Renew(ctx context.Context, id, token string) error {
 // ended, or none). It returns ErrClaimLost, and changes nothing, when
 // another token holds the claim.
 func (s *Store) Complete(ctx context.Context, id, token string) error {
-	n, err := s.run(ctx, "complete", completeScript, completeSrc, id, token, s.retentionArg)
+	n, err := s.run(ctx, "complete", &completeLua, id, token, s.retentionArg)
 	if err == nil && n < 0 {
 		err = ErrClaimLost
 	}
@@ -313,7 +322,7 @@ func (s *Store) Complete(ctx context.Context, id, token string) error {
 // redelivery is handled. It does nothing for an id that is free or done,
 // and returns ErrClaimLost when another token holds the claim.
 func (s *Store) Release(ctx context.Context, id, token string) error {
-	n, err := s.run(ctx, "release", releaseScript, releaseSrc, id, token, nil)
+	n, err := s.run(ctx, "release", &releaseLua, id, token, nil)
 	if err == nil && n < 0 {
 		err = ErrClaimLost
 	}
@@ -332,7 +341,7 @@ const (
 // end with ctx's deadline (or after retriesNoDeadline without one). Each
 // script may run twice safely: a claim retried with its token is new, and
 // the others are idempotent.
-func (s *Store) run(ctx context.Context, op string, script *redis.Script, src, id, token string, arg any) (int64, error) {
+func (s *Store) run(ctx context.Context, op string, script *luaArgs, id, token string, arg any) (int64, error) {
 	if err := s.checkServer(ctx); err != nil {
 		return 0, err
 	}
@@ -344,7 +353,7 @@ func (s *Store) run(ctx context.Context, op string, script *redis.Script, src, i
 	stop := deadline.Add(-min(time.Until(deadline)/4, 250*time.Millisecond))
 	backoff := retryBackoffMin
 	for attempt := 1; ; attempt++ {
-		n, err := s.runOnce(ctx, op, script, src, key, token, arg)
+		n, err := s.runOnce(ctx, op, script, key, token, arg)
 		out := !hasDeadline && attempt >= retriesNoDeadline || hasDeadline && time.Now().Add(backoff).After(stop)
 		if err == nil || !transient(err) || out {
 			if err != nil {
@@ -369,9 +378,9 @@ func (s *Store) run(ctx context.Context, op string, script *redis.Script, src, i
 // runOnce runs the script once; with WithWaitReplicas, a claim that was
 // made and a done mark are followed by WAIT on the same connection (of the
 // key's master).
-func (s *Store) runOnce(ctx context.Context, op string, script *redis.Script, src, key, token string, arg any) (int64, error) {
+func (s *Store) runOnce(ctx context.Context, op string, script *luaArgs, key, token string, arg any) (int64, error) {
 	if s.waitReplicas == 0 || (op != "claim" && op != "complete") {
-		return evalKey(ctx, s.rdb, script, src, key, token, arg).Int64()
+		return evalKey(ctx, s.rdb, script, key, token, arg).Int64()
 	}
 	var node *redis.Client
 	switch c := s.rdb.(type) {
@@ -384,11 +393,11 @@ func (s *Store) runOnce(ctx context.Context, op string, script *redis.Script, sr
 	case *redis.Client:
 		node = c
 	default:
-		return evalKey(ctx, s.rdb, script, src, key, token, arg).Int64()
+		return evalKey(ctx, s.rdb, script, key, token, arg).Int64()
 	}
 	conn := node.Conn()
 	defer conn.Close()
-	n, err := evalKey(ctx, conn, script, src, key, token, arg).Int64()
+	n, err := evalKey(ctx, conn, script, key, token, arg).Int64()
 	if err != nil || n != 1 { // nothing written: nothing to wait for
 		return n, err
 	}
@@ -405,23 +414,23 @@ func (s *Store) runOnce(ctx context.Context, op string, script *redis.Script, sr
 }
 
 // evalKey runs script on key with the arguments token and arg (none when
-// nil), as script.Run does: EVALSHA, then EVAL with src on NOSCRIPT. The
+// nil), as redis.Script's Run does: EVALSHA, then EVAL on NOSCRIPT. The
 // command's arguments are built in one slice, rather than in the three
 // slices and the boxed values of Script.Run's variadic path.
 func evalKey(ctx context.Context, c interface {
 	Process(context.Context, redis.Cmder) error
-}, script *redis.Script, src, key, token string, arg any) *redis.Cmd {
-	cmd := newEval(ctx, "evalsha", script.Hash(), key, token, arg)
+}, script *luaArgs, key, token string, arg any) *redis.Cmd {
+	cmd := newEval(ctx, "evalsha", script.sha, key, token, arg)
 	_ = c.Process(ctx, cmd)
 	if err := cmd.Err(); err != nil && (errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT")) {
-		cmd = newEval(ctx, "eval", src, key, token, arg)
+		cmd = newEval(ctx, "eval", script.src, key, token, arg)
 		_ = c.Process(ctx, cmd)
 	}
 	return cmd
 }
 
 // newEval builds the command EVAL or EVALSHA body 1 key token [arg].
-func newEval(ctx context.Context, verb, body, key, token string, arg any) *redis.Cmd {
+func newEval(ctx context.Context, verb string, body any, key, token string, arg any) *redis.Cmd {
 	var cmd *redis.Cmd
 	if arg == nil {
 		cmd = redis.NewCmd(ctx, verb, body, 1, key, token)
