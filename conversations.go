@@ -234,7 +234,7 @@ func (s *ConversationsService) Upsert(ctx context.Context, id string, u Conversa
 		method:  http.MethodPut,
 		path:    "/conversations/{conversationID}",
 		params:  []string{id},
-		body:    u,
+		encoded: encode(u),
 		invalid: ps.err(),
 	})
 }

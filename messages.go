@@ -332,7 +332,7 @@ func (s *ConversationsService) EditMessage(ctx context.Context, convID, msgID st
 		method:  http.MethodPut,
 		path:    "/conversations/{conversationID}/messages/{messageID}",
 		params:  []string{convID, msgID},
-		body:    e,
+		encoded: encode(e),
 		invalid: ps.err(),
 	})
 }

@@ -287,7 +287,7 @@ func (s *SessionsService) Start(ctx context.Context, r SessionRequest) (*Started
 		method:  http.MethodPost,
 		path:    "/tenants/{tenantID}/sessions",
 		params:  []string{c.talqui.tenant()},
-		body:    body,
+		encoded: encode(body),
 		out:     out,
 		invalid: invalid,
 	})

@@ -182,7 +182,7 @@ func (s *UsersService) Upsert(ctx context.Context, id string, u UserUpdate) erro
 		method:  http.MethodPut,
 		path:    "/users/{userID}",
 		params:  []string{id},
-		body:    u,
+		encoded: encode(u),
 		invalid: ps.err(),
 	})
 }
@@ -267,7 +267,7 @@ func (s *UsersService) UpsertMany(ctx context.Context, users map[string]UserUpda
 			api:     s.client().talkjs,
 			method:  http.MethodPut,
 			path:    "/users",
-			body:    userBatch{ids: ids, users: users},
+			encoded: encode(userBatch{ids: ids, users: users}),
 			invalid: invalid,
 		}
 	}
