@@ -270,12 +270,12 @@ type webhookHandler struct {
 
 // delivery is what accept found in a body.
 type delivery struct {
-	event string // the event's type, for observers
-	id    string // the dedup id, "" to handle every time
-	key   string // the inbox's ordering key, set only WithInbox
-	body  []byte // the verified body, for the inbox
-	ev    any    // the event for the handler's call; nil to answer 200 without a call
-	skip  string // why ev is nil, for the log
+	event string                          // the event's type, for observers
+	id    string                          // the dedup id, "" to handle every time
+	key   string                          // the inbox's ordering key, set only WithInbox
+	body  []byte                          // the verified body, for the inbox
+	ev    any                             // the event for the handler's call; nil to answer 200 without a call
+	skip  string                          // why ev is nil, for the log
 }
 
 // reject is an answer decided before fn runs.
