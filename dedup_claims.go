@@ -33,8 +33,7 @@ type claims struct {
 	store    DedupStore
 	lease    time.Duration // the store's; 0: no renewal
 	timeout  time.Duration // of each store call
-	direct   bool          // the store returns by its deadline: called without a goroutine
-	inMemory bool          // the store never blocks: called without a goroutine or a deadline
+	direct   bool          // the store never blocks: called without a goroutine
 	logger   *slog.Logger  // nil: slog.Default()
 	provider Provider
 
@@ -59,7 +58,7 @@ func newClaims(s DedupStore, timeout time.Duration) *claims {
 	var b [9]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read does not fail
 	return &claims{
-		store: s, lease: s.Lease(), timeout: timeout, direct: callsDirectly(s), inMemory: inMemory(s),
+		store: s, lease: s.Lease(), timeout: timeout, direct: callsDirectly(s),
 		tokenBase: hex.EncodeToString(b[:]) + ":",
 		pending:   make(map[string]*pendingWrite),
 	}
@@ -107,17 +106,6 @@ func callsDirectly(v any) bool {
 	return ok && h.HonorsDeadline()
 }
 
-// inMemory reports a store or an inbox of this package that never blocks
-// and does not look at its context's deadline: the handler calls it
-// without a deadline (a context and a timer saved per call).
-func inMemory(v any) bool {
-	switch v.(type) {
-	case *MemoryDedupStore, *MemoryInbox:
-		return true
-	}
-	return false
-}
-
 // boundedCall runs f, a call to the handler's store or inbox (named what
 // in its error), with a deadline of d, and stops waiting then even when f
 // does not return. A direct f (see callsDirectly) is called without a
@@ -150,46 +138,18 @@ func boundedCall[T any](ctx context.Context, what string, d time.Duration, direc
 }
 
 func (c *claims) write(ctx context.Context, w *pendingWrite) error {
-	return c.writeWithin(ctx, c.timeout, *w)
+	return c.writeWithin(ctx, c.timeout, w)
 }
 
-// writeWithin writes w with a deadline of d. A store called directly is
-// called without a closure, and an in-memory one without a deadline: w
-// stays on the caller's stack.
-func (c *claims) writeWithin(ctx context.Context, d time.Duration, w pendingWrite) error {
-	if c.inMemory || c.direct {
-		if !c.inMemory {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeoutCause(ctx, d, errStoreTimeout)
-			defer cancel()
-		}
-		if w.complete {
-			return c.store.Complete(ctx, w.key, w.token)
-		}
-		return c.store.Release(ctx, w.key, w.token)
-	}
-	w2 := w
+// writeWithin writes w with a deadline of d.
+func (c *claims) writeWithin(ctx context.Context, d time.Duration, w *pendingWrite) error {
 	_, err := storeCallWithin(ctx, c, d, func(ctx context.Context) (struct{}, error) {
-		if w2.complete {
-			return struct{}{}, c.store.Complete(ctx, w2.key, w2.token)
+		if w.complete {
+			return struct{}{}, c.store.Complete(ctx, w.key, w.token)
 		}
-		return struct{}{}, c.store.Release(ctx, w2.key, w2.token)
+		return struct{}{}, c.store.Release(ctx, w.key, w.token)
 	})
 	return err
-}
-
-// claim claims key for token within the store's timeout, as writeWithin
-// writes.
-func (c *claims) claim(ctx context.Context, key, token string) (ClaimState, error) {
-	switch {
-	case c.inMemory:
-		return c.store.Claim(ctx, key, token)
-	case c.direct:
-		ctx, cancel := context.WithTimeoutCause(ctx, c.timeout, errStoreTimeout)
-		defer cancel()
-		return c.store.Claim(ctx, key, token)
-	}
-	return storeCall(ctx, c, func(ctx context.Context) (ClaimState, error) { return c.store.Claim(ctx, key, token) })
 }
 
 // dispatch claims the delivery's id, calls fn, and completes or releases
@@ -216,27 +176,24 @@ func (h *webhookHandler) dispatch(ctx context.Context, d delivery) (rj *reject, 
 		token = c.newToken()
 	}
 	began := time.Now()
-	state, err := c.claim(ctx, key, token)
+	state, err := storeCall(ctx, c, func(ctx context.Context) (ClaimState, error) { return c.store.Claim(ctx, key, token) })
 	if err == nil && state != ClaimNew && state != ClaimDone && state != ClaimInProgress {
 		err = errors.New("unknown claim state " + state.String())
 	}
-	after := ctx
-	if !c.inMemory {
-		after = context.WithoutCancel(ctx) // complete or release even when the request was cancelled
-	}
+	after := context.WithoutCancel(ctx) // complete or release even when the request was cancelled
 	switch {
 	case err != nil && h.failOpen:
 		h.log(ctx, slog.LevelWarn, "convo: webhook dedup store failed, handling without dedup", slog.String("op", "claim"), slog.String("id", d.id), slog.Any("error", err))
 		// The claim may have been made: a done mark or a release with its
 		// token settles it either way, once the store answers.
 		rj := h.runUndeduplicated(ctx, d)
-		c.keep(after, pendingWrite{key: key, id: d.id, token: token, complete: rj == nil, until: time.Now().Add(c.lease)})
+		c.keep(after, &pendingWrite{key: key, id: d.id, token: token, complete: rj == nil, until: time.Now().Add(c.lease)})
 		return rj, false
 	case err != nil:
 		h.log(ctx, slog.LevelError, "convo: webhook dedup store failed", slog.String("op", "claim"), slog.String("id", d.id), slog.Any("error", err))
 		// The claim may have been made (its reply lost, or late): release
 		// it before the answer, so that the sender's retry is handled.
-		c.settle(after, began, pendingWrite{key: key, id: d.id, token: token, until: time.Now().Add(c.lease)}, true)
+		c.settle(after, began, &pendingWrite{key: key, id: d.id, token: token, until: time.Now().Add(c.lease)}, true)
 		return &reject{http.StatusServiceUnavailable, "dedup store unavailable"}, false
 	case state == ClaimDone:
 		h.log(ctx, slog.LevelDebug, "convo: webhook duplicate", slog.String("id", d.id))
@@ -248,11 +205,11 @@ func (h *webhookHandler) dispatch(ctx context.Context, d delivery) (rj *reject, 
 	err = h.run(rctx, d)
 	until := r.stop()
 	if err != nil && !errors.Is(err, ErrPermanent) {
-		c.settle(after, began, pendingWrite{key: key, id: d.id, token: token, until: until}, true)
+		c.settle(after, began, &pendingWrite{key: key, id: d.id, token: token, until: until}, true)
 		return &reject{http.StatusInternalServerError, "handler failed"}, false
 	}
 	// fn did its work: answering an error would bring a redelivery.
-	c.settle(after, began, pendingWrite{key: key, id: d.id, token: token, complete: true}, true)
+	c.settle(after, began, &pendingWrite{key: key, id: d.id, token: token, complete: true}, true)
 	return nil, false
 }
 
@@ -260,7 +217,7 @@ func (h *webhookHandler) dispatch(ctx context.Context, d delivery) (rj *reject, 
 // that fails or when now is false. Written now, it gets what is left of the
 // delivery's answer budget (two store calls and half a second, from began:
 // 4.5 s by default, under TalkJS's 5 s), at most one call's timeout.
-func (c *claims) settle(ctx context.Context, began time.Time, w pendingWrite, now bool) {
+func (c *claims) settle(ctx context.Context, began time.Time, w *pendingWrite, now bool) {
 	if now {
 		d := min(c.timeout, max(2*c.timeout+500*time.Millisecond-time.Since(began), 50*time.Millisecond))
 		err := c.writeWithin(ctx, d, w)
@@ -268,7 +225,7 @@ func (c *claims) settle(ctx context.Context, began time.Time, w pendingWrite, no
 			return
 		}
 		if errors.Is(err, ErrClaimLost) {
-			c.lost(ctx, &w, err)
+			c.lost(ctx, w, err)
 			return
 		}
 		c.log(ctx, slog.LevelWarn, "convo: webhook dedup store failed, retrying after the answer", slog.String("op", w.op()), slog.String("id", w.id), slog.Any("error", err))
@@ -316,12 +273,10 @@ func (c *claims) takePending(key string) (token string, recorded bool) {
 // keep queues w, to be written by the writer goroutine with backoff: a
 // Complete until it is written, a Release until its lease has ended. At
 // maxPendingWrites the oldest is dropped, and logged.
-func (c *claims) keep(ctx context.Context, pw pendingWrite) {
-	if !pw.complete && c.lease > 0 && !time.Now().Before(pw.until) {
+func (c *claims) keep(ctx context.Context, w *pendingWrite) {
+	if !w.complete && c.lease > 0 && !time.Now().Before(w.until) {
 		return
 	}
-	w := new(pendingWrite)
-	*w = pw
 	c.mu.Lock()
 	var dropped *pendingWrite
 	if old := c.pending[w.key]; old != nil {

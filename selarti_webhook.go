@@ -75,9 +75,8 @@ func NewSelartiHandler(fn func(ctx context.Context, ev *SelartiEvent) error, opt
 		default:
 			return delivery{event: event, skip: "message_type " + string(ev.MessageType)}, nil
 		}
-		return delivery{event: event, id: ev.MessageID, key: ev.ExternalChatID, ev: ev}, nil
+		return delivery{event: event, id: ev.MessageID, key: ev.ExternalChatID, call: func(ctx context.Context) error { return fn(ctx, ev) }}, nil
 	}
-	h.call = func(ctx context.Context, ev any) error { return fn(ctx, ev.(*SelartiEvent)) }
 	if h.inbox != nil {
 		handleInbox(h, ParseSelartiEvent, fn)
 	}
@@ -225,26 +224,20 @@ type selartiWire struct {
 // *PayloadError naming the JSON key at fault. The event's Raw is body
 // itself, not a copy.
 func ParseSelartiEvent(body []byte) (*SelartiEvent, error) {
-	// The event and its wire form in one allocation, rather than two:
-	// encoding/json keeps the wire form on the heap anyway.
-	box := new(struct {
-		ev SelartiEvent
-		w  selartiWire
-	})
-	ev := &box.ev
-	if err := ev.decode(body, &box.w); err != nil {
+	ev := new(SelartiEvent)
+	if err := ev.decode(body); err != nil {
 		return nil, err
 	}
 	ev.Raw = body
 	return ev, nil
 }
 
-// decode decodes body into e through w.
-func (e *SelartiEvent) decode(body []byte, w *selartiWire) error {
+func (e *SelartiEvent) decode(body []byte) error {
 	if err := checkObject(ProviderSelarti, body); err != nil {
 		return err
 	}
-	if err := json.Unmarshal(body, w); err != nil {
+	var w selartiWire
+	if err := json.Unmarshal(body, &w); err != nil {
 		return payloadError(ProviderSelarti, "", err)
 	}
 	*e = SelartiEvent{
@@ -275,7 +268,7 @@ func (e *SelartiEvent) decode(body []byte, w *selartiWire) error {
 // UnmarshalJSON decodes a Selarti webhook body as ParseSelartiEvent does,
 // keeping a copy of it in Raw.
 func (e *SelartiEvent) UnmarshalJSON(b []byte) error {
-	if err := e.decode(b, new(selartiWire)); err != nil {
+	if err := e.decode(b); err != nil {
 		return err
 	}
 	e.Raw = append(json.RawMessage(nil), b...)

@@ -105,13 +105,12 @@ func NewTalkJSHandler(secret string, fn func(ctx context.Context, ev *TalkJSEven
 		if err != nil {
 			return delivery{}, &reject{http.StatusBadRequest, err.Error()}
 		}
-		d := delivery{event: string(ev.Type), id: ev.ID, ev: ev}
+		d := delivery{event: string(ev.Type), id: ev.ID, call: func(ctx context.Context) error { return fn(ctx, ev) }}
 		if h.inbox != nil {
 			d.key = ev.conversationID()
 		}
 		return d, nil
 	}
-	h.call = func(ctx context.Context, ev any) error { return fn(ctx, ev.(*TalkJSEvent)) }
 	if h.inbox != nil {
 		handleInbox(h, ParseTalkJSEvent, fn)
 	}

@@ -263,9 +263,6 @@ type webhookHandler struct {
 	authorize func(r *http.Request) *reject
 	// accept checks and decodes the body.
 	accept func(r *http.Request, body []byte) (delivery, *reject)
-	// call calls fn on a delivery's event (set once, so that a delivery
-	// needs no closure of its own).
-	call func(ctx context.Context, ev any) error
 }
 
 // delivery is what accept found in a body.
@@ -274,8 +271,8 @@ type delivery struct {
 	id    string                          // the dedup id, "" to handle every time
 	key   string                          // the inbox's ordering key, set only WithInbox
 	body  []byte                          // the verified body, for the inbox
-	ev    any                             // the event for the handler's call; nil to answer 200 without a call
-	skip  string                          // why ev is nil, for the log
+	call  func(ctx context.Context) error // fn bound to the event; nil to answer 200 without a call
+	skip  string                          // why call is nil, for the log
 }
 
 // reject is an answer decided before fn runs.
@@ -319,7 +316,7 @@ func (h *webhookHandler) serve(ctx context.Context, w http.ResponseWriter, r *ht
 	// The read deadline bounds the body, and also the server's discarding
 	// of an unread body after an early answer (405, 401, 413).
 	rc := http.NewResponseController(w)
-	deadline := h.readTimeout > 0 && canSetReadDeadline(w) && rc.SetReadDeadline(time.Now().Add(h.readTimeout)) == nil
+	deadline := h.readTimeout > 0 && rc.SetReadDeadline(time.Now().Add(h.readTimeout)) == nil
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		return h.fail(w, r, &reject{http.StatusMethodNotAllowed, "method not allowed, use POST"})
@@ -344,7 +341,7 @@ func (h *webhookHandler) serve(ctx context.Context, w http.ResponseWriter, r *ht
 	if rj != nil {
 		return h.fail(w, r, rj)
 	}
-	if d.ev == nil {
+	if d.call == nil {
 		h.log(r.Context(), slog.LevelDebug, "convo: webhook skipped", slog.String("reason", d.skip))
 		writeOK(w)
 		return answer{status: http.StatusOK, event: d.event}
@@ -358,24 +355,6 @@ func (h *webhookHandler) serve(ctx context.Context, w http.ResponseWriter, r *ht
 	}
 	writeOK(w)
 	return answer{status: http.StatusOK, event: d.event, duplicate: dup}
-}
-
-// canSetReadDeadline reports whether http.ResponseController can set w's
-// read deadline: w, or a writer it unwraps to as the controller does, has
-// a SetReadDeadline method. So a writer that cannot (a recorder, some
-// middlewares) costs no error value per delivery, which the controller
-// would build to say so.
-func canSetReadDeadline(w http.ResponseWriter) bool {
-	for {
-		switch t := w.(type) {
-		case interface{ SetReadDeadline(time.Time) error }:
-			return true
-		case interface{ Unwrap() http.ResponseWriter }:
-			w = t.Unwrap()
-		default:
-			return false
-		}
-	}
 }
 
 // readBody reads the whole body, at most bodyLimit bytes.
@@ -436,7 +415,10 @@ func readAll(rd io.Reader, size int64) ([]byte, error) {
 // holds even for an Add that ignores its context. It returns nil when the
 // answer is 200.
 func (h *webhookHandler) keep(ctx context.Context, d delivery) (rj *reject, duplicate bool) {
-	added, err := h.add(ctx, Delivery{Provider: h.provider, ID: d.id, Key: d.key, Body: d.body, Received: time.Now()})
+	kept := Delivery{Provider: h.provider, ID: d.id, Key: d.key, Body: d.body, Received: time.Now()}
+	added, err := boundedCall(ctx, "inbox", h.dedupWait, callsDirectly(h.inbox), func(ctx context.Context) (bool, error) {
+		return h.inbox.Add(ctx, kept)
+	})
 	switch {
 	case err != nil && h.failOpen:
 		h.log(ctx, slog.LevelWarn, "convo: webhook inbox failed, handling in the request", slog.String("id", d.id), slog.Any("error", err))
@@ -449,23 +431,6 @@ func (h *webhookHandler) keep(ctx context.Context, d delivery) (rj *reject, dupl
 		return nil, true
 	}
 	return nil, false
-}
-
-// add calls the inbox's Add within the WithDedupTimeout budget: an
-// in-memory inbox directly, one that honours its deadline with a deadline,
-// any other from a goroutine (see boundedCall).
-func (h *webhookHandler) add(ctx context.Context, d Delivery) (bool, error) {
-	switch {
-	case inMemory(h.inbox):
-		return h.inbox.Add(ctx, d)
-	case callsDirectly(h.inbox):
-		ctx, cancel := context.WithTimeoutCause(ctx, h.dedupWait, errStoreTimeout)
-		defer cancel()
-		return h.inbox.Add(ctx, d)
-	}
-	return boundedCall(ctx, "inbox", h.dedupWait, false, func(ctx context.Context) (bool, error) {
-		return h.inbox.Add(ctx, d)
-	})
 }
 
 // handleInbox makes the inbox run the deliveries of the handler's
@@ -506,7 +471,7 @@ func (h *webhookHandler) run(ctx context.Context, d delivery) (err error) {
 				slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
 		}
 	}()
-	if err = h.call(ctx, d.ev); err != nil {
+	if err = d.call(ctx); err != nil {
 		h.log(ctx, slog.LevelError, "convo: webhook handler failed", slog.String("id", d.id), slog.Any("error", err))
 	}
 	return err
@@ -534,19 +499,14 @@ func (h *webhookHandler) fail(w http.ResponseWriter, r *http.Request, rj *reject
 	body, _ := json.Marshal(struct {
 		Error string `json:"error"`
 	}{rj.msg})
-	w.Header()["Content-Type"] = jsonContentType
+	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(rj.status)
 	_, _ = w.Write(body)
 	return answer{status: rj.status}
 }
 
-// jsonContentType is the Content-Type of every answer, set as
-// Header.Set would (one value, canonical key) without a slice per answer.
-// net/http only reads it; Header.Set and Header.Add replace or reallocate it.
-var jsonContentType = []string{"application/json"}
-
 func writeOK(w http.ResponseWriter) {
-	w.Header()["Content-Type"] = jsonContentType
+	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write([]byte("{}"))
 }
