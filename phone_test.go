@@ -204,3 +204,18 @@ func TestWithDefaultCountryRefused(t *testing.T) {
 		assert.Contains(t, ve.Problems[0].Reason, `must be an ISO 3166-1 alpha-2 country code libphonenumber knows, such as "BR"`)
 	}
 }
+
+// A national number that libphonenumber's metadata holds valid but whose
+// E.164 form would pass 15 digits is refused, not sent as 16 digits
+// (found by FuzzNormalizePhone): read as international it is no valid
+// number either.
+func TestNormalizePhoneInNoMoreThan15Digits(t *testing.T) {
+	e164, ok := nationalPhoneLib("20100000000000", "DE")
+	require.True(t, ok, "the library holds it valid")
+	require.Len(t, e164, 16)
+	got, err := NormalizePhoneIn("20100000000000", "DE")
+	require.ErrorIs(t, err, ErrValidation, "got %q", got)
+	var ve *ValidationError
+	require.ErrorAs(t, err, &ve)
+	assert.Contains(t, ve.Problems[0].Reason, "is valid neither as a phone number of DE (WithDefaultCountry) nor as an international number")
+}

@@ -174,10 +174,22 @@ func digitsOnly(s string) bool {
 // nationalPhoneLib does, most national numbers without calling the
 // library (phonefast.go).
 func nationalPhone(d, region string) (string, bool) {
-	if e164, ok, sure := nationalPhoneFast(d, region); sure {
-		return e164, ok
+	e164, ok, sure := nationalPhoneFast(d, region)
+	if !sure {
+		e164, ok = nationalPhoneLib(d, region)
 	}
-	return nationalPhoneLib(d, region)
+	return e164Only(e164, ok)
+}
+
+// e164Only refuses a number of more than E.164's 15 digits:
+// libphonenumber's metadata holds some national numbers valid that pass
+// it with their country code ("20100000000000" in DE), and no such number
+// can be dialled internationally, nor reached on WhatsApp.
+func e164Only(e164 string, ok bool) (string, bool) {
+	if len(e164) > 15 {
+		return "", false
+	}
+	return e164, ok
 }
 
 // nationalPhoneLib is nationalPhone by libphonenumber's Parse,
